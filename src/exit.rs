@@ -1,0 +1,87 @@
+//! Pure translation of a wait status into kai-init's own exit code.
+//!
+//! Kept free of system calls so that every rule (pass the code through, 128+N for a
+//! signal, the `--success-code` remap) is unit-tested without a process.
+
+/// How the main child ended, decoded from the raw `waitpid` status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `exit(code)`; `code` is 0..=255.
+    Exited(i32),
+    /// Killed by signal number N (real-time signals included, which nix's enum cannot name).
+    Signaled(i32),
+}
+
+/// What one `waitpid` result says about a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEvent {
+    Ended(Ended),
+    Stopped(i32),
+    Continued,
+}
+
+/// Decodes a raw wait status the way <sys/wait.h> macros do.
+pub fn decode(raw: i32) -> WaitEvent {
+    if libc::WIFEXITED(raw) {
+        WaitEvent::Ended(Ended::Exited(libc::WEXITSTATUS(raw)))
+    } else if libc::WIFSIGNALED(raw) {
+        WaitEvent::Ended(Ended::Signaled(libc::WTERMSIG(raw)))
+    } else if libc::WIFSTOPPED(raw) {
+        WaitEvent::Stopped(libc::WSTOPSIG(raw))
+    } else {
+        WaitEvent::Continued
+    }
+}
+
+/// The code kai-init exits with: the child's code, 128+N for signal N (the shell's
+/// convention, so `docker stop` of a TERM-killed child reads 143), and any code
+/// listed with `--success-code` reported as 0.
+pub fn exit_code(ended: Ended, success_codes: &[u8]) -> u8 {
+    let code = match ended {
+        Ended::Exited(code) => code,
+        Ended::Signaled(sig) => 128 + sig,
+    };
+    // A signal above 127 cannot happen on Linux (_NSIG is 65), so the cast keeps the value.
+    let code = u8::try_from(code).unwrap_or(u8::MAX);
+    if success_codes.contains(&code) {
+        0
+    } else {
+        code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_pass_through() {
+        for code in [0, 1, 2, 42, 126, 127, 255] {
+            assert_eq!(exit_code(Ended::Exited(code), &[]), code as u8);
+        }
+    }
+
+    #[test]
+    fn signals_become_128_plus_n() {
+        assert_eq!(exit_code(Ended::Signaled(15), &[]), 143);
+        assert_eq!(exit_code(Ended::Signaled(9), &[]), 137);
+        assert_eq!(exit_code(Ended::Signaled(64), &[]), 192);
+    }
+
+    #[test]
+    fn success_codes_remap_to_zero() {
+        assert_eq!(exit_code(Ended::Signaled(15), &[143]), 0);
+        assert_eq!(exit_code(Ended::Exited(143), &[143]), 0);
+        assert_eq!(exit_code(Ended::Exited(1), &[143]), 1);
+    }
+
+    #[test]
+    fn decodes_raw_statuses() {
+        // Layouts from the Linux ABI: exit code in bits 8..16, signal in 0..7, 0x7f = stopped.
+        assert_eq!(decode(42 << 8), WaitEvent::Ended(Ended::Exited(42)));
+        assert_eq!(decode(15), WaitEvent::Ended(Ended::Signaled(15)));
+        assert_eq!(decode(34), WaitEvent::Ended(Ended::Signaled(34)));
+        assert_eq!(decode((20 << 8) | 0x7f), WaitEvent::Stopped(20));
+        assert_eq!(decode(0xffff), WaitEvent::Continued);
+    }
+}

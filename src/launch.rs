@@ -1,0 +1,102 @@
+//! Start-up, in the order that keeps it safe: block signals, become subreaper, resolve
+//! the user, bind the health listeners (still root), drop privileges, start the child,
+//! then hand everything to the event loop.
+
+use std::ffi::OsString;
+use std::time::SystemTime;
+
+use tracing::{debug, info, warn};
+
+use crate::cli::RunArgs;
+use crate::error::Error;
+use crate::state::State;
+use crate::supervisor::{Options, Supervisor};
+use crate::sys::spawn::{PreExec, Spec};
+use crate::sys::{self, signals::Signals};
+use crate::user::{self, Identity, UserSpec};
+
+pub fn run(args: RunArgs) -> Result<u8, Error> {
+    // Before anything else, and so before the child exists: a signal that arrives from
+    // here on waits in the signalfd instead of killing or being lost.
+    let sigset = sys::signals::block_all().map_err(|e| Error::setup("block signals")(e.into()))?;
+    let pid1 = sys::is_pid1();
+    if !pid1 {
+        match sys::become_subreaper() {
+            Ok(()) => debug!("not PID 1: registered as child subreaper"),
+            Err(e) => warn!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped here"),
+        }
+    }
+    let identity = args.user.as_ref().map(resolve_user).transpose()?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(Error::setup("start the event loop"))?;
+    runtime.block_on(async move {
+        let mut signals = Signals::open(&sigset).map_err(Error::setup("open a signalfd"))?;
+        let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
+        let health = crate::health::Health::bind(&args, subscriber)?;
+
+        if let (Some(id), Some(spec)) = (&identity, &args.user) {
+            sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
+                spec: spec.clone(),
+                err,
+            })?;
+            debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
+        }
+        let mut env = user_env(identity.as_ref());
+        env.extend(health.child_env());
+        let interactive = sys::tty::in_foreground();
+        let pid = sys::spawn::spawn(Spec {
+            argv: &args.command,
+            env,
+            pre: PreExec {
+                take_terminal: interactive,
+                no_new_privs: args.no_new_privs,
+                dup_fd: health.child_fd(),
+            },
+        })?;
+        info!(pid, command = %args.command[0].to_string_lossy(), "started child");
+        publisher.send_modify(|s| {
+            s.child_pid = Some(pid);
+            s.running = true;
+            s.started_at = SystemTime::now();
+        });
+        health.start();
+
+        let options = Options {
+            stop_timeout: args.stop_timeout,
+            drain_delay: args.drain_delay,
+            signal_map: args.signal_map.clone(),
+            single_child: args.single_child,
+            interactive,
+            pid1,
+        };
+        let ended = Supervisor::new(options, pid, publisher)
+            .run(&mut signals)
+            .await;
+        Ok(crate::exit::exit_code(ended, &args.success_code))
+    })
+}
+
+fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {
+    // Missing files are empty files: numeric ids still work, names are unknown.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    Ok(user::resolve(spec, &passwd, &group)?)
+}
+
+/// HOME, USER and LOGNAME of the new user, as login(1) and gosu set them; an id with no
+/// /etc/passwd entry has no name, so root's USER must not leak through either.
+fn user_env(identity: Option<&Identity>) -> Vec<(&'static str, Option<OsString>)> {
+    let Some(id) = identity else {
+        return Vec::new();
+    };
+    let name = id.name.clone().map(OsString::from);
+    vec![
+        ("HOME", Some(OsString::from(&id.home))),
+        ("USER", name.clone()),
+        ("LOGNAME", name),
+    ]
+}

@@ -1,0 +1,57 @@
+//! kai-init: a tiny PID 1 for containers. This file only parses the command line,
+//! sets up logging and dispatches; nothing below it calls `process::exit`.
+#![deny(unsafe_code)]
+
+mod check;
+mod cli;
+mod duration;
+mod error;
+mod exit;
+mod health;
+mod launch;
+mod log;
+mod signal_names;
+mod state;
+mod supervisor;
+mod sys;
+mod user;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // `check` runs every few seconds in every container: dispatch it before building the
+    // full parser, and with a parser of its own whose errors exit 64, not 2.
+    if args.get(1).is_some_and(|a| a == "check") {
+        return ExitCode::from(check::main(&args[1..]));
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(cli::report(e)),
+    };
+    let run = match cli.sub {
+        Some(cli::Sub::Run(run)) => run,
+        Some(cli::Sub::Check(_)) | None => cli.run,
+    };
+    if run.command.is_empty() {
+        eprintln!("kai-init: no command given (usage: kai-init [OPTIONS] [--] COMMAND [ARGS...])");
+        return ExitCode::from(2);
+    }
+    log::init(run.log_format, run.log_level);
+    let quiet = run.log_level == cli::LogLevel::Off;
+    match launch::run(run) {
+        Ok(code) => ExitCode::from(code),
+        // A start-up failure is always reported, even with --log-level off.
+        Err(e) if quiet => {
+            eprintln!("kai-init: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

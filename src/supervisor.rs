@@ -1,0 +1,322 @@
+//! The event loop: one task that owns the main child, from start to the last reap.
+//!
+//! Running --(TERM/INT)--> Draining (optional, --drain-delay) --> Stopping --(timeout)--> SIGKILL
+//!    \--(main child ends)--> Cleanup: TERM the leftovers, KILL them after --stop-timeout
+//!                                     --> done when kai-init has no child left
+//!
+//! Signals and SIGCHLD come in from the signalfd; decisions and their effects stay here;
+//! state goes out to the health side. No timer exists unless a deadline does, so an idle
+//! kai-init makes no wake-ups at all.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::exit::{Ended, WaitEvent};
+use crate::signal_names::name;
+use crate::state::Publisher;
+use crate::sys::reaper::{self, Reap};
+use crate::sys::signals::Signals;
+use crate::sys::{kill, tty};
+
+const SIGKILL: i32 = libc::SIGKILL;
+const SIGTERM: i32 = libc::SIGTERM;
+const SIGINT: i32 = libc::SIGINT;
+
+/// After SIGKILL to the leftovers, how long to wait for processes stuck in the kernel
+/// (D state) before kai-init exits anyway and lets the namespace take them.
+const LAST_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stop_timeout: Duration,
+    pub drain_delay: Duration,
+    pub signal_map: Vec<(i32, i32)>,
+    pub single_child: bool,
+    /// kai-init handed its terminal to the child (mirror job control).
+    pub interactive: bool,
+    /// kai-init is its namespace's init: every process in it is a leftover to stop.
+    pub pid1: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Running,
+    /// A stop signal waits out --drain-delay before it is forwarded.
+    Draining { until: Instant, signal: i32 },
+    /// The stop signal went out; SIGKILL the group at `kill_at` (None once sent).
+    Stopping { kill_at: Option<Instant> },
+    /// The main child ended; leftovers get TERM, then KILL at `kill_at`, then kai-init
+    /// leaves at `give_up_at`.
+    Cleanup { kill_at: Option<Instant>, give_up_at: Option<Instant> },
+}
+
+pub struct Supervisor {
+    opts: Options,
+    child: i32,
+    phase: Phase,
+    ended: Option<Ended>,
+    children_left: bool,
+    /// Leftovers already sent SIGTERM (subreaper mode signals each one once).
+    terminated: HashSet<i32>,
+    state: Publisher,
+}
+
+impl Supervisor {
+    pub fn new(opts: Options, child: i32, state: Publisher) -> Self {
+        Supervisor {
+            opts,
+            child,
+            phase: Phase::Running,
+            ended: None,
+            children_left: true,
+            terminated: HashSet::new(),
+            state,
+        }
+    }
+
+    /// Runs until the main child has ended and no other child is left; returns how the
+    /// main child ended.
+    pub async fn run(mut self, signals: &mut Signals) -> Ended {
+        loop {
+            if let (Some(ended), false) = (self.ended, self.children_left) {
+                if self.opts.interactive {
+                    tty::reclaim();
+                }
+                return ended;
+            }
+            let deadline = self.deadline();
+            let timer = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = signals.recv() => match received {
+                    Ok((sig, sender)) => self.on_signal(sig, sender),
+                    // Cannot happen with a valid signalfd; PID 1 must not die of its own errors.
+                    Err(e) => error!("cannot read signals: {e}"),
+                },
+                () = timer => self.on_deadline(),
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running => None,
+            Phase::Draining { until, .. } => Some(until),
+            Phase::Stopping { kill_at } => kill_at,
+            Phase::Cleanup {
+                kill_at,
+                give_up_at,
+            } => kill_at.or(give_up_at),
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32, sender: i32) {
+        if sig == libc::SIGCHLD {
+            return self.reap();
+        }
+        let mapped = self
+            .opts
+            .signal_map
+            .iter()
+            .find(|(from, _)| *from == sig)
+            .map_or(sig, |(_, to)| *to);
+        if mapped == 0 {
+            debug!(signal = %name(sig), "dropped by --signal-map");
+            return;
+        }
+        let is_stop = [sig, mapped].iter().any(|s| *s == SIGTERM || *s == SIGINT);
+        debug!(signal = %name(sig), from_pid = sender, "received");
+        match self.phase {
+            Phase::Cleanup { .. } => {
+                debug!(signal = %name(sig), "main child already ended; not forwarded");
+            }
+            Phase::Running if is_stop && !self.opts.drain_delay.is_zero() => {
+                info!(signal = %name(sig), delay = ?self.opts.drain_delay, "draining before stop");
+                self.mark_stopping();
+                self.phase = Phase::Draining {
+                    until: Instant::now() + self.opts.drain_delay,
+                    signal: mapped,
+                };
+            }
+            Phase::Draining { .. } if is_stop => {
+                debug!("already draining");
+            }
+            Phase::Running | Phase::Draining { .. } if is_stop => self.begin_stop(mapped),
+            _ => self.forward(mapped),
+        }
+    }
+
+    fn begin_stop(&mut self, sig: i32) {
+        info!(signal = %name(sig), timeout = ?self.opts.stop_timeout, "stopping child");
+        self.mark_stopping();
+        self.forward(sig);
+        self.phase = Phase::Stopping {
+            kill_at: Some(Instant::now() + self.opts.stop_timeout),
+        };
+    }
+
+    fn on_deadline(&mut self) {
+        match self.phase {
+            Phase::Draining { signal, .. } => self.begin_stop(signal),
+            Phase::Stopping { kill_at: Some(_) } => {
+                warn!(timeout = ?self.opts.stop_timeout, "child did not stop in time; sending SIGKILL to its process group");
+                self.kill_child_group(SIGKILL);
+                self.phase = Phase::Stopping { kill_at: None };
+            }
+            Phase::Cleanup {
+                kill_at: Some(_), ..
+            } => {
+                warn!("leftover processes did not stop in time; sending SIGKILL");
+                self.signal_leftovers(SIGKILL);
+                self.phase = Phase::Cleanup {
+                    kill_at: None,
+                    give_up_at: Some(Instant::now() + LAST_GRACE),
+                };
+            }
+            Phase::Cleanup {
+                kill_at: None,
+                give_up_at: Some(_),
+            } => {
+                error!("leftover processes survive SIGKILL; exiting anyway");
+                self.children_left = false;
+            }
+            _ => {}
+        }
+    }
+
+    fn mark_stopping(&self) {
+        self.state.send_modify(|s| s.stopping = true);
+    }
+
+    /// Sends `sig` to the child's group (or only the child with --single-child). A child
+    /// that moved itself to another group still gets it directly.
+    fn forward(&mut self, sig: i32) {
+        let result = if self.opts.single_child {
+            kill(self.child, sig)
+        } else {
+            kill(-self.child, sig).or_else(|_| kill(self.child, sig))
+        };
+        match result {
+            Ok(()) => {
+                debug!(signal = %name(sig), "forwarded");
+                self.state
+                    .send_modify(|s| *s.forwarded.entry(sig).or_default() += 1);
+            }
+            Err(Errno::ESRCH) => debug!(signal = %name(sig), "child already gone"),
+            Err(e) => warn!(signal = %name(sig), "cannot forward: {e}"),
+        }
+    }
+
+    fn kill_child_group(&self, sig: i32) {
+        let _ = kill(-self.child, sig);
+        let _ = kill(self.child, sig);
+    }
+
+    /// Loops until no child has news: one SIGCHLD may stand for many exits.
+    fn reap(&mut self) {
+        let mut reaped = 0u64;
+        loop {
+            match reaper::next() {
+                Reap::Child(pid, WaitEvent::Ended(ended)) => {
+                    reaped += 1;
+                    if pid == self.child {
+                        self.on_child_ended(ended);
+                    }
+                }
+                Reap::Child(pid, WaitEvent::Stopped(sig)) if pid == self.child => {
+                    self.on_child_stopped(sig)
+                }
+                Reap::Child(..) => {}
+                Reap::Pending => break,
+                Reap::Empty => {
+                    self.children_left = false;
+                    break;
+                }
+            }
+        }
+        if reaped > 0 {
+            self.state.send_modify(|s| s.reaped += reaped);
+        }
+        if self.ended.is_some() && self.children_left {
+            self.stop_leftovers();
+        }
+    }
+
+    fn on_child_ended(&mut self, ended: Ended) {
+        match ended {
+            Ended::Exited(code) => info!(code, "child exited"),
+            Ended::Signaled(sig) => info!(signal = %name(sig), "child killed by signal"),
+        }
+        self.ended = Some(ended);
+        self.state.send_modify(|s| {
+            s.running = false;
+            match ended {
+                Ended::Exited(code) => s.exit_code = Some(code),
+                Ended::Signaled(sig) => s.exit_signal = Some(sig),
+            }
+        });
+    }
+
+    /// The main child is gone but processes it started remain: TERM them (or KILL them
+    /// at once if the stop already escalated), and KILL what is left after --stop-timeout.
+    fn stop_leftovers(&mut self) {
+        let escalated = matches!(self.phase, Phase::Stopping { kill_at: None });
+        match self.phase {
+            Phase::Cleanup { kill_at: None, .. } => self.signal_leftovers(SIGKILL),
+            Phase::Cleanup { .. } => self.signal_leftovers(SIGTERM),
+            _ if escalated => {
+                self.signal_leftovers(SIGKILL);
+                self.phase = Phase::Cleanup {
+                    kill_at: None,
+                    give_up_at: Some(Instant::now() + LAST_GRACE),
+                };
+            }
+            _ => {
+                info!(timeout = ?self.opts.stop_timeout, "main child ended; stopping the processes it left behind");
+                self.signal_leftovers(SIGTERM);
+                self.phase = Phase::Cleanup {
+                    kill_at: Some(Instant::now() + self.opts.stop_timeout),
+                    give_up_at: None,
+                };
+            }
+        }
+    }
+
+    /// As PID 1, kill(-1) reaches every other process in the namespace at once. As a
+    /// subreaper, kai-init signals the child's group and each process it inherited, once
+    /// each for TERM, so that a graceful handler is not interrupted by repeats.
+    fn signal_leftovers(&mut self, sig: i32) {
+        if self.opts.pid1 {
+            if sig == SIGKILL || self.terminated.insert(-1) {
+                let _ = kill(-1, sig);
+            }
+            return;
+        }
+        let _ = kill(-self.child, sig);
+        for pid in reaper::children_of(std::process::id() as i32) {
+            if sig == SIGKILL || self.terminated.insert(pid) {
+                debug!(pid, signal = %name(sig), "signalling leftover");
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+
+    fn on_child_stopped(&mut self, sig: i32) {
+        let job_control = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&sig);
+        if self.opts.interactive && job_control {
+            debug!(signal = %name(sig), "child stopped from the terminal; suspending too");
+            tty::suspend_with(Pid::from_raw(self.child));
+        } else {
+            debug!(signal = %name(sig), "child stopped");
+        }
+    }
+}

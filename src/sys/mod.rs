@@ -1,0 +1,25 @@
+//! The system-call side of kai-init: signals, spawning, reaping, privileges, the
+//! terminal. Nothing here knows about HTTP; nothing outside `sys::unsafe_ops` uses `unsafe`.
+
+pub mod privileges;
+pub mod reaper;
+pub mod signals;
+pub mod spawn;
+pub mod tty;
+#[allow(unsafe_code)]
+mod unsafe_ops;
+
+pub use unsafe_ops::{async_readable, kill};
+
+use nix::unistd::{getpid, Pid};
+
+/// Whether kai-init is the init of its PID namespace (a container's PID 1).
+pub fn is_pid1() -> bool {
+    getpid() == Pid::from_raw(1)
+}
+
+/// When not PID 1, orphans would be reparented past kai-init; becoming a child subreaper
+/// (prctl(2), Linux 3.4) makes them ours to reap, as tini -s does.
+pub fn become_subreaper() -> nix::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+}

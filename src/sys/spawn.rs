@@ -1,0 +1,48 @@
+//! Starting the main child with std's `Command` (never tokio's: tokio reaps its own
+//! children and would race kai-init's `waitpid(-1)` reaper).
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+pub use super::unsafe_ops::PreExec;
+use crate::error::Error;
+
+/// What to start and how.
+pub struct Spec<'a> {
+    pub argv: &'a [OsString],
+    /// Variables to set (`Some`) or remove (`None`) on top of kai-init's environment.
+    pub env: Vec<(&'static str, Option<OsString>)>,
+    pub pre: PreExec,
+}
+
+/// Starts the child in a process group of its own and returns its pid (also its group id).
+pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
+    let program = &spec.argv[0];
+    let mut cmd = Command::new(program);
+    cmd.args(&spec.argv[1..]).process_group(0);
+    for (key, value) in &spec.env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    super::unsafe_ops::install(&mut cmd, spec.pre);
+    // std reports exec failures through a CLOEXEC pipe and reaps the failed child itself.
+    let child = cmd.spawn().map_err(|err| exec_error(program, err))?;
+    // Dropping `Child` neither waits nor kills: the reaper owns its exit status.
+    Ok(child.id() as i32)
+}
+
+fn exec_error(program: &OsString, err: io::Error) -> Error {
+    let command = program.to_string_lossy().into_owned();
+    match err.kind() {
+        io::ErrorKind::NotFound => Error::NotFound { command },
+        _ if std::path::Path::new(program).is_dir() => Error::NotExecutable {
+            command,
+            err: io::Error::new(err.kind(), "is a directory"),
+        },
+        _ => Error::NotExecutable { command, err },
+    }
+}

@@ -1,0 +1,100 @@
+//! The one fenced module with `unsafe`: the code that runs between fork and exec, and the
+//! two libc calls that nix cannot express for real-time signals (kill, waitpid).
+//!
+//! Every block states the invariant it relies on in a SAFETY comment.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::errno::Errno;
+
+/// What the child does for itself after fork and before exec; all of it is decided
+/// before fork so that the child allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct PreExec {
+    /// Make the child's (new) process group the terminal's foreground group.
+    pub take_terminal: bool,
+    /// prctl(PR_SET_NO_NEW_PRIVS).
+    pub no_new_privs: bool,
+    /// Duplicate this descriptor onto the given number (s6-style readiness fd).
+    pub dup_fd: Option<(RawFd, RawFd)>,
+}
+
+/// Registers the pre-exec step on `cmd`. std does not reset the signal mask (seen here:
+/// without this step a grandchild ran with kai-init's whole mask blocked and shrugged off
+/// SIGTERM), so the child empties it itself. kai-init installs no handlers and ignores
+/// nothing, and std restores SIGPIPE's default, so dispositions need no reset.
+pub fn install(cmd: &mut Command, pre: PreExec) {
+    let step = move || -> io::Result<()> {
+        if pre.take_terminal {
+            // The mask is still kai-init's, SIGTTOU included, so tcsetpgrp from this
+            // background group is allowed (tcsetpgrp(3)). A failure leaves the child in the
+            // background, which is harmless. (libc, not nix: nix wants an AsFd, and std's
+            // stdin() handle allocates on first use.)
+            // SAFETY: tcsetpgrp and getpgrp take and return integers only.
+            let _ = unsafe { libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp()) };
+        }
+        if let Some((from, to)) = pre.dup_fd {
+            // SAFETY: dup2 and fcntl take plain integers and touch no Rust-owned memory;
+            // `from` is a descriptor kai-init keeps open until spawn returns.
+            let r = unsafe { libc::dup2(from, to) };
+            Errno::result(r)?;
+            if from == to {
+                // dup2 onto itself keeps FD_CLOEXEC; clear it so the descriptor survives exec.
+                // SAFETY: as above, integers only.
+                Errno::result(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })?;
+            }
+        }
+        if pre.no_new_privs {
+            nix::sys::prctl::set_no_new_privs()?;
+        }
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )?;
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child of a single-threaded parent (kai-init's
+    // runtime is current-thread and spawns no other threads), before exec. It only makes
+    // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, prctl, sigprocmask) on
+    // values copied in before fork; it allocates nothing, takes no lock, and touches no
+    // state shared with the parent.
+    unsafe {
+        cmd.pre_exec(step);
+    }
+}
+
+/// kill(2) with a raw signal number, so real-time signals can be forwarded too; a
+/// negative `pid` names a process group, -1 every process kai-init may signal.
+pub fn kill(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and shares no memory with the caller.
+    Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// waitpid(-1, WNOHANG | WUNTRACED) with the raw status. nix's wrapper would turn the
+/// status of a child killed by a real-time signal into an error after the kernel had
+/// already reaped it, losing the exit status.
+pub fn wait_any() -> nix::Result<Option<(i32, i32)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a live, writable c_int for the whole call; waitpid writes only it.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED) };
+    match Errno::result(pid)? {
+        0 => Ok(None),
+        pid => Ok(Some((pid, status))),
+    }
+}
+
+/// Registers an owned descriptor with the tokio reactor, for reading.
+pub fn async_readable<T: std::os::fd::AsFd + std::os::fd::AsRawFd>(
+    inner: T,
+) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `T` owns its descriptor (AsFd), so it stays open and the same for as long as
+    // the AsyncFd owns `T`; signalfd's and std's types always return that one descriptor.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(inner, tokio::io::Interest::READABLE)
+    }
+    .map_err(io::Error::from)
+}
