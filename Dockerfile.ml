@@ -1,0 +1,129 @@
+# Dockerfile.ml: the ML service (examples/ml) with kai-init as PID 1.
+#
+#   process tree:  kai-init (PID 1) -> node front/server.js -> python3 worker/worker.py
+#
+#   docker build -f Dockerfile.ml -t kai-ml .                         # kai-init built from source
+#   docker build -f Dockerfile.ml --build-arg KAI_INIT_FROM=prebuilt -t kai-ml .
+#   docker buildx bake ml                                             # see docker-bake.hcl
+#
+# Needs BuildKit (RUN --mount): Docker 23+ uses it by default; Docker 20.10
+# needs DOCKER_BUILDKIT=1. No `# syntax=` image is needed.
+#
+# Stages: kai-init-source | kai-init-prebuilt -> kai-init
+#         python-deps  (TF base, pip install --prefix, pip cache mount)
+#         node-build   (glibc Node image, npm ci --omit=dev, npm cache mount)
+#         runtime      (TF base + artifacts only: site-packages, node binary,
+#                       node_modules, app code, kai-init)
+#
+# Why the Node stage is node:20-bookworm-slim and not node:20-alpine:
+# tensorflow/tensorflow images are Ubuntu 22.04 (glibc 2.35). The node binary
+# of the Alpine image is linked against musl and cannot run there (there is no
+# /lib/ld-musl-x86_64.so.1), and neither could native addons built on Alpine.
+# The official Debian node binary is built against an old glibc baseline
+# (2.28), so it runs on Ubuntu 22.04 with only libc, libstdc++ and libgcc_s,
+# which the TF image has. Native addons compiled in bookworm (glibc 2.36)
+# could still need newer glibc symbols than Ubuntu 22.04's 2.35: the front's
+# dependencies are pure JavaScript; if you add native ones, build them on a
+# base with glibc <= the TF image's (e.g. node:20-bullseye-slim) or in the TF
+# image itself.
+#
+# Node 20 left upstream support at the end of April 2026: move to 22 or 24 with
+#   --build-arg NODE_IMAGE=node:22-bookworm-slim
+
+ARG TF_IMAGE=tensorflow/tensorflow:2.17.0
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG RUST_IMAGE=rust:1-alpine
+ARG KAI_INIT_FROM=source
+
+# ---- kai-init, built from this repository's source (static musl binary) ----
+FROM ${RUST_IMAGE} AS kai-init-build
+RUN apk add --no-cache musl-dev
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN --mount=type=cache,id=kai-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id=kai-cargo-target,target=/src/target \
+    cargo build --release --locked --target x86_64-unknown-linux-musl \
+ && install -m 0755 target/x86_64-unknown-linux-musl/release/kai-init /kai-init
+
+FROM scratch AS kai-init-source
+COPY --from=kai-init-build /kai-init /kai-init
+
+FROM scratch AS kai-init-prebuilt
+COPY target/x86_64-unknown-linux-musl/release/kai-init /kai-init
+
+FROM kai-init-${KAI_INIT_FROM} AS kai-init
+
+# ---- Python dependencies, installed into /install with the base's own python ----
+FROM ${TF_IMAGE} AS python-deps
+# Cache-friendly here: the pip cache lives in a cache mount, not in a layer.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+# Compilers for packages without wheels would be installed here (e.g.
+# apt-get install build-essential python3-dev): this stage is thrown away, so
+# they never reach the runtime image. The pinned requirements are all wheels.
+COPY examples/ml/requirements.txt /tmp/requirements.txt
+RUN --mount=type=cache,id=kai-pip,target=/root/.cache/pip \
+    python3 -m pip install --prefix=/install -r /tmp/requirements.txt \
+ # Where --prefix puts site-packages differs between Python builds (Ubuntu's
+ # patched python uses local/lib/python3.X/dist-packages, python.org builds
+ # lib/python3.X/site-packages): move it to one fixed path for PYTHONPATH.
+ && sp="$(find /install -type d \( -name site-packages -o -name dist-packages \) | head -n 1)" \
+ && test -n "$sp" \
+ && mkdir -p /opt/ml \
+ && mv "$sp" /opt/ml/site-packages \
+ && find /opt/ml/site-packages -name '__pycache__' -prune -exec rm -rf {} +
+
+# ---- Node front: production dependencies (glibc, see above) ----
+FROM ${NODE_IMAGE} AS node-build
+WORKDIR /app
+COPY examples/ml/package.json examples/ml/package-lock.json ./
+RUN --mount=type=cache,id=kai-npm,target=/root/.npm \
+    npm ci --omit=dev --no-audit --no-fund
+COPY examples/ml/front ./front
+COPY examples/ml/worker ./worker
+RUN npm run build
+
+# ---- runtime: the TF base plus artifacts only ----
+FROM ${TF_IMAGE} AS runtime
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/opt/ml/site-packages \
+    # Anyone pip-installing on top of this image: no cache in the layer, no
+    # version-check request.
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    NODE_ENV=production \
+    PORT=8080 \
+    SHUTDOWN_GRACE_MS=5000 \
+    # kai-init: probe the front's /health (ready once the worker has loaded the
+    # model); a TF import can take a while, hence the initial delay.
+    KAI_INIT_PROBE=http://127.0.0.1:8080/health \
+    KAI_INIT_PROBE_INTERVAL=5s \
+    KAI_INIT_PROBE_TIMEOUT=2s \
+    KAI_INIT_PROBE_FAILURES=3 \
+    # Front drains (SHUTDOWN_GRACE_MS), then waits for the worker: 8 s is the
+    # most this tree may take before kai-init SIGKILLs the whole process group.
+    KAI_INIT_STOP_TIMEOUT=8s \
+    KAI_INIT_NO_NEW_PRIVS=true
+# A fixed uid/gid so Kubernetes' runAsNonRoot can verify it (runAsUser: 10001).
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
+COPY --from=kai-init /kai-init /sbin/kai-init
+COPY --from=node-build /usr/local/bin/node /usr/local/bin/node
+COPY --from=python-deps /opt/ml/site-packages /opt/ml/site-packages
+WORKDIR /app
+# Code and dependencies owned by root, read-only for the app user.
+COPY --from=node-build /app/node_modules ./node_modules
+COPY --from=node-build /app/package.json ./
+COPY --from=node-build /app/front ./front
+COPY --from=node-build /app/worker ./worker
+USER app
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+# start-period covers the model load (TensorFlow import) before failures count.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["/sbin/kai-init", "check"]
+ENTRYPOINT ["/sbin/kai-init", "--"]
+CMD ["node", "front/server.js"]
