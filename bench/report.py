@@ -246,7 +246,7 @@ class Report:
             "",
             f"Taken {m['date']} by `bench/run{' --quick' if m['mode'] == 'quick' else ''}` "
             f"({m['mode']} mode, {m.get('seconds', '?')} s) on Linux {m['kernel']}, CPU {m['cpu']}, "
-            f"{m['nproc']} CPUs (nproc). kai-init {m.get('kai_version') or '(version unknown)'} "
+            f"{m['nproc']} CPUs (nproc). {m.get('kai_version') or 'kai-init (version unknown)'} "
             f"at commit {m['kai_commit']}, release build for x86_64-unknown-linux-musl; "
             f"Debian packages: tini {v.get('tini')}, dumb-init {v.get('dumb-init')}, catatonit {v.get('catatonit')}, "
             f"curl {v.get('curl')}, busybox-static {v.get('busybox-static')}, wrk {v.get('wrk')}, "

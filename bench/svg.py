@@ -15,7 +15,7 @@ ROW_H = 22
 TITLE_H = 34
 CLAMP = 4.0       # bars longer than 4× the reference are cut and marked
 
-COLORS = {"kai-init": "#d9480f"}
+KAI = "#d9480f"
 OTHER = "#5c7cfa"
 MUTED = "#868e96"
 
@@ -33,6 +33,14 @@ def fmt(x):
     if ax >= 10:
         return f"{x:.1f}"
     return f"{x:.2f}"
+
+
+def text_by_bar(length, ry, label):
+    """The value right of its bar, or inside it (white) when it would not fit in the panel."""
+    if LABEL_W + length + 4 + 6.5 * len(label) <= PW - 4:
+        return f'<text x="{LABEL_W + length + 4:.1f}" y="{ry + 12}">{escape(label)}</text>'
+    return (f'<text x="{LABEL_W + length - 4:.1f}" y="{ry + 12}" text-anchor="end" fill="white">'
+            f'{escape(label)}</text>')
 
 
 def panel(x, y, title, unit, rows, ref_name):
@@ -58,12 +66,12 @@ def panel(x, y, title, unit, rows, ref_name):
             continue
         r = v / ref if relative else v
         length = bw * min(r, top) / top
-        color = COLORS.get(name, OTHER)
+        color = KAI if name.startswith("kai-init") else OTHER
         out.append(f'<rect x="{LABEL_W}" y="{ry}" width="{max(length, 1):.1f}" height="{BAR_H}" fill="{color}"/>')
         if relative and r > CLAMP:
             out.append(f'<text x="{LABEL_W + length - 4:.1f}" y="{ry + 12}" text-anchor="end" fill="white">»</text>')
         label = f"{fmt(v)} {unit}" + (f" · {r:.2f}×" if relative else "")
-        out.append(f'<text x="{LABEL_W + length + 4:.1f}" y="{ry + 12}">{escape(label)}</text>')
+        out.append(text_by_bar(length, ry, label))
     if relative:
         rx = LABEL_W + bw * 1.0 / top
         out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
@@ -81,18 +89,18 @@ def target_panel(x, y, title, rows):
            f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
            f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
            f'× target (dashed line)</text>']
-    top = max([1.0] + [v / t for _, v, t, _, _ in rows if v is not None]) * 1.05
-    for i, (label, v, t, unit, _) in enumerate(rows):
+    top = min(max([1.0] + [v / t for _, v, t, _, _ in rows if v is not None]), CLAMP) * 1.05
+    for i, (label, v, t, unit, higher) in enumerate(rows):
         ry = TITLE_H + i * ROW_H
         out.append(f'<text x="{LABEL_W - 6}" y="{ry + 12}" text-anchor="end">{escape(label)}</text>')
         if v is None:
             out.append(f'<text x="{LABEL_W}" y="{ry + 12}" fill="{MUTED}">n/a</text>')
             continue
-        length = bw * (v / t) / top
+        length = bw * min(v / t, top) / top
         out.append(f'<rect x="{LABEL_W}" y="{ry}" width="{max(length, 1):.1f}" height="{BAR_H}" '
-                   f'fill="{COLORS["kai-init"]}"/>')
-        out.append(f'<text x="{LABEL_W + length + 4:.1f}" y="{ry + 12}">'
-                   f'{escape(f"{fmt(v)} {unit} (target {fmt(t)})")}</text>')
+                   f'fill="{KAI}"/>')
+        want = "≥" if higher else "<"
+        out.append(text_by_bar(length, ry, f"{fmt(v)} {unit} (target {want} {fmt(t)})"))
     rx = LABEL_W + bw / top
     out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
                f'stroke="#212529" stroke-dasharray="3,3"/>')
