@@ -437,22 +437,29 @@ def measure_health(kai_info, cfg, tmp):
     p, why = start_kai_endpoint(kai_info, port, tmp)
     if p is None:
         return {"na": why}
-    env = clean_env({"KAI_INIT_HEALTH_LISTEN": f"127.0.0.1:{port}"})
+    env = clean_env()
+    kai_tcp = {"KAI_INIT_HEALTH_LISTEN": f"127.0.0.1:{port}"}
+    # (name, environment changes, argv); the first three make the same HTTP request
     clients = [
-        ("kai-init check", [kai_info["path"], "check"]),
-        ("curl -fsS", ["/usr/bin/curl", "-fsS", url]),
-        ("busybox wget", ["/bin/busybox", "wget", "-q", "-O-", url]),
+        ("kai-init check", kai_tcp, [kai_info["path"], "check"]),
+        ("curl -fsS", {}, ["/usr/bin/curl", "-fsS", url]),
+        ("busybox wget", {}, ["/bin/busybox", "wget", "-q", "-O-", url]),
     ]
+    if kai_info.get("help_health_socket"):
+        # the default HEALTHCHECK of an image without KAI_INIT_HEALTH_LISTEN: the abstract socket
+        clients.append(("kai-init check (abstract socket)",
+                        {"KAI_INIT_HEALTH_SOCKET": f"kai-bench-{os.getpid()}-{port}"},
+                        [kai_info["path"], "check"]))
     res = {"url": url}
     try:
         usable = []
-        for name, argv in clients:
-            r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=10)
+        for name, extra, argv in clients:
+            r = subprocess.run(argv, env={**env, **extra}, capture_output=True, text=True, timeout=10)
             if r.returncode != 0:
                 what = "not implemented: " if name.startswith("kai-init") else ""
                 res[name] = {"na": f"{what}exit {r.returncode}: {(r.stdout + r.stderr).strip()[:120]}"}
             else:
-                usable.append((name, argv))
+                usable.append((name, [f"+{k}={v}" for k, v in extra.items()] + argv))
                 res[name] = {"output": (r.stdout + r.stderr).strip()[:120]}
         if usable:
             out = os.path.join(tmp, "health.txt")

@@ -131,8 +131,8 @@ def chart(d, report):
     if "na" not in h:
         clients = [c for c in h if c != "url"]
         for key, title in (("cpu_ns", "health check: CPU per check"), ("wall_ns", "health check: wall per check")):
-            rows = [(c.replace(" -fsS", "").replace("kai-init ", "kai-init "), h[c].get(key, 0) / 1e6
-                     if key in h[c] else None) for c in clients]
+            short = {"curl -fsS": "curl", "kai-init check (abstract socket)": "kai-init @socket"}
+            rows = [(short.get(c, c), h[c][key] / 1e6 if key in h[c] else None) for c in clients]
             panels.append(("ratio", title, "ms", rows, "curl"))
     else:
         panels.append(("ratio", "health check: CPU per check", "ms",

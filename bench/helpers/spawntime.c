@@ -6,6 +6,8 @@
  * of the process and its reaped descendants (user+sys from wait4), exit status.
  *
  * usage: spawntime ROUNDS WARMUP OUTFILE CMD1 ARGS... ::: CMD2 ARGS... [::: ...]
+ * A command may start with +NAME=VALUE (set) or +NAME (unset) words: its own
+ * changes to the environment, made once before timing starts.
  * OUTFILE gets one line per measured run: "cmd_index wall_ns cpu_ns status".
  * WARMUP rounds are run first and not recorded.
  */
@@ -24,6 +26,25 @@
 extern char **environ;
 
 #define MAXCMDS 32
+
+/* environ with the leading +NAME[=VALUE] words of cmd applied; advances *cmd past them */
+static char **command_env(char ***cmd) {
+    size_t n = 0, k = 0;
+    while (environ[n]) n++;
+    char **env = calloc(n + 64, sizeof *env);
+    for (size_t i = 0; i < n; i++) env[k++] = environ[i];
+    for (; **cmd && (**cmd)[0] == '+'; (*cmd)++) {
+        const char *word = **cmd + 1;
+        size_t len = strcspn(word, "=");
+        size_t j = 0;
+        for (size_t i = 0; i < k; i++) /* drop NAME from the copy */
+            if (!(strncmp(env[i], word, len) == 0 && env[i][len] == '=')) env[j++] = env[i];
+        k = j;
+        if (word[len] == '=' && k < n + 63) env[k++] = (char *)word;
+    }
+    env[k] = NULL;
+    return env;
+}
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -52,6 +73,12 @@ int main(int argc, char **argv) {
         }
     }
 
+    char **envs[MAXCMDS];
+    for (int c = 0; c < ncmds; c++) {
+        envs[c] = command_env(&cmds[c]);
+        if (!cmds[c][0]) { fprintf(stderr, "empty command\n"); return 2; }
+    }
+
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -65,7 +92,7 @@ int main(int argc, char **argv) {
             struct rusage ru;
             int status = 0;
             long long t0 = now_ns();
-            int err = posix_spawn(&pid, cmds[c][0], &fa, NULL, cmds[c], environ);
+            int err = posix_spawn(&pid, cmds[c][0], &fa, NULL, cmds[c], envs[c]);
             if (err) { fprintf(stderr, "spawn %s: %s\n", cmds[c][0], strerror(err)); return 1; }
             while (wait4(pid, &status, 0, &ru) < 0) {
                 if (errno != EINTR) { perror("wait4"); return 1; }
