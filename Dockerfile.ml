@@ -40,6 +40,8 @@ FROM ${RUST_IMAGE} AS kai-init-build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# .cargo/config.toml holds the musl target's rustflags (static, non-PIE).
+COPY .cargo ./.cargo
 COPY src ./src
 RUN --mount=type=cache,id=kai-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=kai-cargo-target,target=/src/target \

@@ -73,6 +73,8 @@ async function predict(req, res, url) {
       return sendJson(res, 400, { error: `bad request: ${err.message}` });
     }
   }
+  const rows = Array.isArray(body.inputs) ? body.inputs.length : 0;
+  log('prediction requested', { rows, delay_ms: Number(body.delay_ms) || 0 });
   try {
     const started = Date.now();
     const out = await worker.request({ op: 'predict', inputs: body.inputs, delay_ms: body.delay_ms });
@@ -100,10 +102,12 @@ const server = stoppable(http.createServer((req, res) => {
 async function shutdown(signal) {
   if (state.shuttingDown) return;
   state.shuttingDown = true;
+  // One budget for the whole tree: HTTP drain, then the worker's current request.
+  const deadline = Date.now() + GRACE_MS;
   log('shutdown: draining', { signal, graceMs: GRACE_MS });
   await new Promise((resolve) => server.stop(() => resolve()));
   log('http server closed; waiting for the worker');
-  const st = await worker.stop(GRACE_MS);
+  const st = await worker.stop(Math.max(500, deadline - Date.now()));
   // The worker may have got the same SIGTERM from kai-init and exited 0, or
   // exited on stdin EOF: both are clean.
   const clean = st.code === 0 || st.signal === 'SIGTERM';
