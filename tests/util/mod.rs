@@ -55,8 +55,14 @@ pub fn start(mut cmd: Command) -> Running {
     let mut child = cmd.spawn().expect("spawn");
     let (tx, rx) = mpsc::channel();
     for (stream, pipe) in [
-        (Stream::Out, Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>),
-        (Stream::Err, Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>),
+        (
+            Stream::Out,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        ),
+        (
+            Stream::Err,
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        ),
     ] {
         let tx = tx.clone();
         thread::spawn(move || {
@@ -93,7 +99,12 @@ impl Running {
     /// Panics with everything seen so far when `timeout` passes first.
     pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
-        if let Some(l) = self.stdout.iter().chain(&self.stderr).find(|l| l.contains(needle)) {
+        if let Some(l) = self
+            .stdout
+            .iter()
+            .chain(&self.stderr)
+            .find(|l| l.contains(needle))
+        {
             return l.clone();
         }
         loop {
@@ -148,7 +159,13 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // A failed test may leave kai-init's children behind (outside a PID namespace
+        // nothing else would stop them): kill the whole tree this test started.
+        let tree = descendants(self.pid());
         let _ = self.child.kill();
+        for pid in tree {
+            signal(pid, 9);
+        }
         let _ = self.child.wait();
     }
 }
@@ -164,7 +181,10 @@ pub fn run(cmd: Command, timeout: Duration) -> (ExitStatus, String, String) {
 pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -178,4 +198,183 @@ pub fn child_of(parent: i32) -> Option<i32> {
         let ppid: i32 = after.split_whitespace().nth(1)?.parse().ok()?;
         (ppid == parent).then_some(pid)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes seen from the host's /proc. All of these only read /proc or signal processes
+// a test started itself (or their descendants).
+
+/// The python3 interpreter to run children with: the system one when present (a version
+/// manager's shim is a shell script that costs ~200 ms and lives under /root, which a
+/// dropped user cannot read), else whatever `python3` is on PATH.
+pub fn python3() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Sends signal number `sig` to `pid`; false if the process is gone. Only for processes
+/// the test started (or their descendants).
+pub fn signal(pid: i32, sig: i32) -> bool {
+    use nix::sys::signal::{kill, Signal};
+    let sig = Signal::try_from(sig).expect("a valid signal number");
+    kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
+}
+
+/// Fields of /proc/PID/stat after the command name (which may contain spaces and
+/// parentheses): index 0 is the state, 1 the parent pid, 19 the start time.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The state letter of `pid` (R, S, D, Z, T, ...), None once it is gone.
+pub fn state(pid: i32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+/// The parent pid of `pid`.
+pub fn ppid(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Every pid whose parent is `parent`.
+pub fn children(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| ppid(*pid) == Some(parent))
+        .collect()
+}
+
+/// Every descendant of `root` (children, their children, ...), not `root` itself.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![root];
+    while let Some(pid) = todo.pop() {
+        for child in children(pid) {
+            if !found.contains(&child) {
+                found.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn cmdline(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(args.join(" "))
+}
+
+/// One line of /proc/PID/status, e.g. `status_line(pid, "Uid")` -> "0\t0\t0\t0".
+pub fn status_line(pid: i32, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == key).then(|| v.trim().to_owned())
+    })
+}
+
+/// A process identity that survives pid reuse: the pid and its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    start: u64,
+}
+
+impl Proc {
+    pub fn of(pid: i32) -> Option<Proc> {
+        let start = stat_fields(pid)?.get(19)?.parse().ok()?;
+        Some(Proc { pid, start })
+    }
+
+    /// Still in the process table (a zombie counts: it has not been reaped).
+    pub fn exists(&self) -> bool {
+        Proc::of(self.pid) == Some(*self)
+    }
+
+    /// Exists and has not exited (not a zombie).
+    pub fn alive(&self) -> bool {
+        self.exists() && state(self.pid).is_some_and(|s| s != 'Z' && s != 'X')
+    }
+}
+
+impl Running {
+    /// For a process made with [`kai_pid1`]: the host pid of kai-init, i.e. unshare's
+    /// forked child, once it has exec'd kai-init (signalling it before would hit unshare's
+    /// child instead). Signals meant for "PID 1" go to this pid, not to unshare.
+    pub fn pid1(&self, timeout: Duration) -> i32 {
+        let want = std::fs::canonicalize(bin()).expect("kai-init binary");
+        let mut found = 0;
+        wait_until("kai-init to run as unshare's child", timeout, || {
+            found = children(self.pid())
+                .into_iter()
+                .find(|pid| {
+                    std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&want)
+                })
+                .unwrap_or(0);
+            found != 0
+        });
+        found
+    }
+
+    /// Everything seen on stdout so far (and what is waiting in the channel).
+    pub fn drain(&mut self) {
+        while let Ok(item) = self.lines.try_recv() {
+            self.take(item);
+        }
+    }
+}
+
+/// A fresh directory under /tmp, world-readable (so a dropped user can read files in it),
+/// removed when the guard drops.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = PathBuf::from(format!(
+            "/tmp/kai-init-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Path as a string, for command lines.
+    pub fn file(&self, name: &str) -> String {
+        self.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

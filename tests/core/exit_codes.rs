@@ -1,0 +1,102 @@
+//! Exit status under a real PID 1: the child's code passes through unchanged, exec
+//! failures are 126 (cannot execute) and 127 (not found), --success-code remaps.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::{run, start, TempDir};
+use crate::{assert_one_line, pid1, T};
+
+#[test]
+fn child_exit_codes_pass_through_as_pid1() {
+    // All at once: each is its own namespace, and together they take one start-up's time.
+    let codes = [0, 1, 2, 42, 126, 127, 255];
+    let mut runs: Vec<_> = codes
+        .iter()
+        .map(|c| {
+            let script = format!("exit {c}");
+            (*c, start(pid1(&["--", "sh", "-c", &script])))
+        })
+        .collect();
+    for (code, r) in &mut runs {
+        let status = r.wait_exit(T);
+        assert_eq!(
+            status.code(),
+            Some(*code),
+            "exit {code}; stderr: {:#?}",
+            r.stderr
+        );
+        assert!(
+            r.stdout.is_empty(),
+            "nothing of kai-init on stdout: {:#?}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn non_executable_file_is_126_as_pid1() {
+    let dir = TempDir::new("noexec");
+    let path = dir.file("script.sh");
+    std::fs::write(&path, "#!/bin/sh\necho should-not-run\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, stdout, stderr) = run(pid1(&["--", &path]), T);
+    assert_eq!(status.code(), Some(126), "{stderr}");
+    assert!(!stdout.contains("should-not-run"));
+    assert_one_line(&stderr, &[&path, "cannot execute"]);
+}
+
+#[test]
+fn directory_is_126_as_pid1() {
+    let dir = TempDir::new("dir-cmd");
+    let path = dir.path().to_string_lossy().into_owned();
+    let (status, _, stderr) = run(pid1(&["--", &path]), T);
+    assert_eq!(status.code(), Some(126), "{stderr}");
+    assert_one_line(&stderr, &[&path, "directory"]);
+}
+
+#[test]
+fn command_not_found_is_127_as_pid1() {
+    for missing in [
+        "kai-init-test-no-such-command",
+        "/nonexistent/kai-init-test/cmd",
+    ] {
+        let (status, _, stderr) = run(pid1(&["--", missing]), T);
+        assert_eq!(status.code(), Some(127), "{missing}: {stderr}");
+        assert_one_line(&stderr, &[missing, "not found"]);
+    }
+}
+
+#[test]
+fn success_code_reports_143_as_zero() {
+    // An exit code of 143 and a death by SIGTERM (128+15) both become 0; others stay.
+    let (status, _, stderr) = run(
+        pid1(&["--success-code", "143", "--", "sh", "-c", "exit 143"]),
+        T,
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (status, _, stderr) = run(
+        pid1(&["--success-code", "143", "--", "sh", "-c", "exit 1"]),
+        T,
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+
+    let mut r = start(pid1(&[
+        "--success-code",
+        "143",
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 300",
+    ]));
+    r.wait_line("ready", T);
+    crate::util::signal(r.pid1(T), 15);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+}
+
+#[test]
+fn success_code_from_environment_is_a_list() {
+    let mut cmd = pid1(&["--", "sh", "-c", "exit 3"]);
+    cmd.env("KAI_INIT_SUCCESS_CODE", "143,3");
+    let (status, _, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

@@ -1,0 +1,276 @@
+//! Reaping and leftovers: orphans are reaped (as PID 1 and as subreaper), and whatever the
+//! main child leaves behind is stopped before kai-init exits.
+//!
+//! As PID 1, "gone after kai-init exits" proves nothing by itself: the kernel kills a
+//! whole PID namespace when its init exits. So the PID 1 tests check that kai-init itself
+//! stopped the leftovers: a leftover with a TERM handler records that it got TERM, and a
+//! leftover that ignores TERM costs kai-init --stop-timeout before SIGKILL. As subreaper
+//! there is no namespace to clean up, so there "gone" is the real check.
+
+use std::time::Instant;
+
+use crate::util::{self, ppid, python3, start, wait_until, Proc, TempDir};
+use crate::{kai, pid1, T};
+
+/// The main child double-forks 2,000 orphans (they exit at once, reparented to PID 1),
+/// then, still running, waits until every orphan pid has left /proc and counts the
+/// zombies left in the namespace.
+const ORPHANS: &str = r#"
+import os, sys, time
+N = 2000
+r, w = os.pipe()
+for _ in range(N):
+    mid = os.fork()
+    if mid == 0:
+        gc = os.fork()
+        if gc == 0:
+            os._exit(0)
+        os.write(w, gc.to_bytes(4, "little"))
+        os._exit(0)
+    os.waitpid(mid, 0)
+os.close(w)
+data = b""
+while len(data) < 4 * N:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    data += chunk
+orphans = [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
+print(f"forked {len(orphans)} orphans", flush=True)
+
+def zombies():
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = open(f"/proc/{name}/stat").read()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2] == "Z":
+                found.append(int(name))
+    return found
+
+deadline = time.monotonic() + 20
+while True:
+    left = [p for p in orphans if os.path.exists(f"/proc/{p}")]
+    z = zombies()
+    if (not left and not z) or time.monotonic() > deadline:
+        break
+    time.sleep(0.01)
+print(f"orphans left={len(left)} zombies={len(z)}", flush=True)
+"#;
+
+#[test]
+fn pid1_reaps_2000_orphans_while_the_child_runs() {
+    let mut r = start(pid1(&["--", python3(), "-c", ORPHANS]));
+    r.wait_line("forked 2000 orphans", T);
+    let verdict = r.wait_line("orphans left=", T);
+    assert_eq!(
+        verdict, "orphans left=0 zombies=0",
+        "stderr: {:#?}",
+        r.stderr
+    );
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+}
+
+#[test]
+fn subreaper_registers_and_reaps_orphans() {
+    let dir = TempDir::new("subreaper");
+    let (gate, done) = (dir.file("orphan-may-exit"), dir.file("main-may-exit"));
+    let program = r#"
+import os, sys, time
+gate, done = sys.argv[1], sys.argv[2]
+mid = os.fork()
+if mid == 0:
+    gc = os.fork()
+    if gc == 0:
+        while not os.path.exists(gate):
+            time.sleep(0.01)
+        os._exit(0)
+    print(f"orphan={gc}", flush=True)
+    os._exit(0)
+os.waitpid(mid, 0)
+print("ready", flush=True)
+while not os.path.exists(done):
+    time.sleep(0.01)
+"#;
+    let mut r = start(kai(&[
+        "--log-level",
+        "debug",
+        "--",
+        python3(),
+        "-c",
+        program,
+        &gate,
+        &done,
+    ]));
+    r.wait_line("registered as child subreaper", T);
+    let line = r.wait_line("orphan=", T);
+    let orphan: i32 = line["orphan=".len()..].parse().unwrap();
+    r.wait_line("ready", T);
+    let proc_ = Proc::of(orphan).expect("the orphan runs");
+    // Its parent died: the orphan now belongs to kai-init, not to the machine's init.
+    wait_until("the orphan to be reparented to kai-init", T, || {
+        ppid(orphan) == Some(r.pid())
+    });
+    std::fs::write(&gate, "").unwrap();
+    // Reaped (a zombie would still be in /proc) while the main child still runs.
+    wait_until("kai-init to reap the orphan", T, || !proc_.exists());
+    assert!(r.child.try_wait().unwrap().is_none(), "kai-init still runs");
+    std::fs::write(&done, "").unwrap();
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+}
+
+/// A leftover that reports SIGTERM in a file, then exits.
+const POLITE_LEFTOVER: &str = r#"
+import os, signal, sys, time
+d = sys.argv[1]
+def on_term(n, frame):
+    open(os.path.join(d, "leftover-got-term"), "w").write("TERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+open(os.path.join(d, "leftover-ready"), "w").close()
+while True:
+    time.sleep(0.05)
+"#;
+
+#[test]
+fn pid1_terms_a_leftover_before_exiting() {
+    let dir = TempDir::new("leftover");
+    let d = dir.path().to_string_lossy().into_owned();
+    // The main child starts the leftover in the background, waits until it runs, exits.
+    let script = format!(
+        "{py} -c \"$1\" {d} >/dev/null & \
+         while [ ! -e {d}/leftover-ready ]; do sleep 0.01; done; echo ready; exit 5",
+        py = python3()
+    );
+    // A long --stop-timeout: if kai-init did not TERM the leftover, the test fails (no
+    // file) rather than pass on the namespace's own SIGKILL.
+    let mut r = start(pid1(&[
+        "--stop-timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+        POLITE_LEFTOVER,
+    ]));
+    r.wait_line("ready", T);
+    let status = r.wait_exit(T);
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "the main child's code: {:#?}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("leftover-got-term"))
+            .ok()
+            .as_deref(),
+        Some("TERM"),
+        "kai-init sent TERM to the leftover before exiting; stderr: {:#?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .iter()
+            .any(|l| l.contains("stopping the processes it left behind")),
+        "{:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pid1_kills_a_leftover_that_ignores_term_after_stop_timeout() {
+    let dir = TempDir::new("stubborn");
+    let d = dir.path().to_string_lossy().into_owned();
+    let script = format!(
+        "sh -c \"trap '' TERM; touch {d}/leftover-ready; exec sleep 300\" >/dev/null & \
+         while [ ! -e {d}/leftover-ready ]; do sleep 0.01; done; echo ready; exit 0"
+    );
+    let mut r = start(pid1(&["--stop-timeout", "1s", "--", "sh", "-c", &script]));
+    r.wait_line("ready", T);
+    let since = Instant::now();
+    let status = r.wait_exit(T);
+    let took = since.elapsed();
+    assert_eq!(status.code(), Some(0), "{:#?}", r.stderr);
+    assert!(
+        took.as_millis() >= 1000,
+        "kai-init waited --stop-timeout 1s, not {took:?}"
+    );
+    assert!(
+        r.stderr.iter().any(|l| l.contains("did not stop in time")),
+        "{:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn subreaper_stops_leftovers_in_and_out_of_the_childs_group() {
+    let dir = TempDir::new("sub-leftovers");
+    let gate = dir.file("main-may-exit");
+    // One leftover in the child's process group, one in a session of its own (only the
+    // subreaper's list of inherited children finds that one).
+    let script = format!(
+        "sleep 301 >/dev/null & echo same-group=$!; \
+         setsid sleep 302 >/dev/null & echo own-session=$!; \
+         echo ready; while [ ! -e {gate} ]; do sleep 0.01; done; exit 7"
+    );
+    let mut r = start(kai(&["--stop-timeout", "60s", "--", "sh", "-c", &script]));
+    let mut leftovers = Vec::new();
+    for tag in ["same-group=", "own-session="] {
+        let line = r.wait_line(tag, T);
+        let pid: i32 = line[tag.len()..].parse().unwrap();
+        wait_until("the leftover to exec sleep", T, || {
+            util::cmdline(pid).is_some_and(|c| c.starts_with("sleep 30"))
+        });
+        leftovers.push(Proc::of(pid).expect("leftover runs"));
+    }
+    r.wait_line("ready", T);
+    let since = Instant::now();
+    std::fs::write(&gate, "").unwrap();
+    let status = r.wait_exit(T);
+    assert_eq!(status.code(), Some(7), "{:#?}", r.stderr);
+    for p in &leftovers {
+        assert!(
+            !p.exists(),
+            "leftover {} is gone after kai-init exits",
+            p.pid
+        );
+    }
+    // Both died of TERM: no wait for the 60 s --stop-timeout.
+    assert!(since.elapsed() < T, "took {:?}", since.elapsed());
+    assert!(
+        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
+        "{:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn subreaper_kills_a_leftover_that_ignores_term() {
+    let dir = TempDir::new("sub-stubborn");
+    let gate = dir.file("main-may-exit");
+    let script = format!(
+        "setsid sh -c \"trap '' TERM; exec sleep 303\" >/dev/null & echo leftover=$!; \
+         echo ready; while [ ! -e {gate} ]; do sleep 0.01; done; exit 0"
+    );
+    let mut r = start(kai(&["--stop-timeout", "500ms", "--", "sh", "-c", &script]));
+    let line = r.wait_line("leftover=", T);
+    let pid: i32 = line["leftover=".len()..].parse().unwrap();
+    wait_until("the leftover to exec sleep", T, || {
+        util::cmdline(pid).is_some_and(|c| c == "sleep 303")
+    });
+    let leftover = Proc::of(pid).unwrap();
+    r.wait_line("ready", T);
+    std::fs::write(&gate, "").unwrap();
+    let status = r.wait_exit(T);
+    assert_eq!(status.code(), Some(0), "{:#?}", r.stderr);
+    assert!(!leftover.exists(), "the TERM-ignoring leftover was killed");
+    assert!(
+        r.stderr.iter().any(|l| l.contains("did not stop in time")),
+        "{:#?}",
+        r.stderr
+    );
+}

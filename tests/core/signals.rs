@@ -1,0 +1,358 @@
+//! Signals sent to kai-init reach the child (its whole group by default), are rewritten or
+//! dropped by --signal-map, escalate to SIGKILL after --stop-timeout, and the child starts
+//! with an empty signal mask and no ignored signals.
+//!
+//! Under `kai_pid1` the process the test holds is unshare; signals go to kai-init's host
+//! pid (unshare's forked child, see `Running::pid1`), which is what `docker stop` does.
+
+use std::time::Instant;
+
+use crate::util::{run, signal, start, Running};
+use crate::{kai, launched, pid1, py, T};
+
+/// A child with default dispositions: sh (defaults in a non-interactive shell) that turns
+/// into sleep. No core file for QUIT.
+const DEFAULT_CHILD: &str = "ulimit -c 0; echo ready; exec sleep 300";
+
+fn forwarded_to_default_child(sig: i32) {
+    let mut r = start(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
+    r.wait_line("ready", T);
+    assert!(signal(r.pid1(T), sig), "kill -{sig} kai-init");
+    let status = r.wait_exit(T);
+    assert_eq!(
+        status.code(),
+        Some(128 + sig),
+        "signal {sig}; stderr: {:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pid1_forwards_term() {
+    forwarded_to_default_child(libc::SIGTERM);
+}
+
+#[test]
+fn pid1_forwards_int() {
+    forwarded_to_default_child(libc::SIGINT);
+}
+
+#[test]
+fn pid1_forwards_hup() {
+    forwarded_to_default_child(libc::SIGHUP);
+}
+
+#[test]
+fn pid1_forwards_quit() {
+    forwarded_to_default_child(libc::SIGQUIT);
+}
+
+#[test]
+fn pid1_forwards_usr1() {
+    forwarded_to_default_child(libc::SIGUSR1);
+}
+
+#[test]
+fn pid1_forwards_usr2() {
+    forwarded_to_default_child(libc::SIGUSR2);
+}
+
+#[test]
+fn subreaper_forwards_term() {
+    let mut r = start(kai(&["--", "sh", "-c", DEFAULT_CHILD]));
+    r.wait_line("ready", T);
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+}
+
+#[test]
+fn child_ignoring_term_is_killed_after_stop_timeout() {
+    let mut r = start(pid1(&[
+        "--stop-timeout",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; exec sleep 300",
+    ]));
+    r.wait_line("ready", T);
+    let kai_pid = r.pid1(T);
+    let sent = Instant::now();
+    signal(kai_pid, libc::SIGTERM);
+    let status = r.wait_exit(T);
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(137), "{:#?}", r.stderr);
+    assert!(
+        took.as_millis() >= 1000,
+        "SIGKILL came after {took:?}, before --stop-timeout 1s"
+    );
+    assert!(
+        r.stderr.iter().any(|l| l.contains("did not stop in time")),
+        "kai-init says why it killed: {:#?}",
+        r.stderr
+    );
+}
+
+/// A python child that reports each signal it gets; TERM and QUIT end it with their own
+/// number as exit code.
+fn reporting_child() -> String {
+    py(r#"
+def on(n, frame):
+    print("got", signal.Signals(n).name, flush=True)
+    if n in (signal.SIGTERM, signal.SIGQUIT):
+        sys.exit(n)
+for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+    signal.signal(s, on)
+print("ready", flush=True)
+wait_forever()
+"#)
+}
+
+fn got(r: &Running, name: &str) -> bool {
+    r.stdout.iter().any(|l| l == &format!("got {name}"))
+}
+
+#[test]
+fn signal_map_term_to_quit() {
+    let child = reporting_child();
+    let mut r = start(pid1(&[
+        "--signal-map",
+        "TERM:QUIT",
+        "--",
+        crate::util::python3(),
+        "-c",
+        &child,
+    ]));
+    r.wait_line("ready", T);
+    signal(r.pid1(T), libc::SIGTERM);
+    let status = r.wait_exit(T);
+    assert!(got(&r, "SIGQUIT"), "child saw QUIT: {:#?}", r.stdout);
+    assert!(
+        !got(&r, "SIGTERM"),
+        "child must not see TERM: {:#?}",
+        r.stdout
+    );
+    assert_eq!(status.code(), Some(libc::SIGQUIT), "{:#?}", r.stderr);
+}
+
+#[test]
+fn signal_map_to_zero_drops() {
+    let child = reporting_child();
+    let mut r = start(pid1(&[
+        "--log-level",
+        "debug",
+        "--signal-map",
+        "USR1:0",
+        "--",
+        crate::util::python3(),
+        "-c",
+        &child,
+    ]));
+    r.wait_line("ready", T);
+    let kai_pid = r.pid1(T);
+    signal(kai_pid, libc::SIGUSR1);
+    r.wait_line("dropped by --signal-map", T);
+    // USR2 is forwarded after USR1 was handled; had USR1 gone out, the child (which runs
+    // handlers in signal-number order) would have printed it first.
+    signal(kai_pid, libc::SIGUSR2);
+    r.wait_line("got SIGUSR2", T);
+    signal(kai_pid, libc::SIGTERM);
+    let status = r.wait_exit(T);
+    assert!(!got(&r, "SIGUSR1"), "USR1 must be dropped: {:#?}", r.stdout);
+    assert_eq!(status.code(), Some(libc::SIGTERM), "{:#?}", r.stderr);
+}
+
+#[test]
+fn signal_map_from_environment_with_numbers_and_sig_names() {
+    let child = reporting_child();
+    let mut cmd = pid1(&[
+        "--log-level",
+        "debug",
+        "--",
+        crate::util::python3(),
+        "-c",
+        &child,
+    ]);
+    cmd.env("KAI_INIT_SIGNAL_MAP", "SIGUSR1:0,15:3");
+    let mut r = start(cmd);
+    r.wait_line("ready", T);
+    let kai_pid = r.pid1(T);
+    signal(kai_pid, libc::SIGUSR1);
+    r.wait_line("dropped by --signal-map", T);
+    signal(kai_pid, libc::SIGTERM);
+    let status = r.wait_exit(T);
+    assert!(
+        !got(&r, "SIGUSR1") && !got(&r, "SIGTERM"),
+        "{:#?}",
+        r.stdout
+    );
+    assert!(got(&r, "SIGQUIT"), "{:#?}", r.stdout);
+    assert_eq!(status.code(), Some(libc::SIGQUIT), "{:#?}", r.stderr);
+}
+
+/// The main child starts a grandchild in its own process group; on USR1 the main child
+/// asks the grandchild (with USR2) how many USR1s it saw. A group-wide kill reaches both
+/// processes in one system call, and Python runs pending handlers in signal-number order
+/// (USR1=10 before USR2=12), so the count is final when the grandchild prints it.
+fn single_child_case(extra: &[&str]) -> String {
+    let grandchild = py(r#"
+seen = 0
+def on_usr1(n, frame):
+    global seen
+    seen += 1
+def on_usr2(n, frame):
+    print(f"grandchild saw USR1 {seen} time(s)", flush=True)
+    os._exit(0)
+signal.signal(signal.SIGUSR1, on_usr1)
+signal.signal(signal.SIGUSR2, on_usr2)
+print("grandchild ready", flush=True)
+wait_forever()
+"#);
+    let main = py(r#"
+import subprocess
+gc = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+def on_usr1(n, frame):
+    print("main got USR1", flush=True)
+    os.kill(gc.pid, signal.SIGUSR2)
+    sys.exit(gc.wait())
+signal.signal(signal.SIGUSR1, on_usr1)
+print("main ready", flush=True)
+wait_forever()
+"#);
+    let mut args = extra.to_vec();
+    args.extend(["--", crate::util::python3(), "-c", &main, &grandchild]);
+    let mut r = start(pid1(&args));
+    r.wait_line("main ready", T);
+    r.wait_line("grandchild ready", T);
+    signal(r.pid1(T), libc::SIGUSR1);
+    let line = r.wait_line("grandchild saw", T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+    assert!(
+        r.stdout.iter().any(|l| l == "main got USR1"),
+        "{:#?}",
+        r.stdout
+    );
+    line
+}
+
+#[test]
+fn signals_reach_the_whole_group_by_default() {
+    assert_eq!(single_child_case(&[]), "grandchild saw USR1 1 time(s)");
+}
+
+#[test]
+fn single_child_spares_the_group() {
+    assert_eq!(
+        single_child_case(&["--single-child"]),
+        "grandchild saw USR1 0 time(s)"
+    );
+}
+
+/// The child's own SigBlk and SigIgn (grep reads /proc/self/status; python would not do:
+/// it sets SIGPIPE and SIGXFSZ to ignored itself).
+const GREP_SIG: [&str; 4] = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"];
+
+fn assert_clean_signal_state(stdout: &str) {
+    let mut seen = 0;
+    for line in stdout.lines() {
+        let (key, value) = line.split_once(':').expect("a status line");
+        assert!(key == "SigBlk" || key == "SigIgn", "{line}");
+        assert_eq!(
+            value.trim(),
+            "0000000000000000",
+            "child starts with {key}: {stdout}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "{stdout}");
+}
+
+fn with_grep(args: &[&str]) -> Vec<String> {
+    args.iter()
+        .chain(&["--"])
+        .chain(&GREP_SIG)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// kai-init blocks every signal itself: none of that may reach the child. kai-init is
+/// started clean here (as a container runtime starts PID 1), so any bit is kai-init's own.
+#[test]
+fn child_starts_with_empty_mask_and_no_ignores_as_pid1() {
+    let mut argv = vec!["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    argv.push(&bin);
+    let rest = with_grep(&[]);
+    argv.extend(rest.iter().map(String::as_str));
+    let (status, stdout, stderr) = run(launched(&[], &argv), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
+}
+
+#[test]
+fn child_starts_with_empty_mask_and_no_ignores_as_subreaper() {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let rest = with_grep(&[]);
+    let mut argv = vec![bin.as_str()];
+    argv.extend(rest.iter().map(String::as_str));
+    let (status, stdout, stderr) = run(launched(&[], &argv), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
+}
+
+#[test]
+fn child_starts_with_empty_mask_and_no_ignores_after_dropping_root() {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let rest = with_grep(&["--user", "nobody", "--no-new-privs"]);
+    let mut argv = vec![bin.as_str()];
+    argv.extend(rest.iter().map(String::as_str));
+    let (status, stdout, stderr) = run(launched(&[], &argv), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
+}
+
+/// `nohup kai-init ...` ignores HUP; `kai-init ... &` in a script ignores INT and QUIT
+/// (POSIX, for background jobs without job control). The child must still start with
+/// default dispositions, or it shrugs off the very signals kai-init forwards.
+#[test]
+fn child_gets_default_dispositions_that_kai_init_inherited_as_ignored() {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let rest = with_grep(&[]);
+    let mut argv = vec![bin.as_str()];
+    argv.extend(rest.iter().map(String::as_str));
+    let ignored = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGPIPE,
+    ];
+    let (status, stdout, stderr) = run(launched(&ignored, &argv), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
+}
+
+/// The plainest launch of all, from a Rust (glibc) parent through std's `Command`: glibc's
+/// posix_spawn leaves its internal signals 32 and 33 ignored in kai-init, which must not
+/// pass them on either.
+#[test]
+fn child_signal_state_is_clean_when_started_by_std_command() {
+    let (status, stdout, stderr) = run(pid1(&GREP_SIG), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
+}
+
+/// The consequence of an inherited ignore: kai-init started as a background job of a
+/// script (`kai-init -- app &`, so INT is ignored) forwards INT, but the child ignores it
+/// and is SIGKILLed after --stop-timeout (137) instead of ending on INT (130).
+#[test]
+fn int_stops_the_child_of_a_backgrounded_kai_init() {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let script = r#""$0" --stop-timeout 2s -- sh -c 'echo ready; exec sleep 300' & wait $!"#;
+    let mut r = start(launched(&[], &["sh", "-c", script, &bin]));
+    r.wait_line("ready", T);
+    // The outer sh's child is kai-init (Running::pid1 finds it the same way).
+    signal(r.pid1(T), libc::SIGINT);
+    let status = r.wait_exit(T);
+    assert_eq!(status.code(), Some(130), "{:#?}", r.stderr);
+}

@@ -1,0 +1,208 @@
+//! kai-init under a real pseudo-terminal, the laptop case (`kai-init -- npm run dev` in a
+//! shell) and `docker run -it`: the child gets the terminal's foreground group, so Ctrl-C
+//! reaches it exactly once, straight from the kernel, and it can read what is typed.
+//!
+//! A python3 driver runs kai-init on a new pty (pty.fork: new session, the pty as
+//! controlling terminal, kai-init in its foreground group), follows a script of steps
+//! (`expect` text, `send` keys), then reads to EOF and prints JSON with everything the
+//! terminal showed and kai-init's exit code. Every step has the driver's deadline; the
+//! driver itself runs under the test's guard.
+
+use crate::util::{self, python3, run};
+use crate::T;
+
+/// Appended to [`crate::PY_RESET_SIGNALS`]: the pty child starts kai-init with default
+/// dispositions, as a login shell would.
+const DRIVER: &str = r#"
+import json, os, pty, select, signal, sys, time
+steps = json.loads(sys.argv[1])
+argv = sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    reset_signals()
+    os.execvp(argv[0], argv)
+deadline = time.monotonic() + float(os.environ.get("DRIVER_DEADLINE", "20"))
+buf, pos, error = b"", 0, None
+kind, arg = "read", "to EOF"
+
+def read_some():
+    # b"" on timeout, None at EOF (EIO once every slave descriptor is closed).
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    ready, _, _ = select.select([fd], [], [], left)
+    if not ready:
+        raise TimeoutError
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        return None
+    return data or None
+
+try:
+    for kind, arg in steps:
+        if kind == "expect":
+            want = arg.encode()
+            while buf.find(want, pos) < 0:
+                data = read_some()
+                if data is None:
+                    raise EOFError(f"EOF while expecting {arg!r}")
+                buf += data
+            pos = buf.find(want, pos) + len(want)
+        elif kind == "send":
+            os.write(fd, arg.encode())
+    kind, arg = "read", "to EOF"
+    while True:
+        data = read_some()
+        if data is None:
+            break
+        buf += data
+except (TimeoutError, EOFError) as e:
+    error = f"{type(e).__name__}: {e} at step {kind} {arg!r}"
+    os.kill(pid, signal.SIGKILL)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"output": buf.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status), "error": error}))
+"#;
+
+struct Session {
+    output: String,
+    code: i64,
+}
+
+/// Runs `argv` (kai-init or unshare) on a pseudo-terminal through `steps`.
+fn on_terminal(steps: &[(&str, &str)], argv: &[&str]) -> Session {
+    let steps = serde_json::to_string(steps).unwrap();
+    let mut cmd = crate::hermetic(std::process::Command::new(python3()));
+    let driver = format!("{}\n{DRIVER}", crate::PY_RESET_SIGNALS);
+    cmd.args(["-c", &driver, &steps]).args(argv);
+    let (status, stdout, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "driver failed: {stderr}");
+    let result: serde_json::Value = serde_json::from_str(&stdout).expect("driver's JSON");
+    let output = result["output"].as_str().unwrap().to_owned();
+    assert!(
+        result["error"].is_null(),
+        "{}\nterminal showed:\n{output}",
+        result["error"]
+    );
+    Session {
+        output,
+        code: result["code"].as_i64().unwrap(),
+    }
+}
+
+fn kai_argv(args: &[&str]) -> Vec<String> {
+    let mut v = vec![util::bin().to_string_lossy().into_owned()];
+    v.extend(args.iter().map(|s| s.to_string()));
+    v
+}
+
+fn pid1_argv(args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(kai_argv(args));
+    v
+}
+
+/// Counts SIGINTs; after the first, waits half a second for a duplicate, reports, and
+/// exits 130. It also says whether it is the terminal's foreground group.
+const COUNT_CTRL_C: &str = r#"
+import os, signal, sys, time
+count = 0
+def on_int(n, frame):
+    global count
+    count += 1
+signal.signal(signal.SIGINT, on_int)
+print("foreground=" + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)
+print("ready", flush=True)
+while count == 0:
+    time.sleep(0.01)
+time.sleep(0.5)
+print(f"SIGINT count={count}", flush=True)
+sys.exit(130)
+"#;
+
+fn ctrl_c_once(argv: Vec<String>) {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(&[("expect", "ready"), ("send", "\x03")], &argv);
+    assert!(s.output.contains("foreground=True"), "{}", s.output);
+    assert!(
+        s.output.contains("SIGINT count=1"),
+        "one Ctrl-C, one SIGINT:\n{}",
+        s.output
+    );
+    assert_eq!(s.code, 130, "{}", s.output);
+    assert!(!s.output.contains("panicked"), "{}", s.output);
+}
+
+#[test]
+fn ctrl_c_reaches_an_interactive_child_once() {
+    ctrl_c_once(kai_argv(&["--", python3(), "-c", COUNT_CTRL_C]));
+}
+
+#[test]
+fn ctrl_c_reaches_an_interactive_child_once_as_pid1() {
+    ctrl_c_once(pid1_argv(&["--", python3(), "-c", COUNT_CTRL_C]));
+}
+
+#[test]
+fn ctrl_c_ends_cat_with_130() {
+    let argv = kai_argv(&["--", "sh", "-c", "echo ready; exec cat"]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(&[("expect", "ready"), ("send", "\x03")], &argv);
+    assert_eq!(s.code, 130, "{}", s.output);
+}
+
+const READ_LINE: &str = r#"
+import sys
+print("ready", flush=True)
+line = sys.stdin.readline()
+print("got:" + line.strip(), flush=True)
+"#;
+
+#[test]
+fn interactive_child_reads_a_typed_line() {
+    let argv = kai_argv(&["--", python3(), "-c", READ_LINE]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(
+        &[
+            ("expect", "ready"),
+            ("send", "hello kai\n"),
+            ("expect", "got:"),
+        ],
+        &argv,
+    );
+    assert!(s.output.contains("got:hello kai"), "{}", s.output);
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
+#[test]
+fn interactive_child_reads_a_typed_line_as_pid1() {
+    let argv = pid1_argv(&["--", python3(), "-c", READ_LINE]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(
+        &[
+            ("expect", "ready"),
+            ("send", "hello kai\n"),
+            ("expect", "got:"),
+        ],
+        &argv,
+    );
+    assert!(s.output.contains("got:hello kai"), "{}", s.output);
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
+#[test]
+fn interactive_child_has_a_clean_signal_state() {
+    // The terminal hand-over runs in the child before its mask is emptied: check it still is.
+    let argv = kai_argv(&["--", "grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(&[], &argv);
+    assert_eq!(s.code, 0, "{}", s.output);
+    let lines: Vec<&str> = s.output.lines().filter(|l| l.starts_with("Sig")).collect();
+    assert_eq!(lines.len(), 2, "{}", s.output);
+    for l in lines {
+        assert!(l.trim_end().ends_with("0000000000000000"), "{}", s.output);
+    }
+}
