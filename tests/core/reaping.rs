@@ -7,7 +7,7 @@
 //! leftover that ignores TERM costs kai-init --stop-timeout before SIGKILL. As subreaper
 //! there is no namespace to clean up, so there "gone" is the real check.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::util::{self, ppid, python3, start, wait_until, Proc, TempDir};
 use crate::{kai, pid1, T};
@@ -187,13 +187,20 @@ fn pid1_kills_a_leftover_that_ignores_term_after_stop_timeout() {
     let d = dir.path().to_string_lossy().into_owned();
     let script = format!(
         "sh -c \"trap '' TERM; touch {d}/leftover-ready; exec sleep 300\" >/dev/null & \
-         while [ ! -e {d}/leftover-ready ]; do sleep 0.01; done; echo ready; exit 0"
+         while [ ! -e {d}/leftover-ready ]; do sleep 0.01; done; echo exiting at $(date +%s%N); exit 0"
     );
     let mut r = start(pid1(&["--stop-timeout", "1s", "--", "sh", "-c", &script]));
-    r.wait_line("ready", T);
-    let since = Instant::now();
+    // The main child's last act is to print the time: kai-init's timer starts after it,
+    // and the test sees the exit after it happened, so `took` can only overestimate (the
+    // test's own view of `ready` may lag on a loaded machine; this clock does not).
+    let line = r.wait_line("exiting at ", T);
+    let exiting_at: u128 = line["exiting at ".len()..].parse().unwrap();
     let status = r.wait_exit(T);
-    let took = since.elapsed();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let took = Duration::from_nanos((now - exiting_at) as u64);
     assert_eq!(status.code(), Some(0), "{:#?}", r.stderr);
     assert!(
         took.as_millis() >= 1000,
