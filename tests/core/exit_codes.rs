@@ -88,7 +88,7 @@ fn success_code_reports_143_as_zero() {
         "-c",
         "echo ready; exec sleep 300",
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     crate::util::signal(r.pid1(T), 15);
     assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
 }

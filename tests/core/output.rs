@@ -75,7 +75,7 @@ fn child_inherits_kai_inits_own_stdio() {
         "-c",
         "readlink /proc/self/fd/1 /proc/self/fd/2; echo ready; exec sleep 300",
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let kai_pid = r.pid1(T);
     let own = |fd: i32| {
         std::fs::read_link(format!("/proc/{kai_pid}/fd/{fd}"))

@@ -87,7 +87,7 @@ fn drop_case(user: &str, want: Expect) {
         &etc,
         &["--user", user, "--", "sh", "-c", &script],
     ));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let out = r.stdout.join("\n");
     assert_eq!(r.stdout[0], want.id, "`id` of --user {user}; all: {out}");
     assert!(

@@ -13,7 +13,7 @@ fn term_after_ready(argv: &[&str]) -> (Option<i32>, Vec<String>) {
     let mut args = vec!["--"];
     args.extend(argv);
     let mut r = start(pid1(&args));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     signal(r.pid1(T), libc::SIGTERM);
     let status = r.wait_exit(T);
     assert!(
@@ -79,8 +79,8 @@ fn node_and_python_worker(node_program: &str, worker: &str) -> (Option<i32>, Vec
         python3(),
         worker,
     ]));
-    r.wait_line("node ready", T);
-    r.wait_line("worker ready", T);
+    r.wait_stdout("node ready", T);
+    r.wait_stdout("worker ready", T);
     let kai_pid = r.pid1(T);
     let everyone: Vec<Proc> = util::descendants(kai_pid)
         .into_iter()

@@ -63,8 +63,8 @@ print(f"orphans left={len(left)} zombies={len(z)}", flush=True)
 #[test]
 fn pid1_reaps_2000_orphans_while_the_child_runs() {
     let mut r = start(pid1(&["--", python3(), "-c", ORPHANS]));
-    r.wait_line("forked 2000 orphans", T);
-    let verdict = r.wait_line("orphans left=", T);
+    r.wait_stdout("forked 2000 orphans", T);
+    let verdict = r.wait_stdout("orphans left=", T);
     assert_eq!(
         verdict, "orphans left=0 zombies=0",
         "stderr: {:#?}",
@@ -105,9 +105,9 @@ while not os.path.exists(done):
         &done,
     ]));
     r.wait_line("registered as child subreaper", T);
-    let line = r.wait_line("orphan=", T);
+    let line = r.wait_stdout("orphan=", T);
     let orphan: i32 = line["orphan=".len()..].parse().unwrap();
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let proc_ = Proc::of(orphan).expect("the orphan runs");
     // Its parent died: the orphan now belongs to kai-init, not to the machine's init.
     wait_until("the orphan to be reparented to kai-init", T, || {
@@ -156,7 +156,7 @@ fn pid1_terms_a_leftover_before_exiting() {
         "sh",
         POLITE_LEFTOVER,
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let status = r.wait_exit(T);
     assert_eq!(
         status.code(),
@@ -193,7 +193,7 @@ fn pid1_kills_a_leftover_that_ignores_term_after_stop_timeout() {
     // The main child's last act is to print the time: kai-init's timer starts after it,
     // and the test sees the exit after it happened, so `took` can only overestimate (the
     // test's own view of `ready` may lag on a loaded machine; this clock does not).
-    let line = r.wait_line("exiting at ", T);
+    let line = r.wait_stdout("exiting at ", T);
     let exiting_at: u128 = line["exiting at ".len()..].parse().unwrap();
     let status = r.wait_exit(T);
     let now = SystemTime::now()
@@ -227,14 +227,14 @@ fn subreaper_stops_leftovers_in_and_out_of_the_childs_group() {
     let mut r = start(kai(&["--stop-timeout", "60s", "--", "sh", "-c", &script]));
     let mut leftovers = Vec::new();
     for tag in ["same-group=", "own-session="] {
-        let line = r.wait_line(tag, T);
+        let line = r.wait_stdout(tag, T);
         let pid: i32 = line[tag.len()..].parse().unwrap();
         wait_until("the leftover to exec sleep", T, || {
             util::cmdline(pid).is_some_and(|c| c.starts_with("sleep 30"))
         });
         leftovers.push(Proc::of(pid).expect("leftover runs"));
     }
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let since = Instant::now();
     std::fs::write(&gate, "").unwrap();
     let status = r.wait_exit(T);
@@ -264,13 +264,13 @@ fn subreaper_kills_a_leftover_that_ignores_term() {
          echo ready; while [ ! -e {gate} ]; do sleep 0.01; done; exit 0"
     );
     let mut r = start(kai(&["--stop-timeout", "500ms", "--", "sh", "-c", &script]));
-    let line = r.wait_line("leftover=", T);
+    let line = r.wait_stdout("leftover=", T);
     let pid: i32 = line["leftover=".len()..].parse().unwrap();
     wait_until("the leftover to exec sleep", T, || {
         util::cmdline(pid).is_some_and(|c| c == "sleep 303")
     });
     let leftover = Proc::of(pid).unwrap();
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     std::fs::write(&gate, "").unwrap();
     let status = r.wait_exit(T);
     assert_eq!(status.code(), Some(0), "{:#?}", r.stderr);

@@ -16,7 +16,7 @@ const DEFAULT_CHILD: &str = "ulimit -c 0; echo ready; exec sleep 300";
 
 fn forwarded_to_default_child(sig: i32) {
     let mut r = start(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     assert!(signal(r.pid1(T), sig), "kill -{sig} kai-init");
     let status = r.wait_exit(T);
     assert_eq!(
@@ -60,7 +60,7 @@ fn pid1_forwards_usr2() {
 #[test]
 fn subreaper_forwards_term() {
     let mut r = start(kai(&["--", "sh", "-c", DEFAULT_CHILD]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
 }
@@ -75,7 +75,7 @@ fn child_ignoring_term_is_killed_after_stop_timeout() {
         "-c",
         "trap '' TERM; echo ready; exec sleep 300",
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let kai_pid = r.pid1(T);
     let sent = Instant::now();
     signal(kai_pid, libc::SIGTERM);
@@ -123,7 +123,7 @@ fn signal_map_term_to_quit() {
         "-c",
         &child,
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     signal(r.pid1(T), libc::SIGTERM);
     let status = r.wait_exit(T);
     assert!(got(&r, "SIGQUIT"), "child saw QUIT: {:#?}", r.stdout);
@@ -148,14 +148,14 @@ fn signal_map_to_zero_drops() {
         "-c",
         &child,
     ]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let kai_pid = r.pid1(T);
     signal(kai_pid, libc::SIGUSR1);
     r.wait_line("dropped by --signal-map", T);
     // USR2 is forwarded after USR1 was handled; had USR1 gone out, the child (which runs
     // handlers in signal-number order) would have printed it first.
     signal(kai_pid, libc::SIGUSR2);
-    r.wait_line("got SIGUSR2", T);
+    r.wait_stdout("got SIGUSR2", T);
     signal(kai_pid, libc::SIGTERM);
     let status = r.wait_exit(T);
     assert!(!got(&r, "SIGUSR1"), "USR1 must be dropped: {:#?}", r.stdout);
@@ -175,7 +175,7 @@ fn signal_map_from_environment_with_numbers_and_sig_names() {
     ]);
     cmd.env("KAI_INIT_SIGNAL_MAP", "SIGUSR1:0,15:3");
     let mut r = start(cmd);
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     let kai_pid = r.pid1(T);
     signal(kai_pid, libc::SIGUSR1);
     r.wait_line("dropped by --signal-map", T);
@@ -222,10 +222,10 @@ wait_forever()
     let mut args = extra.to_vec();
     args.extend(["--", crate::util::python3(), "-c", &main, &grandchild]);
     let mut r = start(pid1(&args));
-    r.wait_line("main ready", T);
-    r.wait_line("grandchild ready", T);
+    r.wait_stdout("main ready", T);
+    r.wait_stdout("grandchild ready", T);
     signal(r.pid1(T), libc::SIGUSR1);
-    let line = r.wait_line("grandchild saw", T);
+    let line = r.wait_stdout("grandchild saw", T);
     assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
     assert!(
         r.stdout.iter().any(|l| l == "main got USR1"),
@@ -350,7 +350,7 @@ fn int_stops_the_child_of_a_backgrounded_kai_init() {
     let bin = crate::util::bin().to_string_lossy().into_owned();
     let script = r#""$0" --stop-timeout 2s -- sh -c 'echo ready; exec sleep 300' & wait $!"#;
     let mut r = start(launched(&[], &["sh", "-c", script, &bin]));
-    r.wait_line("ready", T);
+    r.wait_stdout("ready", T);
     // The outer sh's child is kai-init (Running::pid1 finds it the same way).
     signal(r.pid1(T), libc::SIGINT);
     let status = r.wait_exit(T);

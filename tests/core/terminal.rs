@@ -115,7 +115,7 @@ def on_int(n, frame):
     count += 1
 signal.signal(signal.SIGINT, on_int)
 print("foreground=" + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)
-print("ready", flush=True)
+print("TERMINAL-CHILD-READY", flush=True)
 while count == 0:
     time.sleep(0.01)
 time.sleep(0.5)
@@ -125,7 +125,10 @@ sys.exit(130)
 
 fn ctrl_c_once(argv: Vec<String>) {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let s = on_terminal(&[("expect", "ready"), ("send", "\x03")], &argv);
+    let s = on_terminal(
+        &[("expect", "TERMINAL-CHILD-READY"), ("send", "\x03")],
+        &argv,
+    );
     assert!(s.output.contains("foreground=True"), "{}", s.output);
     assert!(
         s.output.contains("SIGINT count=1"),
@@ -148,15 +151,18 @@ fn ctrl_c_reaches_an_interactive_child_once_as_pid1() {
 
 #[test]
 fn ctrl_c_ends_cat_with_130() {
-    let argv = kai_argv(&["--", "sh", "-c", "echo ready; exec cat"]);
+    let argv = kai_argv(&["--", "sh", "-c", "echo TERMINAL-CHILD-READY; exec cat"]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let s = on_terminal(&[("expect", "ready"), ("send", "\x03")], &argv);
+    let s = on_terminal(
+        &[("expect", "TERMINAL-CHILD-READY"), ("send", "\x03")],
+        &argv,
+    );
     assert_eq!(s.code, 130, "{}", s.output);
 }
 
 const READ_LINE: &str = r#"
 import sys
-print("ready", flush=True)
+print("TERMINAL-CHILD-READY", flush=True)
 line = sys.stdin.readline()
 print("got:" + line.strip(), flush=True)
 "#;
@@ -167,7 +173,7 @@ fn interactive_child_reads_a_typed_line() {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let s = on_terminal(
         &[
-            ("expect", "ready"),
+            ("expect", "TERMINAL-CHILD-READY"),
             ("send", "hello kai\n"),
             ("expect", "got:"),
         ],
@@ -183,7 +189,7 @@ fn interactive_child_reads_a_typed_line_as_pid1() {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let s = on_terminal(
         &[
-            ("expect", "ready"),
+            ("expect", "TERMINAL-CHILD-READY"),
             ("send", "hello kai\n"),
             ("expect", "got:"),
         ],

@@ -124,6 +124,31 @@ impl Running {
         }
     }
 
+    /// Like [`Running::wait_line`], but only the child's stdout counts: kai-init's own log
+    /// lines (stderr) may contain the same words ("child is ready").
+    pub fn wait_stdout(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        if let Some(l) = self.stdout.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(item) => {
+                    let stream = item.0;
+                    let line = self.take(item);
+                    if stream == Stream::Out && line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stdout line containing {needle:?} within {timeout:?}\nstdout: {:#?}\nstderr: {:#?}",
+                    self.stdout, self.stderr
+                ),
+            }
+        }
+    }
+
     /// Waits for the process to exit (panics after `timeout`), then drains its output.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
