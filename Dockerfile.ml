@@ -46,7 +46,7 @@ COPY src ./src
 RUN --mount=type=cache,id=kai-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=kai-cargo-target,target=/src/target \
     cargo build --release --locked --target x86_64-unknown-linux-musl \
- && install -m 0755 target/x86_64-unknown-linux-musl/release/kai-init /kai-init
+ && cp target/x86_64-unknown-linux-musl/release/kai-init /kai-init
 
 FROM scratch AS kai-init-source
 COPY --from=kai-init-build /kai-init /kai-init

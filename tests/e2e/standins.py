@@ -21,6 +21,13 @@ ARGs and stay exactly as users get them.
                              copies a glibc node binary in), useradd/groupadd like
                              Ubuntu, busybox. There is NO TensorFlow inside: the ML
                              worker's pure-Python fallback is what runs in the tests.
+  kai-standin/rust:1         (only with --only rust / the source-build test) the
+                             machine's stable Rust toolchain with the musl target at
+                             /usr/local/rustup, cargo at /usr/local/cargo/bin (like
+                             rust:1-alpine), Debian's gcc/binutils/libc6-dev for the
+                             linker, and an `apk` stand-in that only says what it skips.
+                             NOTE: a glibc host toolchain; it stands in for rust:1-alpine
+                             to exercise Dockerfile.*'s kai-init-build stage.
 
 Only these stand-ins carry the machine's CA bundle and SSL_CERT_FILE /
 NODE_EXTRA_CA_CERTS / PIP_CERT: the registries are reached through a
@@ -42,6 +49,16 @@ NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
 NODE_ALIASES = ["kai-standin/node:20-alpine", "kai-standin/node:20-bookworm-slim"]
 TF_TAG = "kai-standin/tensorflow:2.17.0-notf"
+RUST_TAG = "kai-standin/rust:1"
+RUSTUP_HOME = os.environ.get("RUSTUP_HOME", "/root/.rustup")
+# Debian packages that make `cc` able to link (Rust's proc macros for the gnu host,
+# and the musl target, whose crt objects and libc.a come with rust-std itself).
+LINKER_PACKAGES = [
+    "gcc", "gcc-12", "binutils", "binutils-common", "binutils-x86-64-linux-gnu", "libbinutils",
+    "libctf0", "libctf-nobfd0", "libgprofng0", "libgcc-12-dev", "libc6-dev", "libcrypt-dev",
+    "libisl23", "libmpc3", "libmpfr6", "libgmp10", "libjansson4", "libzstd1", "libitm1",
+    "libatomic1", "libquadmath0", "libgomp1", "libcc1-0",
+]
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
@@ -226,6 +243,52 @@ def tf_rootfs(root):
             'CMD ["python3"]']
 
 
+def rust_rootfs(root):
+    base_rootfs(root)
+    tc_root = os.path.join(RUSTUP_HOME, "toolchains")
+    tcs = sorted(t for t in os.listdir(tc_root) if t.startswith("stable-x86_64"))
+    if not tcs:
+        die(f"no stable toolchain under {tc_root}")
+    src = os.path.join(tc_root, tcs[0])
+    if not os.path.isdir(os.path.join(src, "lib/rustlib/x86_64-unknown-linux-musl")):
+        die("the stable toolchain lacks x86_64-unknown-linux-musl (rustup target add x86_64-unknown-linux-musl)")
+    dst = os.path.join(root, "usr/local/rustup/toolchains", tcs[0])
+    os.makedirs(os.path.join(dst, "bin"))
+    for b in ("cargo", "rustc", "rustdoc"):
+        shutil.copy2(os.path.join(src, "bin", b), os.path.join(dst, "bin", b))
+
+    def ignore(dirpath, names):
+        return [n for n in names if n in ("src", "doc", "rust-analyzer", "etc") or n.startswith("manifest-")]
+    shutil.copytree(os.path.join(src, "lib"), os.path.join(dst, "lib"), symlinks=True, ignore=ignore)
+    cargo_bin = os.path.join(root, "usr/local/cargo/bin")
+    os.makedirs(cargo_bin)
+    for b in ("cargo", "rustc", "rustdoc"):
+        os.symlink(f"/usr/local/rustup/toolchains/{tcs[0]}/bin/{b}", os.path.join(cargo_bin, b))
+    files = []
+    for pkg in LINKER_PACKAGES:
+        out = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True)
+        if out.returncode != 0:
+            die(f"Debian package {pkg} is missing (apt-get install gcc)")
+        for f in out.stdout.splitlines():
+            if f.startswith(("/usr/share/doc", "/usr/share/man", "/usr/share/info", "/usr/share/locale",
+                             "/usr/share/lintian", "/usr/share/bug")):
+                continue
+            if os.path.islink(f) or os.path.isfile(f):
+                if os.path.islink(f) and not os.path.exists(f):
+                    continue  # e.g. sanitizer libraries we do not carry
+                copy_path(f, root)
+                if os.path.isfile(f) and os.access(f, os.X_OK):
+                    files.append(f)
+    copy_libs([os.path.join(src, "bin", b) for b in ("cargo", "rustc")] + files, root)
+    os.symlink("gcc", os.path.join(root, "usr/bin/cc"))  # update-alternatives' link on Debian
+    # rust:alpine images install musl-dev with apk; here the toolchain's self-contained
+    # musl objects do that job, so the stand-in apk only reports what it skips.
+    write(root, "/sbin/apk", "#!/bin/sh\necho \"apk (kai-standin): skipping: $*\" >&2\nexit 0\n", 0o755)
+    return [f"ENV PATH=/usr/local/cargo/bin:{PATH_ENV}", "ENV CARGO_HOME=/usr/local/cargo",
+            "ENV RUSTUP_HOME=/usr/local/rustup", f"ENV CARGO_HTTP_CAINFO={CA_BUNDLE}",
+            *[f"ENV {e}" for e in CA_ENV]]
+
+
 def docker_import(docker, root, tag, changes):
     tar = subprocess.Popen(["tar", "--numeric-owner", "-C", root, "-cf", "-", "."], stdout=subprocess.PIPE)
     cmd = [docker, "import"]
@@ -238,7 +301,23 @@ def docker_import(docker, root, tag, changes):
         die(f"docker import {tag} failed: {imp.stderr.strip()}")
 
 
+def image_id(docker, tag):
+    p = subprocess.run([docker, "image", "inspect", "-f", "{{.Id}}", tag], capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
 def build(docker, kind, workdir):
+    tag = {"node": NODE_TAG, "tf": TF_TAG, "rust": RUST_TAG}[kind]
+    old = image_id(docker, tag)
+    try:
+        return _build(docker, kind, workdir)
+    finally:
+        # A stand-in from an earlier (interrupted) run would be left dangling.
+        if old and old != image_id(docker, tag):
+            subprocess.run([docker, "rmi", old], capture_output=True)
+
+
+def _build(docker, kind, workdir):
     root = tempfile.mkdtemp(prefix=f"standin-{kind}-", dir=workdir)
     try:
         if kind == "node":
@@ -246,6 +325,9 @@ def build(docker, kind, workdir):
             for alias in NODE_ALIASES:
                 subprocess.run([docker, "tag", NODE_TAG, alias], check=True)
             return [NODE_TAG, *NODE_ALIASES]
+        if kind == "rust":
+            docker_import(docker, root, RUST_TAG, rust_rootfs(root))
+            return [RUST_TAG]
         docker_import(docker, root, TF_TAG, tf_rootfs(root))
         return [TF_TAG]
     finally:
@@ -254,7 +336,7 @@ def build(docker, kind, workdir):
 
 def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
     """Build the stand-ins in parallel; returns {kind: [tags]}."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
         futs = {k: ex.submit(build, docker, k, workdir) for k in only}
         return {k: f.result() for k, f in futs.items()}
 
@@ -262,7 +344,7 @@ def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docker", default="/usr/bin/docker")
-    ap.add_argument("--only", action="append", choices=["node", "tf"])
+    ap.add_argument("--only", action="append", choices=["node", "tf", "rust"])
     args = ap.parse_args()
     for tags in build_all(args.docker, args.only or ["node", "tf"]).values():
         print("\n".join(tags))
