@@ -25,6 +25,12 @@ const SYNCHRONOUS: [Signal; 7] = [
     Signal::SIGTRAP,
 ];
 
+/// SIGPIPE stays unblocked and ignored (Rust's runtime ignores it before `main`): a
+/// health client that hangs up mid-answer raises SIGPIPE on kai-init's own thread, and a
+/// blocked one would reach the signalfd and be forwarded to the application, killing it.
+/// The child still starts with SIGPIPE at its default (see `unsafe_ops::install`).
+const NOT_BLOCKED: Signal = Signal::SIGPIPE;
+
 /// Blocks every catchable, asynchronous signal in the calling thread (and so in every
 /// thread started after it). Call first thing in `main`, before the runtime and the child.
 pub fn block_all() -> nix::Result<SigSet> {
@@ -32,6 +38,7 @@ pub fn block_all() -> nix::Result<SigSet> {
     for sig in SYNCHRONOUS {
         set.remove(sig);
     }
+    set.remove(NOT_BLOCKED);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     Ok(set)
 }

@@ -22,10 +22,12 @@ pub struct PreExec {
     pub dup_fd: Option<(RawFd, RawFd)>,
 }
 
-/// Registers the pre-exec step on `cmd`. std does not reset the signal mask (seen here:
+/// Registers the pre-exec step on `cmd`. std resets neither the signal mask (seen here:
 /// without this step a grandchild ran with kai-init's whole mask blocked and shrugged off
-/// SIGTERM), so the child empties it itself. kai-init installs no handlers and ignores
-/// nothing, and std restores SIGPIPE's default, so dispositions need no reset.
+/// SIGTERM) nor inherited dispositions (a `kai-init ... &` from a script has INT and QUIT
+/// ignored, `nohup kai-init` has HUP ignored, and exec keeps SIG_IGN), so the child
+/// resets every disposition to SIG_DFL while everything is still blocked, then empties
+/// its mask.
 pub fn install(cmd: &mut Command, pre: PreExec) {
     let step = move || -> io::Result<()> {
         if pre.take_terminal {
@@ -50,6 +52,7 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
         if pre.no_new_privs {
             nix::sys::prctl::set_no_new_privs()?;
         }
+        reset_dispositions();
         nix::sys::signal::sigprocmask(
             nix::sys::signal::SigmaskHow::SIG_SETMASK,
             Some(&nix::sys::signal::SigSet::empty()),
@@ -64,6 +67,45 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
     // state shared with the parent.
     unsafe {
         cmd.pre_exec(step);
+    }
+}
+
+/// The kernel's `struct sigaction` for rt_sigaction(2), in the layout of
+/// include/uapi/asm-generic/signal.h that x86_64 and aarch64 share. libc's struct differs,
+/// and libc's sigaction() refuses the signals it reserves for itself (32..=34), which a
+/// parent such as glibc's posix_spawn leaves ignored.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets every signal but KILL and STOP (which cannot be caught or ignored) to SIG_DFL.
+fn reset_dispositions() {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=crate::signal_names::RTMAX {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: the kernel reads one KernelSigaction (a live local in the kernel's
+        // layout) and writes nothing (old action NULL); 8 is the size of the kernel's
+        // sigset. A failure leaves that one signal as it was, which is all it can do.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
     }
 }
 
