@@ -1,8 +1,473 @@
-//! `kai-init check`: the HEALTHCHECK client (issue 3 fills this in).
+//! `kai-init check`: the HEALTHCHECK client (issue 3). Docker runs it every interval in
+//! every container, so it is plain synchronous std: no async runtime, no logging set-up,
+//! one request written by hand and only the status line (and the first lines of the body,
+//! for the message) read back.
+//!
+//! With no TARGET it asks the running kai-init: the TCP listener in KAI_INIT_HEALTH_LISTEN
+//! if set (an unspecified address such as 0.0.0.0 means loopback), else the abstract socket
+//! in KAI_INIT_HEALTH_SOCKET (default @kai-init), path --path (default /healthz). Given
+//! http:// and tcp:// targets it checks those instead; all must pass.
+//!
+//! Exit 0 healthy, 1 unhealthy or unreachable, 64 usage error (never 2: Docker reserves
+//! it). It prints one line under 500 bytes saying what it saw.
 
 use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
-pub fn main(_args: &[OsString]) -> u8 {
-    eprintln!("kai-init check: not implemented yet");
-    1
+use clap::Parser;
+
+use crate::cli::CheckArgs;
+use crate::health::probe::{short, status_code, Target};
+
+const USAGE: u8 = 64;
+const MAX_LINE: usize = 499;
+
+const EXAMPLES: &str = "\
+Examples:
+  HEALTHCHECK CMD [\"/sbin/kai-init\", \"check\"]          ask the running kai-init (/healthz)
+  kai-init check --path /livez
+  kai-init check http://127.0.0.1:3000/health tcp://127.0.0.1:5432
+
+Exit codes: 0 healthy, 1 unhealthy or unreachable, 64 usage error.
+Environment: KAI_INIT_HEALTH_LISTEN (TCP address, used first), KAI_INIT_HEALTH_SOCKET
+(abstract socket name, default @kai-init).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kai-init check",
+    bin_name = "kai-init check",
+    version,
+    about = "Ask a running kai-init, or the given targets, whether they are healthy.",
+    after_help = EXAMPLES
+)]
+struct CheckCli {
+    #[command(flatten)]
+    args: CheckArgs,
+}
+
+/// Where one request goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Dest {
+    Tcp { host: String, port: u16 },
+    Abstract(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Probe {
+    dest: Dest,
+    /// `Some(path)` for an HTTP GET, `None` for a bare TCP connect.
+    path: Option<String>,
+    /// How it is named in the output.
+    label: String,
+}
+
+pub fn main(argv: &[OsString]) -> u8 {
+    let cli = match CheckCli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let args = cli.args;
+    let plan = match plan(&args, |k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(msg) => {
+            println!("{}", one_line(&format!("kai-init check: {msg}")));
+            return USAGE;
+        }
+    };
+    let expect = match parse_statuses(&args.expect_status) {
+        Ok(e) => e,
+        Err(msg) => {
+            println!("{}", one_line(&format!("kai-init check: {msg}")));
+            return USAGE;
+        }
+    };
+    let deadline = Instant::now() + args.timeout;
+    let mut healthy = true;
+    let mut parts = Vec::with_capacity(plan.len());
+    for probe in &plan {
+        let (ok, seen) = match run(probe, &args.header, deadline) {
+            Ok(Seen::Connected) => (true, "connected".to_string()),
+            Ok(Seen::Http(code, summary)) => {
+                let ok = expect.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code));
+                (ok, format!("{code} {summary}").trim_end().to_string())
+            }
+            Err(e) => (false, format!("unreachable ({})", short(&e))),
+        };
+        healthy &= ok;
+        parts.push(format!("{} {seen}", probe.label));
+    }
+    let verdict = if healthy { "healthy" } else { "unhealthy" };
+    println!("{}", one_line(&format!("{verdict}: {}", parts.join("; "))));
+    u8::from(!healthy)
+}
+
+/// Help and version exit 0; anything else is one line on stderr and 64, never clap's 2.
+fn usage_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!(
+                "{}",
+                one_line(&format!(
+                    "kai-init check: {first} (see kai-init check --help)"
+                ))
+            );
+            USAGE
+        }
+    }
+}
+
+/// What to ask, from the arguments and the environment (`env` is injectable for tests).
+fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Probe>, String> {
+    for h in &args.header {
+        let valid_name = h.split_once(':').is_some_and(|(n, _)| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
+        });
+        if !valid_name || h.contains(['\r', '\n']) {
+            return Err(format!("header '{h}' is not 'Name: value'"));
+        }
+    }
+    if !args.targets.is_empty() {
+        return args.targets.iter().map(|t| direct(t)).collect();
+    }
+    let path = &args.path;
+    if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "--path '{path}' must be an absolute path such as /livez"
+        ));
+    }
+    if let Some(listen) = env("KAI_INIT_HEALTH_LISTEN").filter(|v| !v.trim().is_empty()) {
+        let addr: SocketAddr = listen.trim().parse().map_err(|_| {
+            format!("KAI_INIT_HEALTH_LISTEN='{listen}' is not an address such as 0.0.0.0:8081")
+        })?;
+        // A server bound to the unspecified address answers on loopback.
+        let ip = match addr.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let shown = SocketAddr::new(ip, addr.port());
+        return Ok(vec![Probe {
+            dest: Dest::Tcp {
+                host: ip.to_string(),
+                port: addr.port(),
+            },
+            path: Some(path.clone()),
+            label: format!("http://{shown}{path}"),
+        }]);
+    }
+    let socket = env("KAI_INIT_HEALTH_SOCKET").unwrap_or_else(|| "@kai-init".into());
+    let name = socket.trim().trim_start_matches('@');
+    if name.is_empty() || name.eq_ignore_ascii_case("off") {
+        return Err("the health socket is off (KAI_INIT_HEALTH_SOCKET) and KAI_INIT_HEALTH_LISTEN is not set; give a target".into());
+    }
+    Ok(vec![Probe {
+        dest: Dest::Abstract(name.to_owned()),
+        path: Some(path.clone()),
+        label: format!("@{name}{path}"),
+    }])
+}
+
+fn direct(text: &str) -> Result<Probe, String> {
+    match Target::parse(text) {
+        Ok(t @ Target::Http { .. }) => {
+            let label = t.to_string();
+            let Target::Http { host, port, path } = t else {
+                unreachable!()
+            };
+            Ok(Probe {
+                dest: Dest::Tcp { host, port },
+                path: Some(path),
+                label,
+            })
+        }
+        Ok(t @ Target::Tcp { .. }) => {
+            let label = t.to_string();
+            let Target::Tcp { host, port } = t else {
+                unreachable!()
+            };
+            Ok(Probe {
+                dest: Dest::Tcp { host, port },
+                path: None,
+                label,
+            })
+        }
+        _ => Err(format!(
+            "'{text}' is not a target (use http://HOST:PORT/PATH or tcp://HOST:PORT)"
+        )),
+    }
+}
+
+/// `200-399`, `200,204`, `200-299,304`.
+fn parse_statuses(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let bad =
+        || format!("--expect-status '{text}' is not a list of codes or ranges such as 200-399");
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+            let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+            if !(100..=999).contains(&lo) || !(lo..=999).contains(&hi) {
+                return Err(bad());
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+enum Seen {
+    Connected,
+    /// Status code and a short summary of the body.
+    Http(u16, String),
+}
+
+fn run(probe: &Probe, headers: &[String], deadline: Instant) -> io::Result<Seen> {
+    match &probe.dest {
+        Dest::Tcp { host, port } => {
+            let stream = connect_tcp(host, *port, deadline)?;
+            match &probe.path {
+                None => Ok(Seen::Connected),
+                Some(path) => {
+                    let host_header = match host.contains(':') {
+                        true => format!("[{host}]:{port}"),
+                        false => format!("{host}:{port}"),
+                    };
+                    stream.set_read_timeout(Some(left(deadline)?))?;
+                    stream.set_write_timeout(Some(left(deadline)?))?;
+                    get(stream, &host_header, path, headers)
+                }
+            }
+        }
+        Dest::Abstract(name) => {
+            let stream = connect_abstract(name, deadline)?;
+            stream.set_read_timeout(Some(left(deadline)?))?;
+            stream.set_write_timeout(Some(left(deadline)?))?;
+            get(
+                stream,
+                "kai-init",
+                probe.path.as_deref().unwrap_or("/healthz"),
+                headers,
+            )
+        }
+    }
+}
+
+/// Time left before `deadline`, or a timeout error.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    if d.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+    }
+    Ok(d)
+}
+
+fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, left(deadline)?) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// connect(2) on an abstract Unix socket with a deadline: a stream socket's connect
+/// blocks while the listener's backlog is full (a hung kai-init), for at most SO_SNDTIMEO.
+fn connect_abstract(name: &str, deadline: Instant) -> io::Result<UnixStream> {
+    use nix::sys::socket::{
+        connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
+    };
+    use nix::sys::time::{TimeVal, TimeValLike};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let ms = i64::try_from(left(deadline)?.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    setsockopt(&fd, sockopt::SendTimeout, &TimeVal::milliseconds(ms))?;
+    connect(fd.as_raw_fd(), &UnixAddr::new_abstract(name.as_bytes())?).map_err(|e| match e {
+        nix::errno::Errno::EAGAIN => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
+        e => io::Error::from(e),
+    })?;
+    Ok(UnixStream::from(fd))
+}
+
+/// One `GET path` with `Connection: close`; reads at most 4 KiB of the answer.
+fn get<S: Read + Write>(mut s: S, host: &str, path: &str, headers: &[String]) -> io::Result<Seen> {
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kai-init-check/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    loop {
+        match s.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // What arrived before a timeout still counts if the status line is in it.
+            Err(e)
+                if len > 0
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+            {
+                break
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let data = &buf[..len];
+    let code = status_code(data).ok_or_else(|| {
+        let msg = if len == 0 {
+            "connection closed without a response"
+        } else {
+            "not an HTTP response"
+        };
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    })?;
+    Ok(Seen::Http(code, summary(data)))
+}
+
+/// The most telling line of the body: the first failed check (`[-]...`) if any, else the
+/// first line.
+fn summary(response: &[u8]) -> String {
+    let text = String::from_utf8_lossy(response);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("[-]"))
+        .or_else(|| body.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+/// Control characters become spaces and the line is cut under 500 bytes, on a character
+/// boundary.
+fn one_line(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() > MAX_LINE {
+        let mut cut = MAX_LINE - 3;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(targets: &[&str]) -> CheckArgs {
+        let mut argv = vec!["check"];
+        argv.extend(targets);
+        CheckCli::try_parse_from(argv).expect("parses").args
+    }
+
+    #[test]
+    fn defaults_to_the_abstract_socket() {
+        let p = plan(&args(&[]), |_| None).unwrap();
+        assert_eq!(p[0].dest, Dest::Abstract("kai-init".into()));
+        assert_eq!(p[0].path.as_deref(), Some("/healthz"));
+        let p = plan(&args(&["--path", "/livez"]), |k| {
+            (k == "KAI_INIT_HEALTH_SOCKET").then(|| "@other".into())
+        })
+        .unwrap();
+        assert_eq!(p[0].label, "@other/livez");
+    }
+
+    #[test]
+    fn prefers_the_tcp_listener_and_maps_unspecified_to_loopback() {
+        let env =
+            |v: &'static str| move |k: &str| (k == "KAI_INIT_HEALTH_LISTEN").then(|| v.to_string());
+        let p = plan(&args(&[]), env("0.0.0.0:8081")).unwrap();
+        assert_eq!(
+            p[0].dest,
+            Dest::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8081
+            }
+        );
+        let p = plan(&args(&[]), env("[::]:9")).unwrap();
+        assert_eq!(
+            p[0].dest,
+            Dest::Tcp {
+                host: "::1".into(),
+                port: 9
+            }
+        );
+        assert_eq!(p[0].label, "http://[::1]:9/healthz");
+        assert!(plan(&args(&[]), env("nonsense")).is_err());
+    }
+
+    #[test]
+    fn direct_targets_replace_kai_init() {
+        let p = plan(
+            &args(&["http://127.0.0.1:3000/x", "tcp://localhost:5432"]),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].path, None);
+        assert!(plan(&args(&["exec:true"]), |_| None).is_err());
+        assert!(plan(&args(&["-H", "bad header", "tcp://h:1"]), |_| None).is_err());
+        assert!(plan(&args(&["-H", "X-A: b", "tcp://h:1"]), |_| None).is_ok());
+        assert!(plan(&args(&["--path", "livez"]), |_| None).is_err());
+        assert!(plan(&args(&[]), |_| Some("off".into())).is_err());
+    }
+
+    #[test]
+    fn parses_status_lists() {
+        assert_eq!(parse_statuses("200-399"), Ok(vec![(200, 399)]));
+        assert_eq!(parse_statuses("200,204"), Ok(vec![(200, 200), (204, 204)]));
+        for bad in ["", "2xx", "399-200", "200-", "1000"] {
+            assert!(parse_statuses(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn summarises_bodies_and_bounds_lines() {
+        let r = b"HTTP/1.1 503 x\r\nA: b\r\n\r\n[+]ping ok\n[-]probe failed: HTTP 500\nreadyz check failed\n";
+        assert_eq!(summary(r), "[-]probe failed: HTTP 500");
+        assert_eq!(summary(b"HTTP/1.1 200 OK\r\n\r\nok"), "ok");
+        let long = "é".repeat(400);
+        let line = one_line(&format!("a\nb{long}"));
+        assert!(line.len() <= MAX_LINE && line.starts_with("a b"));
+    }
 }

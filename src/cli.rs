@@ -97,7 +97,12 @@ pub struct RunArgs {
     pub single_child: bool,
 
     /// Report this exit code as 0, e.g. 143 for JVMs (repeatable)
-    #[arg(long, env = "KAI_INIT_SUCCESS_CODE", value_name = "N", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "KAI_INIT_SUCCESS_CODE",
+        value_name = "N",
+        value_delimiter = ','
+    )]
     pub success_code: Vec<u8>,
 
     /// Format of kai-init's own log lines on stderr
@@ -109,7 +114,12 @@ pub struct RunArgs {
     pub log_level: LogLevel,
 
     /// Abstract Unix socket for the health endpoint ("off" disables it)
-    #[arg(long, env = "KAI_INIT_HEALTH_SOCKET", value_name = "NAME|off", default_value = "@kai-init")]
+    #[arg(
+        long,
+        env = "KAI_INIT_HEALTH_SOCKET",
+        value_name = "NAME|off",
+        default_value = "@kai-init"
+    )]
     pub health_socket: String,
 
     /// Also serve the health endpoint on TCP, e.g. 0.0.0.0:8081 (for Kubernetes httpGet probes)
@@ -117,7 +127,7 @@ pub struct RunArgs {
     pub health_listen: Option<SocketAddr>,
 
     /// Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH
-    #[arg(long, env = "KAI_INIT_PROBE", value_name = "URL", value_parser = crate::health::probe::Target::parse)]
+    #[arg(long, env = "KAI_INIT_PROBE", value_name = "URL", value_parser = crate::health::probe::Target::parse_probe)]
     pub probe: Option<crate::health::probe::Target>,
 
     /// Time between probes

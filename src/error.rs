@@ -12,12 +12,12 @@ pub enum Error {
     /// `--user` names nobody in /etc/passwd or /etc/group (125).
     User(UserError),
     /// A system call needed before the child could start failed (125).
-    Setup {
-        about: &'static str,
-        err: io::Error,
-    },
+    Setup { about: &'static str, err: io::Error },
     /// setgroups/setgid/setuid refused (125).
-    Privileges { spec: UserSpec, err: nix::errno::Errno },
+    Privileges {
+        spec: UserSpec,
+        err: nix::errno::Errno,
+    },
     /// A health listener could not be bound (125).
     Bind { addr: String, err: io::Error },
     /// COMMAND was not found (127).
@@ -35,9 +35,10 @@ impl Error {
         match self {
             Error::NotFound { .. } => 127,
             Error::NotExecutable { .. } => 126,
-            Error::User(_) | Error::Setup { .. } | Error::Privileges { .. } | Error::Bind { .. } => {
-                125
-            }
+            Error::User(_)
+            | Error::Setup { .. }
+            | Error::Privileges { .. }
+            | Error::Bind { .. } => 125,
         }
     }
 }

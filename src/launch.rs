@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::cli::RunArgs;
 use crate::error::Error;
-use crate::state::State;
+use crate::state::{Claims, State};
 use crate::supervisor::{Options, Supervisor};
 use crate::sys::spawn::{PreExec, Spec};
 use crate::sys::{self, signals::Signals};
@@ -23,7 +23,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     if !pid1 {
         match sys::become_subreaper() {
             Ok(()) => debug!("not PID 1: registered as child subreaper"),
-            Err(e) => warn!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped here"),
+            Err(e) => warn!(
+                "not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped here"
+            ),
         }
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
@@ -36,7 +38,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     runtime.block_on(async move {
         let mut signals = Signals::open(&sigset).map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
-        let health = crate::health::Health::bind(&args, subscriber)?;
+        let claims = Claims::default();
+        let health = crate::health::Health::bind(&args, subscriber, claims.clone())?;
 
         if let (Some(id), Some(spec)) = (&identity, &args.user) {
             sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
@@ -72,6 +75,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             single_child: args.single_child,
             interactive,
             pid1,
+            claims,
         };
         let ended = Supervisor::new(options, pid, publisher)
             .run(&mut signals)

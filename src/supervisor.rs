@@ -18,7 +18,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit::{Ended, WaitEvent};
 use crate::signal_names::name;
-use crate::state::Publisher;
+use crate::state::{Claims, Publisher};
 use crate::sys::reaper::{self, Reap};
 use crate::sys::signals::Signals;
 use crate::sys::{kill, tty};
@@ -41,18 +41,28 @@ pub struct Options {
     pub interactive: bool,
     /// kai-init is its namespace's init: every process in it is a leftover to stop.
     pub pid1: bool,
+    /// Exit statuses the health side's exec: probes wait for.
+    pub claims: Claims,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Running,
     /// A stop signal waits out --drain-delay before it is forwarded.
-    Draining { until: Instant, signal: i32 },
+    Draining {
+        until: Instant,
+        signal: i32,
+    },
     /// The stop signal went out; SIGKILL the group at `kill_at` (None once sent).
-    Stopping { kill_at: Option<Instant> },
+    Stopping {
+        kill_at: Option<Instant>,
+    },
     /// The main child ended; leftovers get TERM, then KILL at `kill_at`, then kai-init
     /// leaves at `give_up_at`.
-    Cleanup { kill_at: Option<Instant>, give_up_at: Option<Instant> },
+    Cleanup {
+        kill_at: Option<Instant>,
+        give_up_at: Option<Instant>,
+    },
 }
 
 pub struct Supervisor {
@@ -230,6 +240,8 @@ impl Supervisor {
                     reaped += 1;
                     if pid == self.child {
                         self.on_child_ended(ended);
+                    } else {
+                        self.opts.claims.deliver(pid, ended);
                     }
                 }
                 Reap::Child(pid, WaitEvent::Stopped(sig)) if pid == self.child => {

@@ -1,32 +1,214 @@
-//! The health side: listeners, probes of the child, readiness notification, formats.
-//! It reads the supervisor's published state and never touches processes.
-//! (Work in progress: issue 3 fills this in; the core only binds nothing yet.)
+//! The health side (issue 3): the endpoint, probes of the child, readiness notification,
+//! metrics. It reads the supervisor's published state and never touches processes, with
+//! one exception: `exec:` probes start a command (whose status the supervisor reaps and
+//! hands back, see `state::Claims`) and kill it when it overruns.
+//!
+//! Everything runs as tasks on the supervisor's current-thread runtime and is event-driven:
+//! with no probe and no watchdog configured, an idle kai-init has no timer at all.
+//!
+//! - `server`: listeners, connection limits, hyper;  `io`: hyper's traits over tokio
+//! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`
+//! - `readiness`: the live / ready / startup rules;  `probe`: --probe;  `notify`: --notify
 
+mod format;
+mod io;
+mod metrics;
+mod notify;
 pub mod probe;
+mod readiness;
+mod routes;
+mod server;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tracing::{info, warn};
 
 use crate::cli::RunArgs;
 use crate::error::Error;
-use crate::state::Subscriber;
+use crate::state::{Claims, State, Subscriber};
+use readiness::{checks, passes, Config, Endpoint, ProbeResult, Status};
 
+/// What every health task shares. Locks are held only for a few field updates or one
+/// response's formatting, never across an `.await`.
+pub struct Shared {
+    config: Config,
+    state: Subscriber,
+    status: Mutex<Status>,
+    requests: Mutex<metrics::Requests>,
+    gate: Arc<server::Gate>,
+    upstream: Option<notify::Upstream>,
+    claims: Claims,
+}
+
+impl Shared {
+    fn with<R>(&self, f: impl FnOnce(&mut Status) -> R) -> R {
+        f(&mut lock(&self.status))
+    }
+
+    /// Runs `f` on a consistent view of everything the verdicts depend on.
+    fn view<R>(&self, f: impl FnOnce(&Config, &State, &Status) -> R) -> R {
+        let st = self.state.borrow();
+        let s = lock(&self.status);
+        f(&self.config, &st, &s)
+    }
+
+    fn child_running(&self) -> bool {
+        self.state.borrow().running
+    }
+
+    /// Latches "started" the first time ready holds (and tells kai-init's own supervisor).
+    /// Called after every probe result and notification, and before every answer.
+    fn refresh(&self) {
+        let now = Instant::now();
+        let newly =
+            self.view(|cfg, st, s| !s.started && passes(&checks(Endpoint::Ready, cfg, st, s, now)));
+        if newly && !self.with(|s| std::mem::replace(&mut s.started, true)) {
+            info!("child is ready");
+            if let Some(up) = &self.upstream {
+                up.send("READY=1");
+            }
+        }
+    }
+
+    fn upstream_stopping(&self) {
+        if let Some(up) = &self.upstream {
+            up.stopping();
+        }
+    }
+
+    fn record_probe(&self, result: ProbeResult) {
+        let failures = self.config.probe_failures;
+        let (ok, message) = (result.ok, result.message.clone());
+        let before = self.with(|s| {
+            let before = s.probe.consecutive_failures;
+            let first = s.probe.last.is_none();
+            s.probe.record(result);
+            (before, first)
+        });
+        match (ok, before) {
+            (true, (0, true)) => info!(result = %message, "first probe passed"),
+            (true, (0, false)) => {}
+            (true, (n, _)) => info!(result = %message, after = n, "probe passes again"),
+            (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
+            (false, (n, _)) if n + 1 == failures => {
+                warn!(result = %message, failures, "probe failed {failures} times in a row; not live")
+            }
+            (false, _) => {}
+        }
+        self.refresh();
+    }
+
+    fn count(&self, path: &'static str, check: &'static str, code: u16) {
+        lock(&self.requests).count(path, check, code);
+    }
+
+    fn metrics(&self) -> String {
+        self.refresh();
+        let now = Instant::now();
+        let conns = self.gate.stats();
+        let requests = lock(&self.requests);
+        self.view(|cfg, st, s| {
+            let verdicts = metrics::Verdicts {
+                live: passes(&checks(Endpoint::Live, cfg, st, s, now)),
+                ready: passes(&checks(Endpoint::Ready, cfg, st, s, now)),
+            };
+            metrics::render(cfg, st, s, verdicts, &requests, conns)
+        })
+    }
+}
+
+/// A poisoned lock cannot happen (panic = abort), and every update keeps its data valid.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The health side between binding (as root, before the child) and serving.
 pub struct Health {
-    _state: Subscriber,
+    shared: Arc<Shared>,
+    listeners: Vec<server::Listener>,
+    notify: notify::Setup,
+    probe: Option<(probe::Target, probe::Timing)>,
 }
 
 impl Health {
-    pub fn bind(_args: &RunArgs, state: Subscriber) -> Result<Self, Error> {
-        Ok(Health { _state: state })
+    /// Binds the listeners and readiness channels; runs before privileges are dropped.
+    pub fn bind(args: &RunArgs, state: Subscriber, claims: Claims) -> Result<Self, Error> {
+        let mut listeners = Vec::new();
+        // TCP first: its failure ends start-up, and nothing should be logged before that.
+        if let Some(addr) = args.health_listen {
+            listeners.push(server::bind_tcp(addr)?);
+        }
+        let socket = args.health_socket.trim();
+        if !socket.is_empty() && !socket.eq_ignore_ascii_case("off") {
+            listeners.extend(server::bind_unix(socket));
+        }
+        let notify = notify::Setup::new(args.notify)
+            .map_err(Error::setup("create the notification channel"))?;
+        let shared = Arc::new(Shared {
+            config: Config {
+                probe: args.probe.clone(),
+                probe_failures: args.probe_failures,
+                notify: args.notify,
+            },
+            state,
+            status: Mutex::new(Status::default()),
+            requests: Mutex::new(metrics::Requests::default()),
+            gate: Arc::new(server::Gate::new()),
+            upstream: notify::Upstream::from_env(),
+            claims,
+        });
+        let probe = args.probe.clone().map(|t| {
+            let timing = probe::Timing {
+                interval: args.probe_interval,
+                timeout: args.probe_timeout,
+                initial_delay: args.probe_initial_delay,
+            };
+            (t, timing)
+        });
+        Ok(Health {
+            shared,
+            listeners,
+            notify,
+            probe,
+        })
     }
 
+    /// Variables to set or remove in the child's environment (NOTIFY_SOCKET).
     pub fn child_env(&self) -> Vec<(&'static str, Option<OsString>)> {
-        Vec::new()
+        self.notify.child_env()
     }
 
+    /// (descriptor, number) the child gets with dup2 before exec (--notify fd:N).
     pub fn child_fd(&self) -> Option<(RawFd, RawFd)> {
-        None
+        self.notify.child_fd()
     }
 
-    pub fn start(self) {}
+    /// Starts serving, probing and listening for notifications; call once the child runs.
+    pub fn start(self) {
+        let shared = self.shared;
+        self.notify.start(&shared);
+        server::start(self.listeners, &shared);
+        if let Some((target, timing)) = self.probe {
+            tokio::spawn(probe::run(shared.clone(), target, timing));
+        }
+        if shared.upstream.is_some() {
+            tokio::spawn(watch_stopping(shared.clone()));
+        }
+        shared.refresh();
+    }
+}
+
+/// Tells kai-init's own supervisor STOPPING=1 when the first stop signal arrives. Woken
+/// only by state changes: no timer.
+async fn watch_stopping(shared: Arc<Shared>) {
+    let mut state = shared.state.clone();
+    while state.changed().await.is_ok() {
+        if state.borrow().stopping {
+            shared.upstream_stopping();
+            return;
+        }
+    }
 }

@@ -9,7 +9,7 @@ pub mod tty;
 #[allow(unsafe_code)]
 mod unsafe_ops;
 
-pub use unsafe_ops::{async_readable, kill};
+pub use unsafe_ops::kill;
 
 use nix::unistd::{getpid, Pid};
 

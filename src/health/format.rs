@@ -1,0 +1,270 @@
+//! Response bodies for the health paths: `ok`, Kubernetes apiserver-style verbose lines,
+//! and the `application/health+json` document (draft-inadarei-api-health-check).
+//! Pure string building: JSON is written by hand (a few fields, one escaper) rather
+//! than through serde, which keeps the binary small.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::readiness::{Check, Config, Endpoint, Status};
+use crate::state::State;
+
+/// `ok` when passing and not verbose; otherwise one `[+]name ok` / `[-]name failed: why`
+/// line per check and `<endpoint> check passed|failed`, as apiserver prints them.
+pub fn text(word: &str, checks: &[Check], verbose: bool) -> String {
+    let ok = checks.iter().all(|c| c.ok);
+    if ok && !verbose {
+        return "ok".into();
+    }
+    let mut out = String::new();
+    for c in checks {
+        line(&mut out, c);
+    }
+    let verdict = if ok { "passed" } else { "failed" };
+    let _ = writeln!(out, "{word} check {verdict}");
+    out
+}
+
+/// One check: `ok`, or its `[-]` line (with `[+]` when verbose).
+pub fn single(check: &Check, verbose: bool) -> String {
+    if check.ok && !verbose {
+        return "ok".into();
+    }
+    let mut out = String::new();
+    line(&mut out, check);
+    out
+}
+
+fn line(out: &mut String, c: &Check) {
+    match (c.ok, c.detail.is_empty()) {
+        (true, true) => writeln!(out, "[+]{} ok", c.name),
+        (true, false) => writeln!(out, "[+]{} ok: {}", c.name, c.detail),
+        (false, _) => writeln!(out, "[-]{} failed: {}", c.name, c.detail),
+    }
+    .unwrap_or(());
+}
+
+/// pass / warn / fail, as the health+json draft defines them.
+pub fn verdict(checks: &[Check]) -> &'static str {
+    if checks.iter().any(|c| !c.ok) {
+        "fail"
+    } else if checks.iter().any(|c| c.warn) {
+        "warn"
+    } else {
+        "pass"
+    }
+}
+
+/// The health+json document for `checks`, with observed values where kai-init has them.
+pub fn json(
+    ep: Endpoint,
+    checks: &[Check],
+    cfg: &Config,
+    st: &State,
+    s: &Status,
+    now: Instant,
+) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("{\"status\":");
+    string(&mut out, verdict(checks));
+    out.push_str(",\"version\":\"1\",\"releaseId\":");
+    string(&mut out, env!("CARGO_PKG_VERSION"));
+    out.push_str(",\"serviceId\":\"kai-init\",\"description\":");
+    string(&mut out, &format!("kai-init {}", ep.word()));
+    out.push_str(",\"checks\":{");
+    let mut first = true;
+    let mut entry = |out: &mut String, key: &str, c: &Check, extra: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+        string(out, key);
+        out.push_str(":[{\"status\":");
+        let status = if !c.ok {
+            "fail"
+        } else if c.warn {
+            "warn"
+        } else {
+            "pass"
+        };
+        string(out, status);
+        out.push_str(extra);
+        if !c.detail.is_empty() {
+            // The draft reserves "output" for fail and warn; a passing check's note is
+            // an observation instead.
+            out.push_str(if c.ok && !c.warn {
+                ",\"observedValue\":"
+            } else {
+                ",\"output\":"
+            });
+            string(out, &c.detail);
+        }
+        out.push_str("}]");
+    };
+    for c in checks {
+        match c.name {
+            "child" => {
+                let uptime = if st.running {
+                    SystemTime::now()
+                        .duration_since(st.started_at)
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                } else {
+                    0.0
+                };
+                let mut extra = String::from(",\"componentType\":\"process\"");
+                if let Some(pid) = st.child_pid {
+                    let _ = write!(extra, ",\"componentId\":\"{pid}\"");
+                }
+                // The detail (pid, exit code) goes to output only on failure; uptime is
+                // the observed value here.
+                let c2 = Check {
+                    detail: if c.ok {
+                        String::new()
+                    } else {
+                        c.detail.clone()
+                    },
+                    ..c.clone()
+                };
+                let _ = write!(
+                    extra,
+                    ",\"observedValue\":{uptime:.3},\"observedUnit\":\"s\""
+                );
+                entry(&mut out, "child:uptime", &c2, &extra);
+                let restarts = Check {
+                    name: "child",
+                    ok: true,
+                    warn: false,
+                    detail: String::new(),
+                };
+                entry(
+                    &mut out,
+                    "child:restarts",
+                    &restarts,
+                    ",\"observedValue\":0",
+                );
+            }
+            "probe" => {
+                let mut extra = String::from(",\"componentType\":\"component\"");
+                if let Some(t) = &cfg.probe {
+                    extra.push_str(",\"componentId\":");
+                    string(&mut extra, &t.to_string());
+                }
+                if let Some(last) = &s.probe.last {
+                    let _ = write!(
+                        extra,
+                        ",\"observedValue\":{:.6},\"observedUnit\":\"s\",\"consecutiveFailures\":{}",
+                        last.duration.as_secs_f64(),
+                        s.probe.consecutive_failures
+                    );
+                }
+                let c2 = Check {
+                    detail: if c.ok && !c.warn {
+                        String::new()
+                    } else {
+                        c.detail.clone()
+                    },
+                    ..c.clone()
+                };
+                entry(&mut out, "probe:responseTime", &c2, &extra);
+            }
+            "watchdog" => {
+                let mut extra = String::new();
+                if let Some(ping) = s.notify.last_ping {
+                    let since = now.saturating_duration_since(ping).as_secs_f64();
+                    let _ = write!(
+                        extra,
+                        ",\"observedValue\":{since:.3},\"observedUnit\":\"s\""
+                    );
+                }
+                let c2 = Check {
+                    detail: if c.ok {
+                        String::new()
+                    } else {
+                        c.detail.clone()
+                    },
+                    ..c.clone()
+                };
+                entry(&mut out, "watchdog:lastPing", &c2, &extra);
+            }
+            name => entry(&mut out, name, c, ""),
+        }
+    }
+    out.push_str("}}");
+    out
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `1s`, `250ms`, `1.5s`: durations as a person writes them in flags.
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &'static str, ok: bool, detail: &str) -> Check {
+        Check {
+            name,
+            ok,
+            warn: false,
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn texts_like_apiserver() {
+        let good = [check("ping", true, ""), check("child", true, "pid 7")];
+        assert_eq!(text("livez", &good, false), "ok");
+        assert_eq!(
+            text("livez", &good, true),
+            "[+]ping ok\n[+]child ok: pid 7\nlivez check passed\n"
+        );
+        let bad = [check("ping", true, ""), check("probe", false, "HTTP 500")];
+        assert_eq!(
+            text("readyz", &bad, false),
+            "[+]ping ok\n[-]probe failed: HTTP 500\nreadyz check failed\n"
+        );
+        assert_eq!(single(&bad[1], false), "[-]probe failed: HTTP 500\n");
+        assert_eq!(single(&bad[0], false), "ok");
+    }
+
+    #[test]
+    fn escapes_json() {
+        let mut s = String::new();
+        string(&mut s, "a\"b\\c\nd\u{1}");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+    }
+
+    #[test]
+    fn formats_durations() {
+        assert_eq!(duration(Duration::from_secs(1)), "1s");
+        assert_eq!(duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(duration(Duration::from_millis(1500)), "1.5s");
+    }
+}

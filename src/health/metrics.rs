@@ -1,0 +1,318 @@
+//! `/metrics`: Prometheus text exposition format 0.0.4, written by hand (no client
+//! library: a dozen families do not justify one). Pure: everything comes in as arguments.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use super::readiness::{Config, Status, BUCKETS};
+use crate::signal_names::name;
+use crate::state::State;
+
+/// Requests answered, by (path, code). Paths are `'static` (known paths only, anything
+/// else is `other`), so the label set is bounded whatever clients send.
+#[derive(Debug, Default)]
+pub struct Requests(BTreeMap<(&'static str, &'static str, u16), u64>);
+
+impl Requests {
+    /// `check` is the `<check>` of `/livez/<check>`, or "".
+    pub fn count(&mut self, path: &'static str, check: &'static str, code: u16) {
+        *self.0.entry((path, check, code)).or_default() += 1;
+    }
+}
+
+/// Connection counters from the server.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Connections {
+    pub open: usize,
+    pub limit: usize,
+    /// Idle connections closed to make room for a new one.
+    pub evicted: u64,
+    /// Connections refused because every slot was busy.
+    pub refused: u64,
+}
+
+/// The verdicts computed by the caller (they need the clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Verdicts {
+    pub live: bool,
+    pub ready: bool,
+}
+
+pub fn render(
+    cfg: &Config,
+    st: &State,
+    s: &Status,
+    v: Verdicts,
+    requests: &Requests,
+    conns: Connections,
+) -> String {
+    let mut m = Writer(String::with_capacity(2048));
+    let b = |x: bool| u8::from(x);
+
+    m.family(
+        "kai_init_build_info",
+        "gauge",
+        "Always 1; the version is a label.",
+    );
+    m.sample(
+        "kai_init_build_info",
+        &format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        1,
+    );
+    m.family("kai_init_child_up", "gauge", "1 while the main child runs.");
+    m.sample("kai_init_child_up", "", b(st.running));
+    if let Some(pid) = st.child_pid {
+        m.family(
+            "kai_init_child_pid",
+            "gauge",
+            "Process id of the main child.",
+        );
+        m.sample("kai_init_child_pid", "", pid);
+        m.family(
+            "kai_init_child_start_time_seconds",
+            "gauge",
+            "Start time of the main child, seconds since the Unix epoch.",
+        );
+        let start = st
+            .started_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        m.sample(
+            "kai_init_child_start_time_seconds",
+            "",
+            format!("{start:.3}"),
+        );
+    }
+    m.family(
+        "kai_init_child_restarts_total",
+        "counter",
+        "Restarts of the main child (kai-init never restarts it: the orchestrator does).",
+    );
+    m.sample("kai_init_child_restarts_total", "", 0);
+    if let Some(code) = st.exit_code {
+        m.family(
+            "kai_init_child_exit_code",
+            "gauge",
+            "Exit code of the main child, once it exited.",
+        );
+        m.sample("kai_init_child_exit_code", "", code);
+    }
+    if let Some(sig) = st.exit_signal {
+        m.family(
+            "kai_init_child_exit_signal",
+            "gauge",
+            "Signal that killed the main child, once it was killed.",
+        );
+        m.sample("kai_init_child_exit_signal", "", sig);
+    }
+    m.family("kai_init_live", "gauge", "1 while /livez passes.");
+    m.sample("kai_init_live", "", b(v.live));
+    m.family("kai_init_ready", "gauge", "1 while /readyz passes.");
+    m.sample("kai_init_ready", "", b(v.ready));
+    m.family(
+        "kai_init_started",
+        "gauge",
+        "1 once /readyz has passed (/startupz).",
+    );
+    m.sample("kai_init_started", "", b(s.started));
+    m.family(
+        "kai_init_draining",
+        "gauge",
+        "1 once a stop signal arrived.",
+    );
+    m.sample("kai_init_draining", "", b(st.stopping));
+    m.family(
+        "kai_init_zombies_reaped_total",
+        "counter",
+        "Processes reaped by kai-init, the main child and probe commands included.",
+    );
+    m.sample("kai_init_zombies_reaped_total", "", st.reaped);
+    m.family(
+        "kai_init_signals_forwarded_total",
+        "counter",
+        "Signals forwarded to the child, by name.",
+    );
+    for (sig, n) in &st.forwarded {
+        m.sample(
+            "kai_init_signals_forwarded_total",
+            &format!("signal=\"{}\"", name(*sig)),
+            n,
+        );
+    }
+
+    if cfg.probe.is_some() {
+        let p = &s.probe;
+        m.family(
+            "kai_init_probe_success",
+            "gauge",
+            "1 if the last probe passed.",
+        );
+        m.sample(
+            "kai_init_probe_success",
+            "",
+            b(p.last.as_ref().is_some_and(|l| l.ok)),
+        );
+        m.family(
+            "kai_init_probe_consecutive_failures",
+            "gauge",
+            "Probes failed in a row.",
+        );
+        m.sample(
+            "kai_init_probe_consecutive_failures",
+            "",
+            p.consecutive_failures,
+        );
+        m.family("kai_init_probes_total", "counter", "Probes run, by result.");
+        m.sample("kai_init_probes_total", "result=\"success\"", p.successes);
+        m.sample("kai_init_probes_total", "result=\"failure\"", p.failures);
+        m.family(
+            "kai_init_probe_duration_seconds",
+            "histogram",
+            "How long probes took.",
+        );
+        for (bound, count) in BUCKETS.iter().zip(p.buckets) {
+            m.sample(
+                "kai_init_probe_duration_seconds_bucket",
+                &format!("le=\"{bound}\""),
+                count,
+            );
+        }
+        let total = p.successes + p.failures;
+        m.sample(
+            "kai_init_probe_duration_seconds_bucket",
+            "le=\"+Inf\"",
+            total,
+        );
+        m.sample(
+            "kai_init_probe_duration_seconds_sum",
+            "",
+            format!("{:.6}", p.duration_sum),
+        );
+        m.sample("kai_init_probe_duration_seconds_count", "", total);
+    }
+    if cfg.notify.is_some() {
+        m.family(
+            "kai_init_notify_ready",
+            "gauge",
+            "1 once the child notified readiness (--notify).",
+        );
+        m.sample("kai_init_notify_ready", "", b(s.notify.ready));
+    }
+
+    m.family(
+        "kai_init_http_requests_total",
+        "counter",
+        "Health endpoint requests answered, by path and status code.",
+    );
+    for ((path, check, code), n) in &requests.0 {
+        let sep = if check.is_empty() { "" } else { "/" };
+        m.sample(
+            "kai_init_http_requests_total",
+            &format!("path=\"{path}{sep}{check}\",code=\"{code}\""),
+            n,
+        );
+    }
+    m.family(
+        "kai_init_http_connections_open",
+        "gauge",
+        "Health endpoint connections open now.",
+    );
+    m.sample("kai_init_http_connections_open", "", conns.open);
+    m.family(
+        "kai_init_http_connections_limit",
+        "gauge",
+        "Most health endpoint connections kept open at once.",
+    );
+    m.sample("kai_init_http_connections_limit", "", conns.limit);
+    m.family(
+        "kai_init_http_connections_dropped_total",
+        "counter",
+        "Connections closed at the limit: idle ones evicted, or new ones refused.",
+    );
+    m.sample(
+        "kai_init_http_connections_dropped_total",
+        "reason=\"evicted\"",
+        conns.evicted,
+    );
+    m.sample(
+        "kai_init_http_connections_dropped_total",
+        "reason=\"refused\"",
+        conns.refused,
+    );
+    m.0
+}
+
+struct Writer(String);
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = write!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        let _ = match labels.is_empty() {
+            true => writeln!(self.0, "{name} {value}"),
+            false => writeln!(self.0, "{name}{{{labels}}} {value}"),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::readiness::ProbeResult;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_every_family_once_and_well_formed() {
+        let cfg = Config {
+            probe: Some(crate::health::probe::Target::File("/x".into())),
+            probe_failures: 3,
+            notify: None,
+        };
+        let mut st = State {
+            child_pid: Some(9),
+            running: true,
+            reaped: 4,
+            ..State::default()
+        };
+        st.forwarded.insert(15, 2);
+        let mut s = Status::default();
+        s.probe.record(ProbeResult {
+            ok: true,
+            message: "x".into(),
+            duration: Duration::from_millis(30),
+        });
+        let mut r = Requests::default();
+        r.count("/livez", "", 200);
+        r.count("/readyz", "probe", 503);
+        let text = render(
+            &cfg,
+            &st,
+            &s,
+            Verdicts {
+                live: true,
+                ready: false,
+            },
+            &r,
+            Connections::default(),
+        );
+        for needle in [
+            "kai_init_child_up 1\n",
+            "kai_init_zombies_reaped_total 4\n",
+            "kai_init_signals_forwarded_total{signal=\"SIGTERM\"} 2\n",
+            "kai_init_probe_duration_seconds_bucket{le=\"0.025\"} 0\n",
+            "kai_init_probe_duration_seconds_bucket{le=\"0.05\"} 1\n",
+            "kai_init_probe_duration_seconds_bucket{le=\"+Inf\"} 1\n",
+            "kai_init_http_requests_total{path=\"/readyz/probe\",code=\"503\"} 1\n",
+            "kai_init_ready 0\n",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+        let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
+        let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
+        assert_eq!(types, helps);
+    }
+}

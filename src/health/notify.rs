@@ -1,0 +1,388 @@
+//! Readiness notification from the child, and to kai-init's own supervisor.
+//!
+//! - `--notify sd`: systemd's protocol (sd_notify(3)). kai-init binds an abstract datagram
+//!   socket with an autobound, unique name (several kai-inits may share a network
+//!   namespace) and names it to the child as `NOTIFY_SOCKET=@xxxxx`. It understands
+//!   READY=1, RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger and
+//!   WATCHDOG_USEC=; everything else is ignored, as systemd does.
+//! - `--notify fd:N`: s6's protocol (s6-supervise's notification-fd): the child gets the
+//!   write end of a pipe as descriptor N; a newline on it means ready.
+//! - Upstream: when kai-init itself was started with NOTIFY_SOCKET (podman
+//!   --sdnotify=container, a systemd unit), it sends READY=1 once the child is ready and
+//!   STOPPING=1 when it starts to stop. That socket names kai-init's supervisor, not the
+//!   child's, so the child never inherits it (nor WATCHDOG_USEC / WATCHDOG_PID).
+//!
+//! Nothing here touches processes; it only reads descriptors and records what it read.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::readiness::NotifyStatus;
+use super::Shared;
+use crate::cli::Notify;
+
+/// Variables that describe kai-init's own service manager; never passed to the child.
+pub const UPSTREAM_VARS: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// What `--notify` set up before the child was spawned.
+#[derive(Debug, Default)]
+pub struct Setup {
+    sd: Option<(UnixDatagram, String)>,
+    fd: Option<Pipe>,
+}
+
+#[derive(Debug)]
+struct Pipe {
+    read: OwnedFd,
+    /// Closed once the child has its copy, so that EOF can be seen.
+    write: Option<OwnedFd>,
+    target: RawFd,
+}
+
+impl Setup {
+    pub fn new(mode: Option<Notify>) -> io::Result<Setup> {
+        Ok(match mode {
+            None => Setup::default(),
+            Some(Notify::Sd) => Setup {
+                sd: Some(sd_socket()?),
+                fd: None,
+            },
+            Some(Notify::Fd(target)) => {
+                let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                Setup {
+                    sd: None,
+                    fd: Some(Pipe {
+                        read,
+                        write: Some(write),
+                        target,
+                    }),
+                }
+            }
+        })
+    }
+
+    /// NOTIFY_SOCKET for the child (ours, or removed when it would name kai-init's
+    /// supervisor), and the upstream watchdog variables removed.
+    pub fn child_env(&self) -> Vec<(&'static str, Option<OsString>)> {
+        let mut env: Vec<(&'static str, Option<OsString>)> = UPSTREAM_VARS
+            .iter()
+            .filter(|k| std::env::var_os(k).is_some())
+            .map(|k| (*k, None))
+            .collect();
+        if let Some((_, name)) = &self.sd {
+            env.retain(|(k, _)| *k != "NOTIFY_SOCKET");
+            env.push(("NOTIFY_SOCKET", Some(OsString::from(format!("@{name}")))));
+        }
+        env
+    }
+
+    /// (pipe write end, N) for the child's pre-exec dup2.
+    pub fn child_fd(&self) -> Option<(RawFd, RawFd)> {
+        let pipe = self.fd.as_ref()?;
+        Some((pipe.write.as_ref()?.as_raw_fd(), pipe.target))
+    }
+
+    /// Starts listening; call after the child was spawned (it closes our copy of the
+    /// pipe's write end).
+    pub fn start(self, shared: &Arc<Shared>) {
+        if let Some((sock, name)) = self.sd {
+            debug!(socket = %format!("@{name}"), "NOTIFY_SOCKET ready for the child");
+            match sock
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::UnixDatagram::from_std(sock))
+            {
+                Ok(sock) => {
+                    tokio::spawn(sd_loop(sock, shared.clone()));
+                }
+                Err(e) => warn!("cannot watch NOTIFY_SOCKET: {e}"),
+            }
+        }
+        if let Some(mut pipe) = self.fd {
+            drop(pipe.write.take());
+            match tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.read) {
+                Ok(rx) => {
+                    tokio::spawn(fd_loop(rx, pipe.target, shared.clone()));
+                }
+                Err(e) => warn!("cannot watch the notification fd: {e}"),
+            }
+        }
+    }
+}
+
+/// An abstract datagram socket with a kernel-chosen unique name (autobind, unix(7)).
+fn sd_socket() -> io::Result<(UnixDatagram, String)> {
+    use nix::sys::socket::{
+        bind, getsockname, socket, AddressFamily, SockFlag, SockType, UnixAddr,
+    };
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    bind(fd.as_raw_fd(), &UnixAddr::new_unnamed())?;
+    let addr: UnixAddr = getsockname(fd.as_raw_fd())?;
+    let name = addr
+        .as_abstract()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .ok_or_else(|| io::Error::other("autobind gave no abstract name"))?;
+    Ok((UnixDatagram::from(fd), name))
+}
+
+async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // A timer exists only while a watchdog is armed and has not yet been reported.
+        let deadline = shared.with(|s| {
+            s.notify
+                .watchdog_deadline()
+                .filter(|_| !s.notify.triggered && !s.notify.expiry_reported)
+        });
+        let expiry = async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = sock.recv(&mut buf) => match received {
+                Ok(n) => on_datagram(&shared, &buf[..n]),
+                Err(e) => {
+                    warn!("cannot read NOTIFY_SOCKET: {e}");
+                    return;
+                }
+            },
+            () = expiry => {
+                let usec = shared.with(|s| {
+                    // Reported once; the next ping re-arms the timer.
+                    s.notify.expiry_reported = true;
+                    s.notify.watchdog.map_or(0, |u| u.as_micros() as u64)
+                });
+                warn!(usec, "watchdog expired: no WATCHDOG=1 in time; /livez fails");
+            }
+        }
+    }
+}
+
+fn on_datagram(shared: &Arc<Shared>, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let now = std::time::Instant::now();
+    let events = shared.with(|s| apply(&mut s.notify, &text, now));
+    for event in events {
+        match event {
+            Event::Ready => info!("child notified READY=1"),
+            Event::Stopping => {
+                info!("child notified STOPPING=1");
+                shared.upstream_stopping();
+            }
+            Event::Reloading => info!("child notified RELOADING=1"),
+            Event::Status(text) => debug!(status = %text, "child STATUS"),
+            Event::Watchdog(usec) => info!(usec, "child armed the watchdog"),
+            Event::Triggered => warn!("child sent WATCHDOG=trigger; /livez fails"),
+            Event::Fed => info!("watchdog fed again"),
+        }
+    }
+    shared.refresh();
+}
+
+/// What a datagram changed, for the log.
+#[derive(Debug, PartialEq)]
+enum Event {
+    Ready,
+    Reloading,
+    Stopping,
+    Status(String),
+    Watchdog(u64),
+    Triggered,
+    Fed,
+}
+
+/// Applies one sd_notify datagram (newline-separated KEY=VALUE lines) to `n`.
+fn apply(n: &mut NotifyStatus, text: &str, now: std::time::Instant) -> Vec<Event> {
+    let mut events = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        match (key, value) {
+            ("READY", "1") => {
+                if !n.ready || n.reloading {
+                    events.push(Event::Ready);
+                }
+                n.ready = true;
+                n.reloading = false;
+            }
+            ("RELOADING", "1") => {
+                n.reloading = true;
+                events.push(Event::Reloading);
+            }
+            ("STOPPING", "1") => {
+                if !n.stopping {
+                    events.push(Event::Stopping);
+                }
+                n.stopping = true;
+            }
+            ("STATUS", text) => {
+                // Bounded: it is shown in /readyz?verbose and must not grow without end.
+                let text: String = text.chars().take(200).collect();
+                events.push(Event::Status(text.clone()));
+                n.status = Some(text);
+            }
+            ("WATCHDOG", "1") => {
+                if n.expiry_reported || n.triggered {
+                    events.push(Event::Fed);
+                }
+                n.last_ping = Some(now);
+                n.triggered = false;
+                n.expiry_reported = false;
+            }
+            ("WATCHDOG", "trigger") => {
+                n.triggered = true;
+                events.push(Event::Triggered);
+            }
+            ("WATCHDOG_USEC", usec) => match usec.trim().parse::<u64>() {
+                // As in systemd, 0 disarms the watchdog.
+                Ok(0) => n.watchdog = None,
+                Ok(usec) => {
+                    n.watchdog = Some(Duration::from_micros(usec));
+                    n.last_ping = Some(now);
+                    n.triggered = false;
+                    n.expiry_reported = false;
+                    events.push(Event::Watchdog(usec));
+                }
+                Err(_) => debug!(value = usec, "ignoring a malformed WATCHDOG_USEC"),
+            },
+            _ => {}
+        }
+    }
+    events
+}
+
+async fn fd_loop(mut rx: tokio::net::unix::pipe::Receiver, target: RawFd, shared: Arc<Shared>) {
+    let mut buf = [0u8; 512];
+    loop {
+        match rx.read(&mut buf).await {
+            Ok(0) => {
+                warn!(
+                    fd = target,
+                    "the child closed its notification fd without writing a newline"
+                );
+                return;
+            }
+            Ok(n) if buf[..n].contains(&b'\n') => {
+                info!(fd = target, "child notified readiness");
+                shared.with(|s| s.notify.ready = true);
+                shared.refresh();
+                // s6 reads nothing after the newline either; closing tells a child that
+                // writes again that nobody listens.
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(fd = target, "cannot read the notification fd: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// kai-init's own NOTIFY_SOCKET, if it was given one.
+#[derive(Debug)]
+pub struct Upstream {
+    sock: UnixDatagram,
+    addr: SocketAddr,
+    /// STOPPING=1 goes up once, whether the child or a signal said it first.
+    stopping_sent: std::sync::atomic::AtomicBool,
+}
+
+impl Upstream {
+    pub fn from_env() -> Option<Upstream> {
+        let value = std::env::var_os("NOTIFY_SOCKET")?;
+        let value = value.to_str()?;
+        let addr = if let Some(name) = value.strip_prefix('@') {
+            SocketAddr::from_abstract_name(name.as_bytes())
+        } else if value.starts_with('/') {
+            SocketAddr::from_pathname(value)
+        } else {
+            debug!(
+                socket = value,
+                "NOTIFY_SOCKET of an unsupported kind; not notifying"
+            );
+            return None;
+        };
+        let sock = UnixDatagram::unbound().and_then(|s| {
+            // A full queue must never block the event loop: the message is dropped instead.
+            s.set_nonblocking(true)?;
+            Ok(s)
+        });
+        match (sock, addr) {
+            (Ok(sock), Ok(addr)) => Some(Upstream {
+                sock,
+                addr,
+                stopping_sent: Default::default(),
+            }),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(socket = value, "cannot use NOTIFY_SOCKET: {e}");
+                None
+            }
+        }
+    }
+
+    pub fn stopping(&self) {
+        if !self
+            .stopping_sent
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.send("STOPPING=1");
+        }
+    }
+
+    pub fn send(&self, message: &str) {
+        match self.sock.send_to_addr(message.as_bytes(), &self.addr) {
+            Ok(_) => debug!(message, "notified kai-init's supervisor"),
+            Err(e) => warn!(message, "cannot notify kai-init's supervisor: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sd_notify_datagrams() {
+        let mut n = NotifyStatus::default();
+        let t = std::time::Instant::now();
+        let ev = apply(&mut n, "STATUS=warming up\nREADY=1\n", t);
+        assert_eq!(ev, [Event::Status("warming up".into()), Event::Ready]);
+        assert!(n.ready);
+        assert_eq!(n.status.as_deref(), Some("warming up"));
+        assert_eq!(apply(&mut n, "READY=1", t), [], "a repeat is not news");
+        apply(&mut n, "RELOADING=1", t);
+        assert!(n.reloading);
+        assert_eq!(apply(&mut n, "READY=1", t), [Event::Ready]);
+        apply(&mut n, "WATCHDOG_USEC=2000000", t);
+        assert_eq!(n.watchdog, Some(Duration::from_secs(2)));
+        assert_eq!(n.watchdog_deadline(), Some(t + Duration::from_secs(2)));
+        apply(&mut n, "WATCHDOG=trigger", t);
+        assert!(n.triggered);
+        assert_eq!(apply(&mut n, "WATCHDOG=1", t), [Event::Fed]);
+        assert!(!n.triggered);
+        apply(&mut n, "WATCHDOG_USEC=0", t);
+        assert_eq!(n.watchdog, None);
+        assert_eq!(
+            apply(&mut n, "STOPPING=1\nMAINPID=4\ngarbage", t),
+            [Event::Stopping]
+        );
+        assert!(n.stopping);
+    }
+}
