@@ -281,3 +281,141 @@ fn subreaper_kills_a_leftover_that_ignores_term() {
         r.stderr
     );
 }
+
+/// A leftover in the child's process group with a graceful TERM handler that takes a
+/// second to finish: it writes how many TERMs it got by then. Many servers and worker
+/// pools take a second TERM as "give up the graceful shutdown, quit now", so kai-init
+/// must send each process one TERM, not one per code path (the subreaper code promises
+/// this in a comment: "so that a graceful handler is not interrupted by repeats").
+const GRACEFUL_WORKER: &str = r#"
+import os, select, signal, sys, time
+d = sys.argv[1]
+# Count deliveries, not handler runs: the C-level handler writes one byte per delivered
+# signal to the wake-up fd, where Python would run its handler once for several.
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+signal.signal(signal.SIGTERM, lambda n, frame: None)
+open(os.path.join(d, "worker-ready"), "w").close()
+got = b""
+select.select([r], [], [])
+end = time.monotonic() + 1.0
+while True:
+    left = end - time.monotonic()
+    if left <= 0:
+        break
+    if select.select([r], [], [], left)[0]:
+        got += os.read(r, 512)
+got += os.read(r, 512) if select.select([r], [], [], 0)[0] else b""
+open(os.path.join(d, "worker-terms"), "w").write(str(got.count(bytes([signal.SIGTERM]))))
+"#;
+
+fn worker_terms(dir: &TempDir) -> String {
+    std::fs::read_to_string(dir.join("worker-terms")).unwrap_or_else(|_| "no report".into())
+}
+
+/// `docker stop`: TERM to kai-init goes to the child's group, the main child dies of it,
+/// the worker (same group) is still shutting down gracefully when the cleanup starts.
+fn stop_with_graceful_worker(as_pid1: bool) {
+    let dir = TempDir::new("graceful");
+    let d = dir.path().to_string_lossy().into_owned();
+    let script = format!(
+        "{py} -c \"$1\" {d} & \
+         while [ ! -e {d}/worker-ready ]; do sleep 0.01; done; echo ready; exec sleep 300",
+        py = python3()
+    );
+    let args = [
+        "--stop-timeout",
+        "20s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+        GRACEFUL_WORKER,
+    ];
+    let mut r = start(if as_pid1 { pid1(&args) } else { kai(&args) });
+    r.wait_stdout("ready", T);
+    let kai_pid = if as_pid1 { r.pid1(T) } else { r.pid() };
+    util::signal(kai_pid, libc::SIGTERM);
+    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+    assert_eq!(
+        worker_terms(&dir),
+        "1",
+        "TERMs the graceful worker got; {:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pid1_sends_a_group_member_one_term_on_stop() {
+    stop_with_graceful_worker(true);
+}
+
+#[test]
+fn subreaper_sends_a_group_member_one_term_on_stop() {
+    stop_with_graceful_worker(false);
+}
+
+/// The main child ends on its own, leaving the graceful worker and a plain `sleep` in its
+/// group: the sleep's death during the cleanup must not earn the worker another TERM.
+#[test]
+fn subreaper_cleanup_terms_each_leftover_once() {
+    let dir = TempDir::new("graceful-cleanup");
+    let d = dir.path().to_string_lossy().into_owned();
+    let gate = dir.file("main-may-exit");
+    let script = format!(
+        "{py} -c \"$1\" {d} & sleep 304 >/dev/null & \
+         while [ ! -e {d}/worker-ready ]; do sleep 0.01; done; echo ready; \
+         while [ ! -e {gate} ]; do sleep 0.01; done; exit 0",
+        py = python3()
+    );
+    let mut r = start(kai(&[
+        "--stop-timeout",
+        "20s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+        GRACEFUL_WORKER,
+    ]));
+    r.wait_stdout("ready", T);
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+    assert_eq!(
+        worker_terms(&dir),
+        "1",
+        "TERMs the graceful worker got; {:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pid1_cleanup_terms_each_leftover_once() {
+    let dir = TempDir::new("graceful-cleanup1");
+    let d = dir.path().to_string_lossy().into_owned();
+    let script = format!(
+        "{py} -c \"$1\" {d} & sleep 304 >/dev/null & \
+         while [ ! -e {d}/worker-ready ]; do sleep 0.01; done; echo ready; exit 0",
+        py = python3()
+    );
+    let mut r = start(pid1(&[
+        "--stop-timeout",
+        "20s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+        GRACEFUL_WORKER,
+    ]));
+    r.wait_stdout("ready", T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+    assert_eq!(
+        worker_terms(&dir),
+        "1",
+        "TERMs the graceful worker got; {:#?}",
+        r.stderr
+    );
+}
