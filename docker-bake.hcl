@@ -44,13 +44,10 @@ group "default" {
   targets = ["api", "ml"]
 }
 
+# kai-init's build stage targets x86_64-unknown-linux-musl, hence amd64 only.
 target "_common" {
   context   = "."
   platforms = ["linux/amd64"]
-  args = {
-    KAI_INIT_FROM = KAI_INIT_FROM
-    RUST_IMAGE    = RUST_IMAGE
-  }
 }
 
 target "api" {
@@ -59,7 +56,9 @@ target "api" {
   target     = "runtime"
   tags       = ["${REGISTRY}/api:${TAG}"]
   args = {
-    NODE_IMAGE = NODE_IMAGE
+    NODE_IMAGE    = NODE_IMAGE
+    RUST_IMAGE    = RUST_IMAGE
+    KAI_INIT_FROM = KAI_INIT_FROM
   }
 }
 
@@ -69,7 +68,9 @@ target "ml" {
   target     = "runtime"
   tags       = ["${REGISTRY}/ml:${TAG}"]
   args = {
-    NODE_IMAGE = NODE_GLIBC_IMAGE
-    TF_IMAGE   = TF_IMAGE
+    NODE_IMAGE    = NODE_GLIBC_IMAGE
+    TF_IMAGE      = TF_IMAGE
+    RUST_IMAGE    = RUST_IMAGE
+    KAI_INIT_FROM = KAI_INIT_FROM
   }
 }

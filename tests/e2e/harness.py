@@ -152,6 +152,8 @@ def copy_context(dest):
 def run_container(image, name, env_vars=None, health=True, extra=None):
     """docker run -d --network none with short health-check intervals."""
     args = ["run", "-d", "--name", name, "--label", LABEL, "--network", "none",
+            # As in examples/k8s (readOnlyRootFilesystem, an emptyDir on /tmp).
+            "--read-only", "--tmpfs", "/tmp",
             # The image's kai-init probe, sped up for the tests.
             "-e", "KAI_INIT_PROBE_INTERVAL=1s", "-e", "KAI_INIT_PROBE_TIMEOUT=500ms",
             "-e", "KAI_INIT_PROBE_FAILURES=2"]
