@@ -356,3 +356,139 @@ fn int_stops_the_child_of_a_backgrounded_kai_init() {
     let status = r.wait_exit(T);
     assert_eq!(status.code(), Some(130), "{:#?}", r.stderr);
 }
+
+/// Real-time signals queue instead of merging: 50 sent to kai-init must reach the child as
+/// 50 (one forward per signal read from kai-init's signalfd, none lost or merged). The
+/// child counts deliveries through its wake-up fd, one byte per delivered signal.
+#[test]
+fn realtime_signals_are_forwarded_one_for_one() {
+    const N: usize = 50;
+    let child = r#"
+import os, select, signal, sys
+n, rt = int(sys.argv[1]), signal.SIGRTMIN + 1
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+signal.signal(rt, lambda s, frame: None)
+print(f"ready rt={int(rt)}", flush=True)
+count = 0
+while count < n:
+    select.select([r], [], [])
+    count += os.read(r, 4096).count(bytes([rt]))
+    print(f"rt count={count}", flush=True)
+"#;
+    let n = N.to_string();
+    let mut r = start(pid1(&["--", crate::util::python3(), "-c", child, &n]));
+    let ready = r.wait_stdout("ready rt=", T);
+    let rt: i32 = ready["ready rt=".len()..].parse().unwrap();
+    let kai_pid = r.pid1(T);
+    for _ in 0..N {
+        assert!(signal(kai_pid, rt));
+    }
+    r.wait_stdout(&format!("rt count={N}"), T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+    assert!(
+        !r.stdout.iter().any(|l| l.starts_with("rt count=")
+            && l != &format!("rt count={N}")
+            && l["rt count=".len()..].parse::<usize>().unwrap() > N),
+        "more deliveries than signals sent: {:#?}",
+        r.stdout
+    );
+}
+
+#[test]
+fn realtime_signal_kills_a_default_child_128_plus_n() {
+    let mut r = start(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
+    r.wait_stdout("ready", T);
+    let sigrtmin_5 = libc::SIGRTMIN() + 5;
+    assert!(signal(r.pid1(T), sigrtmin_5));
+    assert_eq!(
+        r.wait_exit(T).code(),
+        Some(128 + sigrtmin_5),
+        "{:#?}",
+        r.stderr
+    );
+}
+
+/// Signals whose default action is to do nothing still reach a child that handles them.
+#[test]
+fn winch_urg_and_hup_reach_a_child_that_handles_them() {
+    let child = reporting_child().replace(
+        "for s in (signal.SIGTERM,",
+        "for s in (signal.SIGWINCH, signal.SIGURG, signal.SIGTERM,",
+    );
+    let mut r = start(pid1(&["--", crate::util::python3(), "-c", &child]));
+    r.wait_stdout("ready", T);
+    let kai_pid = r.pid1(T);
+    for (sig, name) in [
+        (libc::SIGWINCH, "SIGWINCH"),
+        (libc::SIGURG, "SIGURG"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        signal(kai_pid, sig);
+        r.wait_stdout(&format!("got {name}"), T);
+    }
+    signal(kai_pid, libc::SIGTERM);
+    assert_eq!(
+        r.wait_exit(T).code(),
+        Some(libc::SIGTERM),
+        "{:#?}",
+        r.stderr
+    );
+}
+
+/// TSTP and CONT sent to kai-init stop and resume the child (kai-init itself stays up).
+#[test]
+fn tstp_and_cont_stop_and_resume_the_child_as_pid1() {
+    let mut r = start(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
+    r.wait_stdout("ready", T);
+    let kai_pid = r.pid1(T);
+    let mut child = 0;
+    crate::util::wait_until("the child to exec sleep", T, || {
+        child = crate::util::children(kai_pid)
+            .into_iter()
+            .find(|p| crate::util::cmdline(*p).as_deref() == Some("sleep 300"))
+            .unwrap_or(0);
+        child != 0
+    });
+    signal(kai_pid, libc::SIGTSTP);
+    crate::util::wait_until("the child to stop", T, || {
+        crate::util::state(child) == Some('T')
+    });
+    assert_ne!(
+        crate::util::state(kai_pid),
+        Some('T'),
+        "kai-init itself runs on"
+    );
+    signal(kai_pid, libc::SIGCONT);
+    crate::util::wait_until("the child to resume", T, || {
+        crate::util::state(child).is_some_and(|s| s != 'T')
+    });
+    signal(kai_pid, libc::SIGTERM);
+    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+}
+
+/// A storm of signals neither kills nor wedges kai-init.
+#[test]
+fn a_storm_of_signals_leaves_kai_init_working() {
+    let mut r = start(pid1(&[
+        "--",
+        crate::util::python3(),
+        "-c",
+        &reporting_child(),
+    ]));
+    r.wait_stdout("ready", T);
+    let kai_pid = r.pid1(T);
+    for _ in 0..500 {
+        for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP, libc::SIGCHLD] {
+            signal(kai_pid, sig);
+        }
+    }
+    signal(kai_pid, libc::SIGTERM);
+    assert_eq!(
+        r.wait_exit(T).code(),
+        Some(libc::SIGTERM),
+        "{:#?}",
+        r.stderr
+    );
+}
