@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 use crate::user::UserSpec;
 
@@ -23,30 +23,25 @@ Examples:
 Exit codes: the child's code; 128+N if it died of signal N; 125 kai-init could not start;
 126 COMMAND cannot be executed; 127 COMMAND not found; 2 usage error.";
 
+const USAGE: &str = "\
+kai-init [OPTIONS] [--] COMMAND [ARGS...]
+       kai-init run [OPTIONS] [--] COMMAND [ARGS...]
+       kai-init check [OPTIONS] [TARGET...]   (see kai-init check --help)";
+
+/// The supervisor's command line. `run` and `check` are dispatched in `main` before this
+/// parser is built: building clap's argument table is most of kai-init's start-up work, so
+/// it is built once, for the options that are actually being parsed.
 #[derive(Debug, Parser)]
 #[command(
     name = "kai-init",
     version,
     about = "A tiny PID 1 for containers: drops root, forwards signals, reaps zombies, serves health probes.",
-    after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
+    override_usage = USAGE,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
-    #[command(subcommand)]
-    pub sub: Option<Sub>,
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-// Parsed once per process; boxing RunArgs would only add noise to the derive.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum Sub {
-    /// Run COMMAND supervised (the same as giving no subcommand).
-    Run(RunArgs),
-    /// Ask a running kai-init, or the given targets, whether they are healthy (exit 0 or 1).
-    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

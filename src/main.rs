@@ -22,19 +22,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
     // `check` runs every few seconds in every container: dispatch it before building the
-    // full parser, and with a parser of its own whose errors exit 64, not 2.
-    if args.get(1).is_some_and(|a| a == "check") {
-        return ExitCode::from(check::main(&args[1..]));
+    // supervisor's parser, and with a parser of its own whose errors exit 64, not 2.
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("check") => return ExitCode::from(check::main(&args[1..])),
+        Some("run") => drop(args.remove(1)),
+        _ => {}
     }
-    let cli = match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
+    let run = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli.run,
         Err(e) => return ExitCode::from(cli::report(e)),
-    };
-    let run = match cli.sub {
-        Some(cli::Sub::Run(run)) => run,
-        Some(cli::Sub::Check(_)) | None => cli.run,
     };
     if run.command.is_empty() {
         eprintln!("kai-init: no command given (usage: kai-init [OPTIONS] [--] COMMAND [ARGS...])");

@@ -57,7 +57,11 @@ pub fn parse(text: &str, allow_zero: bool) -> Result<i32, String> {
         return Ok(*n);
     }
     let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
-        let off = if rest.is_empty() { 0 } else { rest.parse::<i32>().ok()? };
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().ok()?
+        };
         let n = base + sign * off;
         (RTMIN..=RTMAX).contains(&n).then_some(n)
     };

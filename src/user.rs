@@ -69,7 +69,9 @@ pub enum UserError {
 impl fmt::Display for UserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UserError::UnknownUser(u) => write!(f, "unknown user '{u}': no such name in /etc/passwd"),
+            UserError::UnknownUser(u) => {
+                write!(f, "unknown user '{u}': no such name in /etc/passwd")
+            }
             UserError::UnknownGroup(g) => {
                 write!(f, "unknown group '{g}': no such name in /etc/group")
             }
@@ -140,7 +142,11 @@ pub fn resolve(spec: &UserSpec, passwd: &str, group: &str) -> Result<Identity, U
         (None, Some(uid)) => (uid, uid, "/".to_owned(), None),
         (None, None) => return Err(UserError::UnknownUser(spec.user.clone())),
     };
-    let home = if home.is_empty() { "/".to_owned() } else { home };
+    let home = if home.is_empty() {
+        "/".to_owned()
+    } else {
+        home
+    };
 
     let (gid, groups) = match &spec.group {
         Some(g) => {
@@ -210,7 +216,10 @@ mod tests {
     #[test]
     fn numbers_missing_from_passwd_are_allowed() {
         let id = resolve(&spec("1234"), PASSWD, GROUP).unwrap();
-        assert_eq!((id.uid, id.gid, id.groups.clone()), (1234, 1234, vec![1234]));
+        assert_eq!(
+            (id.uid, id.gid, id.groups.clone()),
+            (1234, 1234, vec![1234])
+        );
         assert_eq!(id.home, "/");
         assert_eq!(id.name, None);
         let id = resolve(&spec("1234:5678"), PASSWD, GROUP).unwrap();

@@ -9,7 +9,8 @@ use crate::user::Identity;
 
 /// Makes kai-init itself `id`, so the child and everything after start-up run without root.
 pub fn drop_to(id: &Identity) -> Result<(), Errno> {
-    if getuid() == Uid::from_raw(id.uid) && getgid() == Gid::from_raw(id.gid) && !getuid().is_root() {
+    if getuid() == Uid::from_raw(id.uid) && getgid() == Gid::from_raw(id.gid) && !getuid().is_root()
+    {
         // Already that user (an image with USER set): nothing to drop, and a non-root
         // setgroups would fail with EPERM.
         tracing::debug!(uid = id.uid, "already running as the requested user");

@@ -32,7 +32,10 @@ const SYNCHRONOUS: [Signal; 7] = [
 const NOT_BLOCKED: Signal = Signal::SIGPIPE;
 
 /// Blocks every catchable, asynchronous signal in the calling thread (and so in every
-/// thread started after it). Call first thing in `main`, before the runtime and the child.
+/// thread started after it), then sets their dispositions to SIG_DFL: whatever kai-init's
+/// parent left ignored (`nohup`, a shell's `&`) must not pass to the child, and blocked
+/// signals reach the signalfd whatever their disposition. Call first thing, before the
+/// runtime and the child.
 pub fn block_all() -> nix::Result<SigSet> {
     let mut set = SigSet::all();
     for sig in SYNCHRONOUS {
@@ -40,6 +43,9 @@ pub fn block_all() -> nix::Result<SigSet> {
     }
     set.remove(NOT_BLOCKED);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    let mut unblocked = SYNCHRONOUS.map(|s| s as i32).to_vec();
+    unblocked.push(NOT_BLOCKED as i32);
+    super::unsafe_ops::reset_dispositions(&unblocked);
     Ok(set)
 }
 

@@ -22,13 +22,28 @@ pub struct PreExec {
     pub dup_fd: Option<(RawFd, RawFd)>,
 }
 
-/// Registers the pre-exec step on `cmd`. std resets neither the signal mask (seen here:
-/// without this step a grandchild ran with kai-init's whole mask blocked and shrugged off
-/// SIGTERM) nor inherited dispositions (a `kai-init ... &` from a script has INT and QUIT
-/// ignored, `nohup kai-init` has HUP ignored, and exec keeps SIG_IGN), so the child
-/// resets every disposition to SIG_DFL while everything is still blocked, then empties
-/// its mask.
+/// Prepares `cmd` to start a clean child: empty signal mask, every disposition SIG_DFL.
+///
+/// The common case needs no code after fork: kai-init resets its own dispositions at
+/// start-up (`signals::block_all`), and std's posix_spawn path (taken when no pre-exec
+/// step is registered) starts the child with an empty mask and SIGPIPE at default. musl's
+/// posix_spawn uses CLONE_VM|CLONE_VFORK, so neither process pays copy-on-write faults,
+/// which made up most of kai-init's start-up overhead over tini's. PR_SET_NO_NEW_PRIVS is
+/// set on kai-init itself (it never needs to gain privileges after start-up) and inherited.
+///
+/// Only the terminal hand-over and the readiness descriptor need a pre-exec step. There,
+/// std resets neither the mask (seen here: without the reset a grandchild ran with
+/// kai-init's whole mask blocked and shrugged off SIGTERM) nor dispositions, so the step
+/// does both itself, last, while everything is still blocked.
 pub fn install(cmd: &mut Command, pre: PreExec) {
+    if pre.no_new_privs {
+        if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+            tracing::warn!("cannot set no_new_privs: {e}");
+        }
+    }
+    if !pre.take_terminal && pre.dup_fd.is_none() {
+        return;
+    }
     let step = move || -> io::Result<()> {
         if pre.take_terminal {
             // The mask is still kai-init's, SIGTTOU included, so tcsetpgrp from this
@@ -49,10 +64,7 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
                 Errno::result(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })?;
             }
         }
-        if pre.no_new_privs {
-            nix::sys::prctl::set_no_new_privs()?;
-        }
-        reset_dispositions();
+        reset_dispositions(&[]);
         nix::sys::signal::sigprocmask(
             nix::sys::signal::SigmaskHow::SIG_SETMASK,
             Some(&nix::sys::signal::SigSet::empty()),
@@ -62,7 +74,7 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
     };
     // SAFETY: the closure runs in the forked child of a single-threaded parent (kai-init's
     // runtime is current-thread and spawns no other threads), before exec. It only makes
-    // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, prctl, sigprocmask) on
+    // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, rt_sigaction, sigprocmask) on
     // values copied in before fork; it allocates nothing, takes no lock, and touches no
     // state shared with the parent.
     unsafe {
@@ -82,8 +94,10 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Sets every signal but KILL and STOP (which cannot be caught or ignored) to SIG_DFL.
-fn reset_dispositions() {
+/// Sets every signal but KILL and STOP (which cannot be caught or ignored) and those in
+/// `keep` to SIG_DFL. Only call it with those signals blocked or in a child about to exec:
+/// a default action is to terminate.
+pub fn reset_dispositions(keep: &[i32]) {
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
@@ -91,7 +105,7 @@ fn reset_dispositions() {
         mask: 0,
     };
     for sig in 1..=crate::signal_names::RTMAX {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
             continue;
         }
         // SAFETY: the kernel reads one KernelSigaction (a live local in the kernel's
