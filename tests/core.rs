@@ -17,6 +17,8 @@ mod bad_input;
 mod exit_codes;
 #[path = "core/output.rs"]
 mod output;
+#[path = "core/passthrough.rs"]
+mod passthrough;
 #[path = "core/privileges.rs"]
 mod privileges;
 #[path = "core/real_children.rs"]
