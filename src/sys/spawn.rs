@@ -1,8 +1,10 @@
-//! Starting the main child with std's `Command` (never tokio's: tokio reaps its own
+//! Starting the main child: posix_spawn when nothing has to happen between fork and
+//! exec, else std's `Command` with a pre-exec step (never tokio's: tokio reaps its own
 //! children and would race kai-init's `waitpid(-1)` reaper).
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -20,6 +22,11 @@ pub struct Spec<'a> {
 /// Starts the child in a process group of its own and returns its pid (also its group id).
 pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     let program = &spec.argv[0];
+    if !spec.pre.take_terminal && spec.pre.dup_fd.is_none() {
+        let (argv, envp) = c_strings(&spec).map_err(|err| exec_error(program, err))?;
+        return super::unsafe_ops::posix_spawnp(&argv, &envp, spec.pre.no_new_privs)
+            .map_err(|err| exec_error(program, err));
+    }
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..]).process_group(0);
     for (key, value) in &spec.env {
@@ -33,6 +40,29 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     let child = cmd.spawn().map_err(|err| exec_error(program, err))?;
     // Dropping `Child` neither waits nor kills: the reaper owns its exit status.
     Ok(child.id() as i32)
+}
+
+/// argv, and kai-init's environment with `spec.env` applied, as C strings.
+fn c_strings(spec: &Spec<'_>) -> io::Result<(Vec<CString>, Vec<CString>)> {
+    let c = |bytes: &[u8]| CString::new(bytes).map_err(io::Error::from);
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| c(a.as_bytes()))
+        .collect::<io::Result<_>>()?;
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !spec.env.iter().any(|(key, _)| k == key))
+        .collect();
+    env.extend(
+        spec.env
+            .iter()
+            .filter_map(|(k, v)| Some((OsString::from(k), v.clone()?))),
+    );
+    let envp = env
+        .iter()
+        .map(|(k, v)| c(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<io::Result<_>>()?;
+    Ok((argv, envp))
 }
 
 fn exec_error(program: &OsString, err: io::Error) -> Error {

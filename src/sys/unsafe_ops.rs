@@ -3,6 +3,7 @@
 //!
 //! Every block states the invariant it relies on in a SAFETY comment.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
@@ -22,27 +23,14 @@ pub struct PreExec {
     pub dup_fd: Option<(RawFd, RawFd)>,
 }
 
-/// Prepares `cmd` to start a clean child: empty signal mask, every disposition SIG_DFL.
-///
-/// The common case needs no code after fork: kai-init resets its own dispositions at
-/// start-up (`signals::block_all`), and std's posix_spawn path (taken when no pre-exec
-/// step is registered) starts the child with an empty mask and SIGPIPE at default. musl's
-/// posix_spawn uses CLONE_VM|CLONE_VFORK, so neither process pays copy-on-write faults,
-/// which made up most of kai-init's start-up overhead over tini's. PR_SET_NO_NEW_PRIVS is
-/// set on kai-init itself (it never needs to gain privileges after start-up) and inherited.
-///
-/// Only the terminal hand-over and the readiness descriptor need a pre-exec step. There,
-/// std resets neither the mask (seen here: without the reset a grandchild ran with
-/// kai-init's whole mask blocked and shrugged off SIGTERM) nor dispositions, so the step
-/// does both itself, last, while everything is still blocked.
+/// Prepares `cmd` (the fork path) to start a clean child. std resets neither the mask
+/// (seen here: without the reset a grandchild ran with kai-init's whole mask blocked and
+/// shrugged off SIGTERM) nor dispositions, so the step does both itself, last, while
+/// everything is still blocked. PR_SET_NO_NEW_PRIVS is set on kai-init itself (it never
+/// needs to gain privileges after start-up) and inherited.
 pub fn install(cmd: &mut Command, pre: PreExec) {
     if pre.no_new_privs {
-        if let Err(e) = nix::sys::prctl::set_no_new_privs() {
-            tracing::warn!("cannot set no_new_privs: {e}");
-        }
-    }
-    if !pre.take_terminal && pre.dup_fd.is_none() {
-        return;
+        set_no_new_privs();
     }
     let step = move || -> io::Result<()> {
         if pre.take_terminal {
@@ -79,6 +67,75 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
     // state shared with the parent.
     unsafe {
         cmd.pre_exec(step);
+    }
+}
+
+fn set_no_new_privs() {
+    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+        tracing::warn!("cannot set no_new_privs: {e}");
+    }
+}
+
+/// The fast path for the main child when no pre-exec step is needed: posix_spawnp with
+/// an empty mask, every signal at SIG_DFL and a new process group. musl implements it
+/// with CLONE_VM|CLONE_VFORK, so neither process pays the copy-on-write faults of fork,
+/// which were a good part of kai-init's start-up overhead over tini's. (std's own
+/// posix_spawn path leaves the parent's mask in place, so it cannot be used.)
+/// Returns the pid, or the errno of the failed exec.
+pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> io::Result<i32> {
+    if no_new_privs {
+        set_no_new_privs();
+    }
+    let argv_ptrs: Vec<*mut libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
+    let envp_ptrs: Vec<*mut libc::c_char> = envp
+        .iter()
+        .map(|e| e.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect();
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `attr` and the two sigsets are initialised by their init calls before any
+    // other use and destroyed before return; argv and envp are NULL-terminated arrays of
+    // pointers into CStrings that outlive the call; posix_spawnp writes only `pid`.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        spawn_err(libc::posix_spawnattr_init(attr.as_mut_ptr()))?;
+        let attr = attr.as_mut_ptr();
+        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::sigfillset(all.as_mut_ptr());
+        let flags = libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF
+            | libc::POSIX_SPAWN_SETPGROUP;
+        let result = spawn_err(libc::posix_spawnattr_setflags(attr, flags as libc::c_short))
+            .and_then(|()| spawn_err(libc::posix_spawnattr_setsigmask(attr, empty.as_ptr())))
+            .and_then(|()| spawn_err(libc::posix_spawnattr_setsigdefault(attr, all.as_ptr())))
+            .and_then(|()| spawn_err(libc::posix_spawnattr_setpgroup(attr, 0)))
+            .and_then(|()| {
+                spawn_err(libc::posix_spawnp(
+                    &mut pid,
+                    argv_ptrs[0],
+                    std::ptr::null(),
+                    attr,
+                    argv_ptrs.as_ptr(),
+                    envp_ptrs.as_ptr(),
+                ))
+            });
+        libc::posix_spawnattr_destroy(attr);
+        result?;
+    }
+    Ok(pid)
+}
+
+/// posix_spawn functions return the error number instead of setting errno.
+fn spawn_err(code: libc::c_int) -> io::Result<()> {
+    match code {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
     }
 }
 
