@@ -71,8 +71,9 @@ pub struct Supervisor {
     phase: Phase,
     ended: Option<Ended>,
     children_left: bool,
-    /// Leftovers already sent SIGTERM (subreaper mode signals each one once).
-    terminated: HashSet<i32>,
+    /// Processes that already had a stop signal (the forwarded one, or cleanup's TERM):
+    /// each gets one, so a graceful shutdown is not cut short by a repeat.
+    signalled: HashSet<i32>,
     state: Publisher,
 }
 
@@ -84,7 +85,7 @@ impl Supervisor {
             phase: Phase::Running,
             ended: None,
             children_left: true,
-            terminated: HashSet::new(),
+            signalled: HashSet::new(),
             state,
         }
     }
@@ -168,6 +169,14 @@ impl Supervisor {
     fn begin_stop(&mut self, sig: i32) {
         info!(signal = %name(sig), timeout = ?self.opts.stop_timeout, "stopping child");
         self.mark_stopping();
+        // Who gets this signal, noted before it is sent: a process forked in between is
+        // told twice at worst, never skipped.
+        if self.opts.single_child {
+            self.signalled.insert(self.child);
+        } else if let Some(procs) = reaper::processes() {
+            let group = procs.iter().filter(|p| p.pgid == self.child);
+            self.signalled.extend(group.map(|p| p.pid));
+        }
         self.forward(sig);
         self.phase = Phase::Stopping {
             kill_at: Some(Instant::now() + self.opts.stop_timeout),
@@ -278,21 +287,28 @@ impl Supervisor {
         });
     }
 
-    /// The main child is gone but processes it started remain: TERM them (or KILL them
-    /// at once if the stop already escalated), and KILL what is left after --stop-timeout.
+    /// The main child is gone but processes it started remain: TERM those that have not
+    /// had a stop signal yet (or KILL them at once if the stop already escalated), and
+    /// KILL what is left at the stop's deadline, or after --stop-timeout if none was set.
     fn stop_leftovers(&mut self) {
-        let escalated = matches!(self.phase, Phase::Stopping { kill_at: None });
         match self.phase {
             Phase::Cleanup { kill_at: None, .. } => self.signal_leftovers(SIGKILL),
             Phase::Cleanup { .. } => self.signal_leftovers(SIGTERM),
-            _ if escalated => {
+            Phase::Stopping { kill_at: None } => {
                 self.signal_leftovers(SIGKILL);
                 self.phase = Phase::Cleanup {
                     kill_at: None,
                     give_up_at: Some(Instant::now() + LAST_GRACE),
                 };
             }
-            _ => {
+            Phase::Stopping { kill_at: Some(at) } => {
+                self.signal_leftovers(SIGTERM);
+                self.phase = Phase::Cleanup {
+                    kill_at: Some(at),
+                    give_up_at: None,
+                };
+            }
+            Phase::Running | Phase::Draining { .. } => {
                 info!(timeout = ?self.opts.stop_timeout, "main child ended; stopping the processes it left behind");
                 self.signal_leftovers(SIGTERM);
                 self.phase = Phase::Cleanup {
@@ -303,21 +319,27 @@ impl Supervisor {
         }
     }
 
-    /// As PID 1, kill(-1) reaches every other process in the namespace at once. As a
-    /// subreaper, kai-init signals the child's group and each process it inherited, once
-    /// each for TERM, so that a graceful handler is not interrupted by repeats.
+    /// The leftovers: as PID 1 every other process in the namespace, as a subreaper the
+    /// child's group and every process kai-init inherited. TERM goes once to each; KILL to
+    /// all, and as PID 1 through kill(-1), which also catches a process forked meanwhile.
+    /// Without a /proc of this namespace, kill(-1) or the group is all there is.
     fn signal_leftovers(&mut self, sig: i32) {
-        if self.opts.pid1 {
-            if sig == SIGKILL || self.terminated.insert(-1) {
-                let _ = kill(-1, sig);
-            }
-            return;
+        let me = std::process::id() as i32;
+        let (pid1, group) = (self.opts.pid1, self.child);
+        let procs = reaper::processes();
+        if sig == SIGKILL {
+            let _ = kill(if pid1 { -1 } else { -group }, SIGKILL);
+        } else if procs.is_none() && self.signalled.insert(-1) {
+            let _ = kill(if pid1 { -1 } else { -group }, sig);
         }
-        let _ = kill(-self.child, sig);
-        for pid in reaper::children_of(std::process::id() as i32) {
-            if sig == SIGKILL || self.terminated.insert(pid) {
-                debug!(pid, signal = %name(sig), "signalling leftover");
-                let _ = kill(pid, sig);
+        let leftovers = procs
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !p.zombie && p.pid != me && (pid1 || p.ppid == me || p.pgid == group));
+        for p in leftovers {
+            if (sig == SIGKILL && !pid1) || (sig != SIGKILL && self.signalled.insert(p.pid)) {
+                debug!(pid = p.pid, signal = %name(sig), "signalling leftover");
+                let _ = kill(p.pid, sig);
             }
         }
     }

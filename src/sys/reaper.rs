@@ -34,34 +34,63 @@ pub fn next() -> Reap {
     }
 }
 
-/// Direct children of `parent`, from /proc: the processes that, as subreaper, kai-init
-/// inherited when their parent died, whatever their process group.
-pub fn children_of(parent: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| parent_in_stat(&stat))
-                == Some(parent)
-        })
-        .collect()
+/// One process as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub zombie: bool,
 }
 
-/// The PPid field of /proc/PID/stat; the command name in parentheses may itself
-/// contain spaces and parentheses, so fields are counted after the last ')'.
-fn parent_in_stat(stat: &str) -> Option<i32> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+/// Every process in /proc, or None when /proc is not this PID namespace's (e.g. PID 1
+/// of an `unshare --pid` without its own /proc): its pids would name other processes,
+/// and signalling them could hit the host.
+pub fn processes() -> Option<Vec<Proc>> {
+    let me = std::process::id().to_string();
+    if std::fs::read_link("/proc/self").ok()?.as_os_str() != me.as_str() {
+        return None;
+    }
+    let dir = std::fs::read_dir("/proc").ok()?;
+    Some(
+        dir.filter_map(|e| {
+            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            parse_stat(pid, &stat)
+        })
+        .collect(),
+    )
+}
+
+/// State, PPid and process group from /proc/PID/stat; the command name in parentheses
+/// may itself contain spaces and parentheses, so fields are counted after the last ')'.
+fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    Some(Proc {
+        pid,
+        ppid: fields.next()?.parse().ok()?,
+        pgid: fields.next()?.parse().ok()?,
+        zombie: state == "Z",
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{parse_stat, Proc};
+
     #[test]
-    fn parses_ppid_after_odd_names() {
-        assert_eq!(super::parent_in_stat("12 (a) b) c) S 7 12 12 0"), Some(7));
-        assert_eq!(super::parent_in_stat("garbage"), None);
+    fn parses_stat_after_odd_names() {
+        assert_eq!(
+            parse_stat(12, "12 (a) b) c) S 7 9 12 0"),
+            Some(Proc {
+                pid: 12,
+                ppid: 7,
+                pgid: 9,
+                zombie: false
+            })
+        );
+        assert_eq!(parse_stat(3, "3 (x) Z 1 3 3").map(|p| p.zombie), Some(true));
+        assert_eq!(parse_stat(1, "garbage"), None);
     }
 }

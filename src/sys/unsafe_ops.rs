@@ -98,7 +98,8 @@ pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> i
         .collect();
     let mut pid: libc::pid_t = 0;
     // SAFETY: `attr` and the two sigsets are initialised by their init calls before any
-    // other use and destroyed before return; argv and envp are NULL-terminated arrays of
+    // other use and destroyed before return; a sigset_t is at least 8 bytes, aligned for a
+    // u64 word; argv and envp are NULL-terminated arrays of
     // pointers into CStrings that outlive the call; posix_spawnp writes only `pid`.
     unsafe {
         let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
@@ -108,6 +109,11 @@ pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> i
         let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(empty.as_mut_ptr());
         libc::sigfillset(all.as_mut_ptr());
+        // sigfillset leaves out the signals libc reserves (32..=34), and both glibc and musl
+        // make a reserved signal SIG_IGN in the child unless it is in the default set. The
+        // first word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in
+        // both libcs, and their posix_spawn reads it bit by bit.
+        all.as_mut_ptr().cast::<u64>().write(u64::MAX);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
