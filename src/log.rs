@@ -1,10 +1,12 @@
 //! kai-init's own log lines: stderr only, one line per event, never mixed into the
 //! child's output (the child's stdio is inherited untouched and never passes through here).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
+use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -26,7 +28,7 @@ pub fn init(format: LogFormat, level: LogLevel) {
         .with_ansi(false);
     let _ = match format {
         LogFormat::Text => builder.event_format(Text).try_init(),
-        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Json => builder.event_format(Json).try_init(),
     };
 }
 
@@ -49,5 +51,79 @@ where
         write!(w, "kai-init: {level}: ")?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
+    }
+}
+
+/// One JSON object per line: `{"timestamp":"…","level":"INFO","target":"kai_init::…",
+/// "fields":{"message":"child exited","code":0}}`, the shape of tracing-subscriber's own
+/// JSON format, written by hand: its `json` feature pulls in serde_json and tracing-serde,
+/// a tenth of the binary, for these few lines.
+struct Json;
+
+impl<S, N> FormatEvent<S, N> for Json
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        w.write_str("{\"timestamp\":\"")?;
+        SystemTime.format_time(&mut w)?;
+        let mut fields = JsonFields(String::new());
+        event.record(&mut fields);
+        let mut target = String::new();
+        crate::health::format::string(&mut target, meta.target());
+        writeln!(
+            w,
+            "\",\"level\":\"{}\",\"target\":{target},\"fields\":{{{}}}}}",
+            meta.level(),
+            fields.0
+        )
+    }
+}
+
+/// Collects an event's fields as JSON members: numbers and booleans as such, the rest
+/// as strings.
+struct JsonFields(String);
+
+impl JsonFields {
+    fn key(&mut self, field: &Field) {
+        if !self.0.is_empty() {
+            self.0.push(',');
+        }
+        crate::health::format::string(&mut self.0, field.name());
+        self.0.push(':');
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        let _ = write!(self.0, "{value}");
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        let _ = write!(self.0, "{value}");
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        let _ = write!(self.0, "{value}");
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        crate::health::format::string(&mut self.0, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        crate::health::format::string(&mut self.0, &format!("{value:?}"));
     }
 }

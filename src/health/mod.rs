@@ -10,7 +10,7 @@
 //! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`
 //! - `readiness`: the live / ready / startup rules;  `probe`: --probe;  `notify`: --notify
 
-mod format;
+pub mod format;
 mod io;
 mod metrics;
 mod notify;
