@@ -492,3 +492,21 @@ fn a_storm_of_signals_leaves_kai_init_working() {
         r.stderr
     );
 }
+
+/// `kill 1` from inside the container (a common "restart me" idiom) is a signal like any
+/// other: kai-init forwards it to the child, sender included.
+#[test]
+fn kill_1_from_inside_the_namespace_reaches_the_child() {
+    let child = py(r#"
+def on_term(n, frame):
+    print("child got SIGTERM", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+os.kill(1, signal.SIGTERM)
+wait_forever()
+"#);
+    let (status, stdout, stderr) = run(pid1(&["--", crate::util::python3(), "-c", &child]), T);
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stdout.contains("child got SIGTERM"), "{stdout}");
+}

@@ -51,6 +51,24 @@ try:
             pos = buf.find(want, pos) + len(want)
         elif kind == "send":
             os.write(fd, arg.encode())
+        elif kind == "wait_stopped":
+            # What a shell sees when its job is suspended (Ctrl-Z): waitpid reports it stopped.
+            while True:
+                wpid, st = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
+                if wpid and os.WIFSTOPPED(st):
+                    break
+                if wpid:
+                    raise EOFError(f"ended instead of stopping: {st}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                if select.select([fd], [], [], 0.01)[0]:
+                    try:
+                        buf += os.read(fd, 65536)
+                    except OSError:
+                        pass
+        elif kind == "cont":
+            # What `fg` does: continue the job.
+            os.kill(pid, signal.SIGCONT)
     kind, arg = "read", "to EOF"
     while True:
         data = read_some()
@@ -211,4 +229,26 @@ fn interactive_child_has_a_clean_signal_state() {
     for l in lines {
         assert!(l.trim_end().ends_with("0000000000000000"), "{}", s.output);
     }
+}
+
+/// Ctrl-Z stops the child; kai-init takes the terminal back and stops itself, so the shell
+/// sees its job suspended; `fg` (SIGCONT to kai-init) hands the terminal back to the child
+/// and continues it, and it reads what is typed next.
+#[test]
+fn ctrl_z_suspends_the_job_and_fg_resumes_it() {
+    let argv = kai_argv(&["--", python3(), "-c", READ_LINE]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(
+        &[
+            ("expect", "TERMINAL-CHILD-READY"),
+            ("send", "\x1a"),
+            ("wait_stopped", ""),
+            ("cont", ""),
+            ("send", "after fg\n"),
+            ("expect", "got:"),
+        ],
+        &argv,
+    );
+    assert!(s.output.contains("got:after fg"), "{}", s.output);
+    assert_eq!(s.code, 0, "{}", s.output);
 }
