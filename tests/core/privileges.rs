@@ -293,3 +293,48 @@ fn no_new_privs_reaches_the_child() {
         ["NoNewPrivs:", "1"]
     );
 }
+
+/// As PID 1, after dropping root: the unprivileged kai-init still stops what the child
+/// left behind (TERM via kill(-1) reaches the processes of its own user) and reaps it.
+#[test]
+fn pid1_drops_root_and_still_stops_leftovers() {
+    let etc = etc_files();
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "sh",
+        "-c",
+    ])
+    .arg(r#"mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@""#)
+    .arg("sh")
+    .arg(etc.join("passwd"))
+    .arg(etc.join("group"))
+    .arg(util::bin())
+    .args([
+        "--user",
+        "kaitest",
+        "--stop-timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        "sleep 305 & id; echo ppid=$PPID; exit 4",
+    ]);
+    let (status, stdout, stderr) = run(hermetic(cmd), T);
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(
+        stdout.starts_with("uid=4321(kaitest) gid=4321(kaitest)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ppid=1"), "kai-init is PID 1: {stdout}");
+    assert!(
+        !stderr.contains("SIGKILL"),
+        "the leftover died of TERM: {stderr}"
+    );
+}
