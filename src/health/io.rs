@@ -14,7 +14,9 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::rt::ReadBufCursor;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// One accepted health connection.
@@ -34,10 +36,30 @@ macro_rules! each {
 }
 
 impl Stream {
-    /// Resolves once the peer has sent something (or closed).
-    pub async fn readable(&self) -> io::Result<()> {
-        each!(self, s => s.readable().await)
+    /// Resolves once the peer has sent something (or closed), without reading it.
+    ///
+    /// `readable()` alone is not enough: tokio may report a freshly registered socket as
+    /// ready before anything arrived (its docs allow false positives), which would set up
+    /// hyper, and its buffers, for every idle connection. A `MSG_PEEK` confirms; when it
+    /// finds nothing, `try_io` clears the stale readiness and the wait goes on.
+    pub async fn first_byte(&self) -> io::Result<()> {
+        loop {
+            each!(self, s => s.readable().await)?;
+            match each!(self, s => s.try_io(Interest::READABLE, || peek(s.as_raw_fd()))) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return other,
+            }
+        }
     }
+}
+
+/// One byte peeked, not consumed; EOF (0 bytes) counts as news too.
+fn peek(fd: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{recv, MsgFlags};
+    let mut byte = [0u8; 1];
+    recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT)
+        .map(drop)
+        .map_err(io::Error::from)
 }
 
 impl hyper::rt::Read for Stream {

@@ -1,0 +1,196 @@
+//! `kai-init check`: exit codes against a live kai-init over TCP and over the abstract
+//! socket, against a dead one, against direct targets; its one line of output; usage
+//! errors exit 64, never 2.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util;
+use crate::{kai, node_server, socket_name, wait_status, At, T};
+
+/// `kai-init check ARGS` with a clean environment plus `env`; returns (code, one line).
+fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(util::bin());
+    cmd.arg("check").args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KAI_INIT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let (status, stdout, stderr) = util::run(cmd, T);
+    let out = format!("{stdout}{stderr}");
+    assert_eq!(out.lines().count(), 1, "one line of output, got {out:?}");
+    assert!(out.len() < 500, "{} bytes: {out}", out.len());
+    (status.code().expect("exit code"), out)
+}
+
+#[test]
+fn against_a_live_kai_init_over_both_transports() {
+    let app = crate::free_port();
+    let health = crate::free_port();
+    let sock = socket_name("check");
+    let at = At::Unix(sock.clone());
+    let mut kai = node_server(
+        &[
+            &at.flag(),
+            &format!("--health-listen=127.0.0.1:{health}"),
+            &format!("--probe=http://127.0.0.1:{app}/"),
+            "--probe-interval=100ms",
+            "--probe-failures=1000",
+        ],
+        app,
+        false,
+    );
+    kai.wait_stdout("node: started", T);
+    wait_status(&at, "/livez", 200, T);
+    let listen = format!("127.0.0.1:{health}");
+    let unspecified = format!("0.0.0.0:{health}");
+    let over_tcp = [("KAI_INIT_HEALTH_LISTEN", listen.as_str())];
+    let over_unspecified = [("KAI_INIT_HEALTH_LISTEN", unspecified.as_str())];
+    let over_socket = [("KAI_INIT_HEALTH_SOCKET", sock.as_str())];
+    let over_at_socket_name = format!("@{sock}");
+    let over_at_socket = [("KAI_INIT_HEALTH_SOCKET", over_at_socket_name.as_str())];
+
+    // Not ready yet (the server does not listen): /healthz fails, /livez passes.
+    let (code, out) = check(&[], &over_socket);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(&format!("unhealthy: @{sock}/healthz 503 [-]probe failed: ")),
+        "{out}"
+    );
+    let (code, out) = check(&[], &over_tcp);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{health}/healthz 503")),
+        "{out}"
+    );
+    let (code, out) = check(&["--path", "/livez"], &over_at_socket);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, format!("healthy: @{sock}/livez 200 ok").as_str())
+    );
+
+    kai.signal(12);
+    kai.wait_stdout("node: listening", T);
+    wait_status(&at, "/readyz", 200, T);
+    for env in [
+        &over_socket[..],
+        &over_at_socket,
+        &over_tcp,
+        &over_unspecified,
+    ] {
+        let (code, out) = check(&[], env);
+        assert_eq!(code, 0, "{env:?}: {out}");
+        assert!(
+            out.starts_with("healthy: ") && out.ends_with("/healthz 200 ok"),
+            "{out}"
+        );
+    }
+    // The TCP listener wins over the socket when both are set.
+    let both = [over_tcp[0], ("KAI_INIT_HEALTH_SOCKET", "nothing-here")];
+    assert_eq!(check(&[], &both).0, 0);
+    let (code, out) = check(&["--path", "/nope"], &over_tcp);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("404"), "{out}");
+    let (code, _) = check(&["--path", "/nope", "--expect-status", "404"], &over_tcp);
+    assert_eq!(code, 0);
+
+    // Direct targets, all of which must pass.
+    let url = format!("http://127.0.0.1:{app}/");
+    let tcp = format!("tcp://127.0.0.1:{app}");
+    let (code, out) = check(&[&url, &tcp], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, format!("healthy: {url} 200 hello; {tcp} connected"));
+    let header_url = format!("http://127.0.0.1:{app}/needs-header");
+    assert_eq!(check(&[&header_url], &[]).0, 1, "400 without the header");
+    assert_eq!(check(&["-H", "X-Probe: yes", &header_url], &[]).0, 0);
+    let closed = format!("tcp://127.0.0.1:{}", crate::free_port());
+    let (code, out) = check(&[&url, &closed], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unreachable (connection refused)"), "{out}");
+    kai.signal(15);
+    assert_eq!(kai.wait_exit(T).code(), Some(0));
+}
+
+#[test]
+fn against_a_dead_kai_init() {
+    let sock = socket_name("dead");
+    let (status, _, _) = util::run(kai(&[&format!("--health-socket={sock}"), "--", "true"]), T);
+    assert_eq!(status.code(), Some(0));
+    let (code, out) = check(&[], &[("KAI_INIT_HEALTH_SOCKET", &sock)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out,
+        format!("unhealthy: @{sock}/healthz unreachable (connection refused)")
+    );
+    let port = crate::free_port().to_string();
+    let (code, out) = check(
+        &[],
+        &[("KAI_INIT_HEALTH_LISTEN", &format!("127.0.0.1:{port}"))],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("unreachable (connection refused)"), "{out}");
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    // Accepted by the kernel, never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let (code, out) = check(&["--timeout", "300ms", &url], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("timed out") || out.contains("temporarily unavailable"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn output_stays_one_short_line() {
+    let closed = crate::free_port();
+    let targets: Vec<String> = (0..40)
+        .map(|i| format!("http://127.0.0.1:{closed}/a-rather-long-path-to-make-the-line-long/{i}"))
+        .collect();
+    let args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let (code, out) = check(&args, &[]);
+    assert_eq!(code, 1);
+    assert!(out.len() < 500 && out.ends_with("..."), "{out}");
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_0() {
+    for args in [
+        &["--bogus"][..],
+        &["--timeout", "soon"],
+        &["--timeout", "0s"],
+        &["--expect-status", "2xx", "tcp://127.0.0.1:1"],
+        &["ftp://example"],
+        &["exec:true"],
+        &["-H", "no colon", "tcp://127.0.0.1:1"],
+        &["--path", "relative"],
+    ] {
+        let (code, out) = check(args, &[]);
+        assert_eq!(code, 64, "{args:?}: {out}");
+        assert!(out.starts_with("kai-init check: "), "{out}");
+    }
+    let (code, _) = check(&[], &[("KAI_INIT_HEALTH_SOCKET", "off")]);
+    assert_eq!(code, 64);
+    let (status, stdout, _) = util::run(
+        {
+            let mut c = Command::new(util::bin());
+            c.args(["check", "--help"]);
+            c
+        },
+        T,
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(stdout.contains("Usage: kai-init check"), "{stdout}");
+    assert!(stdout.contains("--expect-status"), "{stdout}");
+}

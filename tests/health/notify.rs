@@ -1,0 +1,259 @@
+//! Readiness notification: sd_notify from a real Python child (stdlib datagram socket),
+//! the watchdog expiring and recovering, STOPPING=1, READY/STOPPING passed up to
+//! kai-init's own NOTIFY_SOCKET (which the child never sees), and s6-style fd readiness
+//! from a real Node child.
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, TempDir};
+use crate::{get, kai, metrics, socket_name, wait_status, At, T};
+
+/// Steps through sd_notify as the test creates files in `argv[1]`: STATUS, then READY=1
+/// and a 600 ms watchdog fed every 100 ms, then starving the watchdog, feeding it again,
+/// and STOPPING=1.
+const PY_SD: &str = r#"
+import os, socket, sys, time
+d = sys.argv[1]
+addr = os.environ.get('NOTIFY_SOCKET', '')
+print('NOTIFY_SOCKET=' + addr, flush=True)
+print('WATCHDOG_USEC in env: ' + str('WATCHDOG_USEC' in os.environ), flush=True)
+target = '\0' + addr[1:] if addr.startswith('@') else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def send(m): s.sendto(m.encode(), target)
+def has(name): return os.path.exists(os.path.join(d, name))
+def wait(name):
+    while not has(name): time.sleep(0.02)
+def feed_until(name):
+    while not has(name):
+        send('WATCHDOG=1'); time.sleep(0.1)
+send('STATUS=warming up')
+print('status sent', flush=True)
+wait('ready')
+send('READY=1\nSTATUS=serving')
+send('WATCHDOG_USEC=600000')
+print('ready sent', flush=True)
+feed_until('starve')
+print('starving', flush=True)
+wait('feed')
+feed_until('stop')
+send('STOPPING=1')
+print('stopping sent', flush=True)
+wait('exit')
+"#;
+
+fn touch(dir: &TempDir, name: &str) {
+    std::fs::write(dir.join(name), "").unwrap();
+}
+
+#[test]
+fn sd_notify_from_python_with_watchdog_and_upstream() {
+    let dir = TempDir::new("sd");
+    let at = At::Unix(socket_name("sd"));
+    // kai-init's own supervisor, as podman --sdnotify=container would give it.
+    let upstream_name = socket_name("upstream");
+    let upstream =
+        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(upstream_name.as_bytes()).unwrap())
+            .unwrap();
+    upstream.set_read_timeout(Some(T)).unwrap();
+    let recv = || {
+        let mut buf = [0u8; 256];
+        let n = upstream.recv(&mut buf).expect("a message upstream");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+
+    let mut cmd = kai(&[
+        &at.flag(),
+        "--notify=sd",
+        "--",
+        util::python3(),
+        "-c",
+        PY_SD,
+        &dir.file(""),
+    ]);
+    cmd.env("NOTIFY_SOCKET", format!("@{upstream_name}"));
+    cmd.env("WATCHDOG_USEC", "123");
+    let mut running = util::start(cmd);
+
+    let line = running.wait_stdout("NOTIFY_SOCKET=", T);
+    let child_socket = line.trim_start_matches("NOTIFY_SOCKET=");
+    assert!(
+        child_socket.starts_with('@') && child_socket.len() > 1,
+        "{line}"
+    );
+    assert_ne!(
+        child_socket,
+        format!("@{upstream_name}"),
+        "the upstream socket leaked to the child"
+    );
+    running.wait_stdout("WATCHDOG_USEC in env: False", T);
+    running.wait_stdout("status sent", T);
+
+    // Before READY=1: live, not ready, and the STATUS text is shown.
+    wait_status(&at, "/livez", 200, T);
+    let mut r = get(&at, "/readyz?verbose");
+    let deadline = Instant::now() + T;
+    while !r.body.contains("(warming up)") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        r = get(&at, "/readyz?verbose");
+    }
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body
+            .contains("[-]notify failed: waiting for READY=1 (warming up)"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(&at, "/startupz").status, 503);
+    assert_eq!(metrics(&at).value("kai_init_notify_ready"), 0.0);
+
+    touch(&dir, "ready");
+    let r = wait_status(&at, "/readyz?verbose", 200, T);
+    assert!(r.body.contains("[+]notify ok: serving"), "{}", r.body);
+    assert!(
+        r.body.contains("[+]watchdog ok") || !r.body.contains("watchdog"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(&at, "/startupz").status, 200);
+    assert_eq!(recv(), "READY=1", "READY=1 passed up once ready");
+    running.wait_line("child armed the watchdog", T);
+
+    // Fed every 100 ms, a 600 ms watchdog holds over several periods.
+    let fed_since = Instant::now();
+    while fed_since.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(get(&at, "/livez").status, 200, "watchdog failed while fed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let json = get(&at, "/livez?format=json").body;
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let last_ping = doc["checks"]["watchdog:lastPing"][0]["observedValue"]
+        .as_f64()
+        .unwrap();
+    assert!(last_ping < 0.6, "{json}");
+
+    // Starved: /livez fails within the watchdog period (plus slack), and says why.
+    touch(&dir, "starve");
+    running.wait_stdout("starving", T);
+    let starved = Instant::now();
+    let r = wait_status(&at, "/livez?verbose", 503, T);
+    assert!(
+        starved.elapsed() < Duration::from_millis(600 + 1500),
+        "{:?}",
+        starved.elapsed()
+    );
+    assert!(
+        r.body.contains("[-]watchdog failed: no WATCHDOG=1 for"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("WATCHDOG_USEC=600000"), "{}", r.body);
+    assert_eq!(get(&at, "/readyz").status, 503, "not live means not ready");
+    running.wait_line("watchdog expired", T);
+    assert_eq!(metrics(&at).value("kai_init_live"), 0.0);
+
+    // Fed again: live again.
+    touch(&dir, "feed");
+    wait_status(&at, "/livez", 200, T);
+    wait_status(&at, "/readyz", 200, T);
+    running.wait_line("watchdog fed again", T);
+
+    // STOPPING=1 from the child: not ready, and passed up.
+    touch(&dir, "stop");
+    running.wait_stdout("stopping sent", T);
+    let r = wait_status(&at, "/readyz?verbose", 503, T);
+    assert!(
+        r.body.contains("[-]notify failed: child sent STOPPING=1"),
+        "{}",
+        r.body
+    );
+    assert_eq!(recv(), "STOPPING=1");
+    touch(&dir, "exit");
+    assert_eq!(running.wait_exit(T).code(), Some(0));
+}
+
+#[test]
+fn ready_and_stopping_go_upstream_and_the_child_never_sees_the_socket() {
+    let upstream_name = socket_name("upstream-term");
+    let upstream =
+        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(upstream_name.as_bytes()).unwrap())
+            .unwrap();
+    upstream.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 64];
+    let mut cmd = kai(&["--", "sh", "-c", "env; echo env-done; exec sleep 60"]);
+    cmd.env("NOTIFY_SOCKET", format!("@{upstream_name}"));
+    cmd.env("WATCHDOG_PID", "1");
+    let mut running = util::start(cmd);
+    running.wait_stdout("env-done", T);
+    for var in ["NOTIFY_SOCKET=", "WATCHDOG_PID="] {
+        assert!(
+            !running.stdout.iter().any(|l| l.starts_with(var)),
+            "{var} leaked to the child"
+        );
+    }
+    // No condition to wait for: ready, and so READY=1, at once.
+    let n = upstream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    running.signal(15);
+    let n = upstream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+#[test]
+fn fd_readiness_from_node() {
+    let at = At::Tcp(crate::free_port());
+    const NODE: &str = r#"
+const fs = require('fs');
+process.on('SIGUSR2', () => { fs.writeSync(5, 'ready\n'); console.log('node: notified'); });
+setInterval(() => {}, 1 << 30);
+console.log('node: started');
+"#;
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        "--notify=fd:5",
+        "--",
+        "node",
+        "-e",
+        NODE,
+    ]));
+    running.wait_stdout("node: started", T);
+    let r = wait_status(&at, "/readyz?verbose", 503, T);
+    assert!(
+        r.body
+            .contains("[-]notify failed: waiting for a newline on fd 5"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(&at, "/livez").status, 200);
+    assert_eq!(get(&at, "/startupz").status, 503);
+
+    running.signal(12);
+    running.wait_stdout("node: notified", T);
+    wait_status(&at, "/readyz", 200, T);
+    assert_eq!(get(&at, "/startupz").status, 200);
+    let m = metrics(&at);
+    assert_eq!(m.value("kai_init_notify_ready"), 1.0);
+    assert_eq!(m.value("kai_init_started"), 1.0);
+    running.wait_line("child notified readiness", T);
+    running.signal(15);
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+#[test]
+fn fd_closed_without_a_newline_is_never_ready() {
+    let at = At::Unix(socket_name("fd-closed"));
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        "--notify=fd:4",
+        "--",
+        "sh",
+        "-c",
+        "exec 4>&-; echo closed; exec sleep 60",
+    ]));
+    running.wait_stdout("closed", T);
+    running.wait_line("without writing a newline", T);
+    assert_eq!(get(&at, "/readyz").status, 503);
+    assert_eq!(get(&at, "/livez").status, 200);
+}

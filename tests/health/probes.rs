@@ -1,0 +1,236 @@
+//! Probes other than http: exec (statuses handed over by kai-init's reaper, also as PID 1;
+//! a command that overruns is killed with everything it started), file, and the
+//! start-up errors of the health side.
+
+use std::time::Duration;
+
+use crate::util::{self, wait_until};
+use crate::{get, kai, metrics, socket_name, wait_body, wait_status, At, T};
+
+/// A probe script whose behaviour the test changes by rewriting `mode`.
+fn probe_script(dir: &util::TempDir) -> String {
+    let script = dir.file("probe.sh");
+    std::fs::write(&script, format!(". {}\n", dir.file("mode"))).unwrap();
+    script
+}
+
+fn set_mode(dir: &util::TempDir, mode: &str) {
+    let tmp = dir.file("mode.tmp");
+    std::fs::write(&tmp, mode).unwrap();
+    std::fs::rename(tmp, dir.file("mode")).unwrap();
+}
+
+fn exec_probe_statuses(pid1: bool) {
+    let dir = util::TempDir::new("exec-probe");
+    set_mode(&dir, "exit 0");
+    let at = At::Unix(socket_name("exec"));
+    let probe = format!("--probe=exec:/bin/sh {}", probe_script(&dir));
+    let flag = at.flag();
+    let args: [&str; 8] = [
+        &flag,
+        &probe,
+        "--probe-interval=100ms",
+        "--probe-timeout=300ms",
+        "--probe-failures=1000",
+        "--",
+        "sleep",
+        "60",
+    ];
+    let mut running = if pid1 {
+        util::start(crate::hermetic_pid1(&args))
+    } else {
+        util::start(kai(&args))
+    };
+    let r = wait_status(&at, "/readyz?verbose", 200, T);
+    assert!(r.body.contains("[+]probe ok: exit 0"), "{}", r.body);
+
+    set_mode(&dir, "exit 3");
+    let r = wait_status(&at, "/readyz?verbose", 503, T);
+    assert!(r.body.contains("[-]probe failed: exit 3"), "{}", r.body);
+
+    set_mode(&dir, "kill -TERM $$");
+    wait_body(
+        &at,
+        "/readyz?verbose",
+        "[-]probe failed: killed by SIGTERM",
+        T,
+    );
+
+    // A command that overruns is killed, with what it started (its own process group).
+    set_mode(
+        &dir,
+        &format!("sleep 30 & echo $! > {}; wait", dir.file("sleeper")),
+    );
+    wait_body(
+        &at,
+        "/readyz?verbose",
+        "[-]probe failed: timed out after 300ms",
+        T,
+    );
+    assert!(dir.join("sleeper").exists(), "the overrunning probe ran");
+    set_mode(&dir, "exit 0");
+    wait_status(&at, "/readyz", 200, T);
+    let kai_pid = if pid1 { running.pid1(T) } else { running.pid() };
+    // Seen from the host: the pid the script wrote is the namespace's own as PID 1.
+    wait_until("the overrunning probe's sleep to be gone", T, || {
+        !util::descendants(kai_pid)
+            .iter()
+            .any(|p| util::cmdline(*p).as_deref() == Some("sleep 30"))
+    });
+
+    // Every probe command was reaped by kai-init and no zombie is left over.
+    let m = metrics(&at);
+    let probes = m.value("kai_init_probe_duration_seconds_count");
+    assert!(probes >= 4.0);
+    assert!(
+        m.value("kai_init_zombies_reaped_total") >= probes - 1.0,
+        "reaped fewer than the probes run"
+    );
+    wait_until("no zombie among kai-init's children", T, || {
+        util::children(kai_pid)
+            .iter()
+            .all(|p| util::state(*p) != Some('Z'))
+    });
+    // The main child is untouched by all of it.
+    assert!(get(&at, "/livez/child").status == 200);
+    // The stop signal goes to kai-init itself (as PID 1: its host pid, not unshare's).
+    assert!(util::signal(kai_pid, 15));
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+#[test]
+fn exec_probe_statuses_come_from_the_reaper() {
+    exec_probe_statuses(false);
+}
+
+#[test]
+fn exec_probe_statuses_come_from_the_reaper_as_pid1() {
+    exec_probe_statuses(true);
+}
+
+#[test]
+fn file_probe_follows_the_file() {
+    let dir = util::TempDir::new("file-probe");
+    let at = At::Unix(socket_name("file"));
+    let flag = format!("--probe=file:{}", dir.file("ready"));
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        &flag,
+        "--probe-interval=100ms",
+        "--",
+        "sleep",
+        "60",
+    ]));
+    let r = wait_status(&at, "/readyz?verbose", 503, T);
+    assert!(
+        r.body.contains("No such file or directory") || r.body.contains("no such file"),
+        "{}",
+        r.body
+    );
+    std::fs::write(dir.join("ready"), "").unwrap();
+    wait_status(&at, "/readyz", 200, T);
+    std::fs::remove_file(dir.join("ready")).unwrap();
+    wait_status(&at, "/readyz", 503, T);
+    let _ = running.child.kill();
+}
+
+#[test]
+fn initial_delay_holds_the_first_probe() {
+    let at = At::Unix(socket_name("delay"));
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        "--probe=exec:true",
+        "--probe-initial-delay=1s",
+        "--",
+        "sleep",
+        "60",
+    ]));
+    let r = wait_status(&at, "/readyz?verbose", 503, T);
+    assert!(
+        r.body.contains("[-]probe failed: no result yet"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        get(&at, "/livez").status,
+        200,
+        "live before the first probe"
+    );
+    wait_status(&at, "/readyz", 200, T);
+    let _ = running.child.kill();
+}
+
+#[test]
+fn a_port_that_cannot_be_bound_is_a_start_up_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (status, _, stderr) = util::run(kai(&["--health-listen", &addr, "--", "true"]), T);
+    assert_eq!(status.code(), Some(125));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains(&addr) && lines[0].contains("cannot listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_taken_socket_name_is_a_warning_only() {
+    let at = At::Unix(socket_name("taken"));
+    let mut first = util::start(kai(&[&at.flag(), "--", "sleep", "60"]));
+    wait_status(&at, "/livez", 200, T);
+    let (status, _, stderr) = util::run(kai(&[&at.flag(), "--", "sh", "-c", "exit 7"]), T);
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("already taken"), "{stderr}");
+    assert_eq!(get(&at, "/livez").status, 200, "the first one still serves");
+    let _ = first.child.kill();
+}
+
+#[test]
+fn probe_flags_are_checked_at_start_up() {
+    for (flag, needle) in [
+        ("--probe=http://db:80/", "IP address or localhost"),
+        ("--probe=ftp://x", "is not a probe"),
+        ("--probe-interval=0s", "greater than zero"),
+        ("--probe-failures=0", "0"),
+        ("--notify=fd:1", "N >= 3"),
+    ] {
+        let (status, _, stderr) = util::run(kai(&[flag, "--", "true"]), T);
+        assert_eq!(status.code(), Some(125), "{flag}: {stderr}");
+        assert!(stderr.contains(needle), "{flag}: {stderr}");
+    }
+}
+
+/// With no probe and no watchdog, an idle kai-init with both listeners makes no wake-ups
+/// at all (and runs one thread). The only fixed wait in these tests: it measures that
+/// nothing happens in it.
+#[test]
+fn idle_means_no_wakeups() {
+    let at = At::Tcp(crate::free_port());
+    let sock = socket_name("idle");
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        &format!("--health-socket=@{sock}"),
+        "--",
+        "sleep",
+        "60",
+    ]));
+    wait_status(&at, "/livez", 200, T);
+    wait_status(&At::Unix(sock), "/livez", 200, T);
+    let pid = running.pid();
+    wait_until("the served connections to be closed", T, || {
+        metrics(&at).value("kai_init_http_connections_open") <= 1.0
+    });
+    assert_eq!(util::status_line(pid, "Threads").as_deref(), Some("1"));
+    let switches = || {
+        let v = util::status_line(pid, "voluntary_ctxt_switches").unwrap();
+        let n = util::status_line(pid, "nonvoluntary_ctxt_switches").unwrap();
+        (v, n)
+    };
+    // Let the last answer's socket close and the loop settle.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = switches();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(switches(), before, "an idle kai-init woke up");
+    let _ = running.child.kill();
+}
