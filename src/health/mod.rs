@@ -62,10 +62,13 @@ impl Shared {
     /// Latches "started" the first time ready holds (and tells kai-init's own supervisor).
     /// Called after every probe result and notification, and before every answer.
     fn refresh(&self) {
+        // Once latched there is nothing left to do: the common case, on every request.
+        if self.with(|s| s.started) {
+            return;
+        }
         let now = Instant::now();
-        let newly =
-            self.view(|cfg, st, s| !s.started && passes(&checks(Endpoint::Ready, cfg, st, s, now)));
-        if newly && !self.with(|s| std::mem::replace(&mut s.started, true)) {
+        let ready = self.view(|cfg, st, s| passes(&checks(Endpoint::Ready, cfg, st, s, now)));
+        if ready && !self.with(|s| std::mem::replace(&mut s.started, true)) {
             info!("child is ready");
             if let Some(up) = &self.upstream {
                 up.send("READY=1");

@@ -49,6 +49,29 @@ fn ready_only_after_the_server_listens() {
     assert_eq!(get(&at, "/startupz").status, 503);
     assert_eq!(get(&at, "/livez").status, 200);
     assert_eq!(metrics(&at).value("kai_init_started"), 0.0);
+    // In health+json: failing probes under the limit are a warning for liveness (200),
+    // a failure for readiness (503), each with the probe's output.
+    let live = get(&at, "/livez?format=json");
+    assert_eq!(live.status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&live.body).unwrap();
+    assert_eq!(doc["status"], "warn", "{}", live.body);
+    let probe = &doc["checks"]["probe:responseTime"][0];
+    assert_eq!(probe["status"], "warn");
+    assert!(
+        probe["output"]
+            .as_str()
+            .unwrap()
+            .contains("in a row, limit 1000"),
+        "{}",
+        live.body
+    );
+    assert!(probe["consecutiveFailures"].as_u64().unwrap() >= 3);
+    let ready = get(&at, "/readyz?format=json");
+    assert_eq!(ready.status, 503);
+    let doc: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(doc["status"], "fail");
+    assert_eq!(doc["checks"]["probe:responseTime"][0]["status"], "fail");
+    assert_eq!(doc["checks"]["shutdown"][0]["status"], "pass");
 
     kai.signal(SIGUSR2);
     kai.wait_stdout("node: listening", T);
