@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             s.running = true;
             s.started_at = SystemTime::now();
         });
-        health.start();
+        let health = health.start();
 
         let options = Options {
             stop_timeout: args.stop_timeout,
@@ -80,6 +80,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let ended = Supervisor::new(options, pid, publisher)
             .run(&mut signals)
             .await;
+        // Said here, not only by the health side's own task: a child that dies at once
+        // ends this loop before that task could run.
+        health.exiting();
         Ok(crate::exit::exit_code(ended, &args.success_code))
     })
 }

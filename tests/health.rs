@@ -163,12 +163,29 @@ impl Resp {
 }
 
 /// Sends `raw` as is and reads until the server closes (requests say Connection: close).
+///
+/// A server that answers without reading a request body closes with unread bytes, so
+/// the kernel resets the connection: the write may fail and the read end in ECONNRESET
+/// after the answer arrived. What arrived is kept; only a connection that yields nothing
+/// at all is an error.
 pub fn exchange(at: &At, raw: &[u8]) -> io::Result<Vec<u8>> {
     let mut c = at.connect()?;
-    c.write_all(raw)?;
+    let wrote = c.write_all(raw);
     let mut out = Vec::new();
-    c.read_to_end(&mut out)?;
-    Ok(out)
+    let mut buf = [0u8; 8192];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if out.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    match wrote {
+        Err(e) if out.is_empty() => Err(e),
+        _ => Ok(out),
+    }
 }
 
 /// Splits one HTTP/1.1 response (the first, if several are pipelined).

@@ -190,7 +190,7 @@ impl Health {
     }
 
     /// Starts serving, probing and listening for notifications; call once the child runs.
-    pub fn start(self) {
+    pub fn start(self) -> Serving {
         let shared = self.shared;
         self.notify.start(&shared);
         server::start(self.listeners, &shared);
@@ -201,6 +201,17 @@ impl Health {
             tokio::spawn(watch_stopping(shared.clone()));
         }
         shared.refresh();
+        Serving(shared)
+    }
+}
+
+/// The health side while it serves.
+pub struct Serving(Arc<Shared>);
+
+impl Serving {
+    /// kai-init is about to exit: make sure its own supervisor heard STOPPING=1 (once).
+    pub fn exiting(&self) {
+        self.0.upstream_stopping();
     }
 }
 

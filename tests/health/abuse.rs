@@ -229,8 +229,13 @@ fn garbage_oversized_heads_and_bodies_crash_nothing() {
                 "{}",
                 String::from_utf8_lossy(&r)
             );
+            // Refused unread: the answer, or (if the reset beat it) nothing.
             let r = send(at, with_body.as_bytes());
-            assert_eq!(parse_response(&r).status, 405);
+            assert!(
+                r.is_empty() || parse_response(&r).status == 405,
+                "{}",
+                String::from_utf8_lossy(&r)
+            );
             // A body on a keep-alive request: refused, and the connection closed.
             let r = send(at, get_with_body.as_bytes());
             let resp = parse_response(&r);

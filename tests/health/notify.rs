@@ -202,6 +202,26 @@ fn ready_and_stopping_go_upstream_and_the_child_never_sees_the_socket() {
 }
 
 #[test]
+fn stopping_goes_upstream_when_the_child_exits_on_its_own() {
+    let upstream_name = socket_name("upstream-exit");
+    let upstream =
+        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(upstream_name.as_bytes()).unwrap())
+            .unwrap();
+    upstream.set_read_timeout(Some(T)).unwrap();
+    let mut cmd = kai(&["--", "sh", "-c", "exit 3"]);
+    cmd.env("NOTIFY_SOCKET", format!("@{upstream_name}"));
+    let (status, _, _) = util::run(cmd, T);
+    assert_eq!(status.code(), Some(3));
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let n = upstream.recv(&mut buf).unwrap();
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(got, ["READY=1", "STOPPING=1"]);
+}
+
+#[test]
 fn fd_readiness_from_node() {
     let at = At::Tcp(crate::free_port());
     const NODE: &str = r#"
