@@ -182,33 +182,15 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
 }
 
 fn direct(text: &str) -> Result<Probe, String> {
-    match Target::parse(text) {
-        Ok(t @ Target::Http { .. }) => {
-            let label = t.to_string();
-            let Target::Http { host, port, path } = t else {
-                unreachable!()
-            };
-            Ok(Probe {
-                dest: Dest::Tcp { host, port },
-                path: Some(path),
-                label,
-            })
-        }
-        Ok(t @ Target::Tcp { .. }) => {
-            let label = t.to_string();
-            let Target::Tcp { host, port } = t else {
-                unreachable!()
-            };
-            Ok(Probe {
-                dest: Dest::Tcp { host, port },
-                path: None,
-                label,
-            })
-        }
-        _ => Err(format!(
-            "'{text}' is not a target (use http://HOST:PORT/PATH or tcp://HOST:PORT)"
-        )),
-    }
+    let bad = || format!("'{text}' is not a target (use http://HOST:PORT/PATH or tcp://HOST:PORT)");
+    let target = Target::parse(text).map_err(|_| bad())?;
+    let label = target.to_string();
+    let (dest, path) = match target {
+        Target::Http { host, port, path } => (Dest::Tcp { host, port }, Some(path)),
+        Target::Tcp { host, port } => (Dest::Tcp { host, port }, None),
+        Target::Exec(_) | Target::File(_) => return Err(bad()),
+    };
+    Ok(Probe { dest, path, label })
 }
 
 /// `200-399`, `200,204`, `200-299,304`.
