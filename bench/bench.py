@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -33,16 +34,19 @@ PATHS = {
     "dumb-init": "/usr/bin/dumb-init",
     "catatonit": "/usr/bin/catatonit",
 }
-# Runs as PID 1 of a fresh PID (and network) namespace, as in a container.
+# Runs as PID 1 of a fresh PID namespace, as in a container (no network
+# namespace: tearing one down keeps a kernel worker busy during the next run).
 # --kill-child: if unshare dies, the namespace's PID 1 gets SIGKILL.
-PID1 = ["unshare", "--pid", "--mount-proc", "--net", "--kill-child"]
+PID1 = ["unshare", "--pid", "--mount-proc", "--kill-child"]
 
 FULL = dict(startup_rounds=1000, startup_warmup=20, hyperfine_runs=500,
-            sig_chunks=10, sig_per_chunk=1000, zombie_reps=3, zombies=10000,
-            idle_seconds=10, health_rounds=300, wrk_seconds=10)
+            sig_chunks=10, sig_per_chunk=1000, zombie_reps=5, zombies=10000,
+            idle_seconds=10, health_rounds=300, wrk_seconds=10,
+            wrk_connections=[8, 32, 128])
 QUICK = dict(startup_rounds=100, startup_warmup=5, hyperfine_runs=0,
              sig_chunks=2, sig_per_chunk=500, zombie_reps=1, zombies=1000,
-             idle_seconds=2, health_rounds=30, wrk_seconds=2)
+             idle_seconds=2, health_rounds=30, wrk_seconds=2,
+             wrk_connections=[32])
 
 STARTED = []  # every Popen we started, for the final clean-up
 
@@ -208,14 +212,17 @@ def probe_kai(kai):
     return info
 
 
-def init_prefix(name, kai_info, socket_name=None):
+SOCKETS = iter(range(1, 1 << 30))
+
+
+def init_prefix(name, kai_info):
     """argv prefix that runs a command under init `name` (ends with `--`)."""
     if name == "kai-init":
         argv = [kai_info["path"]]
-        # Outside a private network namespace, do not take the default abstract
-        # socket @kai-init (other kai-init instances on the machine may use it).
-        if socket_name and kai_info.get("help_health_socket"):
-            argv += ["--health-socket", socket_name]
+        # kai-init binds its abstract socket (@kai-init by default) as usual, under a
+        # name of its own, so that it never meets another kai-init on this machine.
+        if kai_info.get("help_health_socket"):
+            argv += ["--health-socket", f"kai-bench-{os.getpid()}-{next(SOCKETS)}"]
         return argv + ["--"]
     return [PATHS[name], "--"]
 
@@ -233,7 +240,7 @@ def read_spawntime(path, n):
 
 def measure_startup(avail, kai_info, cfg, tmp):
     names = [n for n in INITS if n in avail]
-    cmds = [["/bin/true"]] + [init_prefix(n, kai_info, f"kai-bench-{os.getpid()}") + ["/bin/true"]
+    cmds = [["/bin/true"]] + [init_prefix(n, kai_info) + ["/bin/true"]
                               for n in names]
     out = os.path.join(tmp, "startup.txt")
     argv = [HELPERS["spawntime"], str(cfg["startup_rounds"]), str(cfg["startup_warmup"]), out]
@@ -266,7 +273,7 @@ def measure_hyperfine(avail, kai_info, cfg, tmp):
     argv = ["hyperfine", "-N", "--style", "none", "--warmup", "20", "--runs", str(cfg["hyperfine_runs"]),
             "--export-json", out]
     for n in names:
-        cmd = ["/bin/true"] if n == "/bin/true" else init_prefix(n, kai_info, f"kai-bench-hf-{os.getpid()}") + ["/bin/true"]
+        cmd = ["/bin/true"] if n == "/bin/true" else init_prefix(n, kai_info) + ["/bin/true"]
         argv += ["-n", n, " ".join(cmd)]
     log(f"start-up cross-check: hyperfine -N, {cfg['hyperfine_runs']} runs each")
     rc = run_bounded(argv, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -414,7 +421,7 @@ def start_kai_endpoint(kai_info, port, tmp, pin=None):
     argv = ([("taskset"), "-c", str(pin)] if pin is not None else []) + [kai_info["path"]]
     argv += ["--health-listen", f"127.0.0.1:{port}"]
     if kai_info.get("help_health_socket"):
-        argv += ["--health-socket", f"kai-bench-{os.getpid()}-{port}"]
+        argv += ["--health-socket", f"kai-bench-{os.getpid()}-{port}"]  # see init_prefix
     argv += ["--", "/bin/sleep", "600"]
     errlog = open(os.path.join(tmp, f"endpoint-{port}.log"), "w")
     p = start(argv, stdout=errlog, stderr=errlog)
@@ -481,7 +488,15 @@ def measure_health(kai_info, cfg, tmp):
     return res
 
 
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def measure_endpoint(kai_info, cfg, tmp):
+    """wrk against /healthz with a few connection counts (each shown); RSS after all of them."""
     ncpu = os.cpu_count() or 1
     server_cpu, client_cpu = (0, 1) if ncpu >= 2 else (0, 0)
     port = free_port()
@@ -489,28 +504,44 @@ def measure_endpoint(kai_info, cfg, tmp):
     p, why = start_kai_endpoint(kai_info, port, tmp, pin=server_cpu)
     if p is None:
         return {"na": why}
+    hz = os.sysconf("SC_CLK_TCK")
+    runs = []
     try:
         kai_pid = p.pid  # taskset execs kai-init in place
         before = status_fields(kai_pid)
-        log(f"endpoint: wrk {cfg['wrk_seconds']} s, kai-init on CPU {server_cpu}, wrk on CPU {client_cpu}")
-        r = subprocess.run(["taskset", "-c", str(client_cpu), "wrk", "-t1", "-c32",
-                            f"-d{cfg['wrk_seconds']}s", "--timeout", "2s", url],
-                           capture_output=True, text=True, timeout=cfg["wrk_seconds"] + 30)
+        for conns in cfg["wrk_connections"]:
+            log(f"endpoint: wrk -c{conns} {cfg['wrk_seconds']} s, kai-init on CPU {server_cpu}, wrk on CPU {client_cpu}")
+            t0, c0, m0 = time.monotonic(), cpu_ticks(kai_pid), cpu_seconds()[0]
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = subprocess.run(["taskset", "-c", str(client_cpu), "wrk", "-t1", f"-c{conns}",
+                                f"-d{cfg['wrk_seconds']}s", "--timeout", "2s", url],
+                               capture_output=True, text=True, timeout=cfg["wrk_seconds"] + 30)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall = time.monotonic() - t0
+            busy = (cpu_ticks(kai_pid) - c0) / hz / wall
+            wrk_busy = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / wall
+            # anything else that ran meanwhile (other people's tests), as a share of all CPUs
+            other = max(0.0, (cpu_seconds()[0] - m0) / wall - busy - wrk_busy) / ncpu
+            m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+            if r.returncode != 0 or not m:
+                return {"na": f"wrk failed: {r.stdout[-200:]} {r.stderr[-200:]}"}
+            non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", r.stdout)
+            errs = re.search(r"Socket errors:(.*)", r.stdout)
+            total = re.search(r"(\d+) requests in", r.stdout)
+            runs.append({"connections": conns, "rps": float(m.group(1)),
+                         "requests": int(total.group(1)) if total else None,
+                         "non2xx": int(non2xx.group(1)) if non2xx else 0,
+                         "socket_errors": errs.group(1).strip() if errs else "",
+                         "server_cpu_busy": round(busy, 3), "client_cpu_busy": round(wrk_busy, 3),
+                         "other_busy": round(other, 3)})
         after = status_fields(kai_pid)
         alive = p.poll() is None and http_ok(url)
     finally:
         stop(p)
-    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
-    if r.returncode != 0 or not m:
-        return {"na": f"wrk failed: {r.stdout[-200:]} {r.stderr[-200:]}"}
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", r.stdout)
-    errs = re.search(r"Socket errors:(.*)", r.stdout)
-    total = re.search(r"(\d+) requests in", r.stdout)
-    return {"rps": float(m.group(1)), "requests": int(total.group(1)) if total else None,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errs.group(1).strip() if errs else "",
-            "connections": 32, "seconds": cfg["wrk_seconds"], "server_cpu": server_cpu,
-            "client_cpu": client_cpu,
+    best = max(runs, key=lambda r: r["rps"])
+    return {"runs": runs, "rps": best["rps"], "best_connections": best["connections"],
+            "non2xx": sum(r["non2xx"] for r in runs), "seconds": cfg["wrk_seconds"],
+            "server_cpu": server_cpu, "client_cpu": client_cpu,
             "rss_before_kib": int(before["VmRSS"].split()[0]),
             "rss_after_kib": int(after["VmRSS"].split()[0]),
             "hwm_after_kib": int(after["VmHWM"].split()[0]),
@@ -534,11 +565,40 @@ def machine_info(kai_info, quick):
     commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
                            capture_output=True, text=True)
-    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "kernel": platform.release(), "cpu": cpu,
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "loadavg_before": loadavg(),
+            "busy_before": machine_busy(),
+            "kernel": platform.release(), "cpu": cpu,
             "nproc": os.cpu_count(), "mode": "quick" if quick else "full",
             "kai_version": kai_info.get("version"),
             "kai_commit": (commit.stdout.strip() or "none") + (" + uncommitted changes" if dirty.stdout.strip() else ""),
             "versions": versions}
+
+
+def machine_busy(seconds=2.0):
+    """Share of all CPUs busy (not idle/iowait) over a short window, from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return round(1 - (i1 - i0) / max(1, t1 - t0), 3)
+
+
+def cpu_seconds():
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its reaped children)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user + nice + system: interrupt and softirq time (loopback traffic) is charged to no process
+    busy = (v[0] + v[1] + v[2]) / os.sysconf("SC_CLK_TCK")
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
 
 
 def binaries(kai_info):
@@ -566,7 +626,7 @@ def main():
              and os.path.exists(kai_info["path"] if n == "kai-init" else PATHS[n])]
     results = {"meta": machine_info(kai_info, args.quick), "config": cfg, "reference": REFERENCE,
                "inits": INITS, "kai": kai_info, "binaries": binaries(kai_info)}
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), cpu_seconds()
     tmp = os.path.join(BUILD, "logs")  # raw samples and logs of this run, for a second look
     subprocess.run(["rm", "-rf", tmp], check=True)
     os.makedirs(tmp)
@@ -581,6 +641,11 @@ def main():
     finally:
         cleanup()
     results["meta"]["seconds"] = round(time.monotonic() - t0, 1)
+    results["meta"]["loadavg_after"] = loadavg()
+    # CPU the machine spent on anything but this benchmark while it ran (other people's builds and tests)
+    cpu1 = cpu_seconds()
+    other = (cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])
+    results["meta"]["other_busy_during"] = round(max(0.0, other) / ((time.monotonic() - t0) * os.cpu_count()), 3)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     log(f"done in {results['meta']['seconds']} s; raw samples and logs in {tmp}")

@@ -117,6 +117,17 @@ class Report:
         row(f"reap {z:,} orphaned zombies as PID 1, ms (median of {reps})", "reaping", "median_ns", scale=1e-6)
         return rows
 
+    def load_note(self):
+        m = self.d["meta"]
+        busy, other = m.get("busy_before"), m.get("other_busy_during")
+        if busy is None or other is None:
+            return ""
+        note = (f"Other work on the machine: {busy:.0%} of the CPUs busy in the 2 s before the run, "
+                f"{other:.0%} during it (machine CPU time minus the benchmark's own).")
+        if max(busy, other) > 0.10:
+            note += " **Other work was running, so these figures are noisier than on a quiet machine.**"
+        return note
+
     def main_table(self):
         kind = {True: " (static)", False: " (dynamic)"}
         head = ["metric"] + [n + kind.get(self.d["binaries"].get(n, {}).get("static"), "") for n in self.inits]
@@ -161,17 +172,19 @@ class Report:
         if "na" in e:
             self.note("kai-init", "endpoint", e["na"])
             return f"_endpoint throughput: n/a ({e['na']})_"
-        return "\n".join([
-            "| wrk against kai-init /healthz | value |", "|---|---:|",
-            f"| requests/s (kai-init on CPU {e['server_cpu']}, wrk -t1 -c{e['connections']} on CPU "
-            f"{e['client_cpu']}, {e['seconds']} s) | {e['rps']:,.0f} |",
-            f"| requests answered (non-2xx: {e['non2xx']}; socket errors: {e['socket_errors'] or 'none'}) "
-            f"| {e['requests']:,} |",
+        lines = ["| wrk against kai-init /healthz | value |", "|---|---:|"]
+        for r in e["runs"]:
+            lines.append(f"| requests/s, wrk -t1 -c{r['connections']} on CPU {e['client_cpu']}, {e['seconds']} s "
+                         f"(kai-init on CPU {e['server_cpu']}; CPU busy: kai-init {r['server_cpu_busy']:.0%}, "
+                         f"wrk {r.get('client_cpu_busy', 0):.0%}, other work {r.get('other_busy', 0):.0%} of the machine; non-2xx: "
+                         f"{r['non2xx']}; socket errors: {r['socket_errors'] or 'none'}) | {r['rps']:,.0f} |")
+        lines += [
             f"| kai-init RSS before, KiB | {e['rss_before_kib']:,} |",
-            f"| kai-init RSS after, KiB (peak {e['hwm_after_kib']:,}) | {e['rss_after_kib']:,} |",
+            f"| kai-init RSS after all runs, KiB (peak {e['hwm_after_kib']:,}) | {e['rss_after_kib']:,} |",
             f"| kai-init threads after | {e['threads_after']} |",
-            f"| still answering after the run | {'yes' if e['alive_after'] else 'NO'} |",
-        ])
+            f"| still answering after the runs | {'yes' if e['alive_after'] else 'NO'} |",
+        ]
+        return "\n".join(lines)
 
     # ---------------------------------------------------------------- targets
 
@@ -224,7 +237,8 @@ class Report:
         else:
             ok = e["rps"] >= 50000 and e["rss_after_kib"] < 2048 and e["alive_after"] and not e["non2xx"]
             add("endpoint ≥ 50,000 req/s on one core, RSS < 2 MiB after", ok,
-                f"{e['rps']:,.0f} req/s, RSS after {e['rss_after_kib']} KiB, {e['non2xx']} non-2xx")
+                f"best {e['rps']:,.0f} req/s (wrk -c{e['best_connections']}), RSS after {e['rss_after_kib']} KiB, "
+                f"{e['non2xx']} non-2xx")
         return out
 
     def targets_table(self, tg):
@@ -252,6 +266,8 @@ class Report:
             f"curl {v.get('curl')}, busybox-static {v.get('busybox-static')}, wrk {v.get('wrk')}, "
             f"hyperfine {v.get('hyperfine')}.",
             "",
+            self.load_note(),
+            "",
             f"Ratios in brackets are to **{self.ref}** (the static tini that `docker run --init` ships); "
             "lower is better everywhere except requests/s.",
             "",
@@ -277,12 +293,14 @@ class Report:
             "",
             "- **Start-up overhead**: `X -- /bin/true` minus bare `/bin/true`, medians, run by "
             "`bench/helpers/spawntime.c` (posix_spawn + wait4, stdio on /dev/null) round-robin with a rotating "
-            "start, so drift hits every init alike. Not as PID 1. The hyperfine -N row runs each command in "
+            "start, so drift hits every init alike. Not as PID 1 (creating a namespace would cost more than the init). The hyperfine -N row runs each command in "
             "its own block, as a cross-check.",
             "- **Idle RSS, threads, wake-ups**: every supervisor at the same time, each PID 1 of its own PID "
-            "and network namespace (`unshare --pid --mount-proc --net`) with `/bin/sleep 600` as its child; "
+            "namespace (`unshare --pid --mount-proc`) with `/bin/sleep 600` as its child; "
             "VmRSS and Threads from /proc/PID/status after 1 s, wake-ups = voluntary + nonvoluntary context "
             "switches of all its threads over the window.",
+            "- kai-init runs with its defaults except `--health-socket kai-bench-…`: it binds its abstract "
+            "socket as usual, under a name no other kai-init on the machine uses.",
             "- **Binary size**: bytes on disk; only static builds are compared (dynamic ones also load libc).",
             "- **Signal round trip**: `bench/helpers/sigrt.c`, the init's child, sends SIGUSR1 to its parent "
             "(pidfd_send_signal) and waits with sigtimedwait for the forwarded SIGUSR1 (100 ms timeout = lost); "
@@ -315,6 +333,8 @@ def main():
     with open(svg_out, "w") as f:
         f.write(svg.chart(d, r))
     # terminal: the tables and the verdicts
+    print()
+    print(r.load_note())
     print()
     print(r.main_table())
     print()
