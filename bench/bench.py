@@ -49,6 +49,7 @@ QUICK = dict(startup_rounds=100, startup_warmup=5, hyperfine_runs=0,
              wrk_connections=[32])
 
 STARTED = []  # every Popen we started, for the final clean-up
+LOGS = []  # log files handed to them, closed at the end
 
 
 def log(msg):
@@ -82,7 +83,6 @@ def stop(proc, grace=5.0):
     if proc.poll() is not None:
         return
     kids = children_of(proc.pid)
-    grandkids = [g for k in kids for g in children_of(k)]
     # Under `unshare` the init is its child: signal the init; otherwise proc itself.
     target = kids[0] if "unshare" in proc.args and kids else proc.pid
     kill_pid(target, signal.SIGTERM)
@@ -91,12 +91,21 @@ def stop(proc, grace=5.0):
         return
     except subprocess.TimeoutExpired:
         pass
-    for pid in [proc.pid] + kids + grandkids:
+    # Still there: SIGKILL the workload first (read afresh, so no PID can have been
+    # reused), then proc. SIGKILL to a namespace's PID 1 ends the whole namespace.
+    kids = children_of(proc.pid)
+    for pid in [g for k in kids for g in children_of(k)] + kids + [proc.pid]:
         kill_pid(pid)
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         log(f"warning: PID {proc.pid} did not exit after SIGKILL")
+
+
+def logfile(path, mode):
+    f = open(path, mode)
+    LOGS.append(f)
+    return f
 
 
 def start(argv, **kw):
@@ -120,6 +129,8 @@ def cleanup():
     for p in STARTED:
         if p.poll() is None:
             stop(p, grace=2.0)
+    for f in LOGS:
+        f.close()
 
 
 def status_fields(pid):
@@ -299,7 +310,7 @@ def measure_idle(avail, kai_info, cfg, tmp):
     log(f"idle: RSS, threads and wake-ups over {cfg['idle_seconds']} s, all supervisors side by side")
     try:
         for n in names:
-            errlog = open(os.path.join(tmp, f"idle-{n}.log"), "w")
+            errlog = logfile(os.path.join(tmp, f"idle-{n}.log"), "w")
             procs[n] = start(PID1 + init_prefix(n, kai_info) + ["/bin/sleep", "600"],
                              stdout=errlog, stderr=errlog)
         for n in names:
@@ -345,7 +356,7 @@ def measure_signals(avail, kai_info, cfg, tmp):
                 if n in errors:
                     continue
                 out = os.path.join(tmp, f"sig-{n}-{m}-{chunk}.txt")
-                errlog = open(os.path.join(tmp, f"sig-{n}.log"), "a")
+                errlog = logfile(os.path.join(tmp, f"sig-{n}.log"), "a")
                 argv = ["taskset", "-c", str(init_cpu)] + PID1 + init_prefix(n, kai_info) + \
                     [HELPERS["sigrt"], str(per), "100", out, str(child_cpu)]
                 rc = run_bounded(argv, timeout=60 + per * 0.01, stdout=errlog, stderr=errlog)
@@ -382,7 +393,7 @@ def measure_reaping(avail, kai_info, cfg, tmp):
             if n in notes:
                 continue
             out = os.path.join(tmp, f"zombies-{n}-{rep}.txt")
-            errlog = open(os.path.join(tmp, f"zombies-{n}.log"), "a")
+            errlog = logfile(os.path.join(tmp, f"zombies-{n}.log"), "a")
             rc = run_bounded(PID1 + init_prefix(n, kai_info) + [HELPERS["zombies"], str(z), "30", out],
                              timeout=90, stdout=errlog, stderr=errlog)
             if rc != 0 or not os.path.exists(out):
@@ -423,7 +434,7 @@ def start_kai_endpoint(kai_info, port, tmp, pin=None):
     if kai_info.get("help_health_socket"):
         argv += ["--health-socket", f"kai-bench-{os.getpid()}-{port}"]  # see init_prefix
     argv += ["--", "/bin/sleep", "600"]
-    errlog = open(os.path.join(tmp, f"endpoint-{port}.log"), "w")
+    errlog = logfile(os.path.join(tmp, f"endpoint-{port}.log"), "w")
     p = start(argv, stdout=errlog, stderr=errlog)
     if not wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz") or p.poll() is not None, 5) \
             or p.poll() is not None:
@@ -596,6 +607,17 @@ def cpu_seconds():
     return busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def wait_for_quiet(limit):
+    """Give other work on the machine (builds, test suites) up to `limit` seconds to
+    finish: start once under 10% of the CPUs are busy, or anyway (the report says so)."""
+    end = time.monotonic() + limit
+    while True:
+        busy = machine_busy()
+        if busy < 0.10 or time.monotonic() > end:
+            return
+        log(f"machine {busy:.0%} busy with other work; waiting (up to {limit} s in all) for it to calm down")
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]
@@ -624,6 +646,8 @@ def main():
         log(f"kai-init: {kai_info['na']}")
     avail = [n for n in INITS if (n != "kai-init" or "na" not in kai_info)
              and os.path.exists(kai_info["path"] if n == "kai-init" else PATHS[n])]
+    if not args.quick:
+        wait_for_quiet(limit=90)
     results = {"meta": machine_info(kai_info, args.quick), "config": cfg, "reference": REFERENCE,
                "inits": INITS, "kai": kai_info, "binaries": binaries(kai_info)}
     t0, cpu0 = time.monotonic(), cpu_seconds()
