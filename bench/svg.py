@@ -38,7 +38,8 @@ def fmt(x):
 def text_by_bar(length, ry, label):
     """The value right of its bar, or inside it (white) when it would not fit in the panel."""
     if LABEL_W + length + 4 + 6.5 * len(label) <= PW - 4:
-        return f'<text x="{LABEL_W + length + 4:.1f}" y="{ry + 12}">{escape(label)}</text>'
+        return (f'<text x="{LABEL_W + length + 4:.1f}" y="{ry + 12}" paint-order="stroke" stroke="#f8f9fa" '
+                f'stroke-width="4">{escape(label)}</text>')
     return (f'<text x="{LABEL_W + length - 4:.1f}" y="{ry + 12}" text-anchor="end" fill="white">'
             f'{escape(label)}</text>')
 
@@ -58,6 +59,10 @@ def panel(x, y, title, unit, rows, ref_name):
            f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
            f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
            f'{escape(("× " + ref_name) if relative else "absolute")}, lower is better</text>']
+    if relative:  # the reference line goes under the bars and their labels
+        rx = LABEL_W + bw * 1.0 / top
+        out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
+                   f'stroke="#212529" stroke-dasharray="3,3"/>')
     for i, (name, v) in enumerate(rows):
         ry = TITLE_H + i * ROW_H
         out.append(f'<text x="{LABEL_W - 6}" y="{ry + 12}" text-anchor="end">{escape(name)}</text>')
@@ -72,10 +77,6 @@ def panel(x, y, title, unit, rows, ref_name):
             out.append(f'<text x="{LABEL_W + length - 4:.1f}" y="{ry + 12}" text-anchor="end" fill="white">»</text>')
         label = f"{fmt(v)} {unit}" + (f" · {r:.2f}×" if relative else "")
         out.append(text_by_bar(length, ry, label))
-    if relative:
-        rx = LABEL_W + bw * 1.0 / top
-        out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
-                   f'stroke="#212529" stroke-dasharray="3,3"/>')
     out.append("</g>")
     return "\n".join(out), h
 
@@ -90,6 +91,9 @@ def target_panel(x, y, title, rows):
            f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
            f'× target (dashed line)</text>']
     top = min(max([1.0] + [v / t for _, v, t, _, _ in rows if v is not None]), CLAMP) * 1.05
+    rx = LABEL_W + bw / top
+    out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
+               f'stroke="#212529" stroke-dasharray="3,3"/>')
     for i, (label, v, t, unit, higher) in enumerate(rows):
         ry = TITLE_H + i * ROW_H
         out.append(f'<text x="{LABEL_W - 6}" y="{ry + 12}" text-anchor="end">{escape(label)}</text>')
@@ -101,9 +105,6 @@ def target_panel(x, y, title, rows):
                    f'fill="{KAI}"/>')
         want = "≥" if higher else "<"
         out.append(text_by_bar(length, ry, f"{fmt(v)} {unit} (target {want} {fmt(t)})"))
-    rx = LABEL_W + bw / top
-    out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
-               f'stroke="#212529" stroke-dasharray="3,3"/>')
     out.append("</g>")
     return "\n".join(out), h
 
