@@ -24,7 +24,7 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     let program = &spec.argv[0];
     if !spec.pre.take_terminal && spec.pre.dup_fd.is_none() {
         let (argv, envp) = c_strings(&spec).map_err(|err| exec_error(program, err))?;
-        return super::unsafe_ops::posix_spawnp(&argv, &envp, spec.pre.no_new_privs)
+        return super::unsafe_ops::posix_spawnp(&argv, envp.as_deref(), spec.pre.no_new_privs)
             .map_err(|err| exec_error(program, err));
     }
     let mut cmd = Command::new(program);
@@ -42,14 +42,19 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     Ok(child.id() as i32)
 }
 
-/// argv, and kai-init's environment with `spec.env` applied, as C strings.
-fn c_strings(spec: &Spec<'_>) -> io::Result<(Vec<CString>, Vec<CString>)> {
+/// argv, and kai-init's environment with `spec.env` applied, as C strings; no environment
+/// (pass kai-init's own through) when there is nothing to apply.
+type CStrings = (Vec<CString>, Option<Vec<CString>>);
+fn c_strings(spec: &Spec<'_>) -> io::Result<CStrings> {
     let c = |bytes: &[u8]| CString::new(bytes).map_err(io::Error::from);
     let argv = spec
         .argv
         .iter()
         .map(|a| c(a.as_bytes()))
         .collect::<io::Result<_>>()?;
+    if spec.env.is_empty() {
+        return Ok((argv, None));
+    }
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| !spec.env.iter().any(|(key, _)| k == key))
         .collect();
@@ -62,7 +67,7 @@ fn c_strings(spec: &Spec<'_>) -> io::Result<(Vec<CString>, Vec<CString>)> {
         .iter()
         .map(|(k, v)| c(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect::<io::Result<_>>()?;
-    Ok((argv, envp))
+    Ok((argv, Some(envp)))
 }
 
 fn exec_error(program: &OsString, err: io::Error) -> Error {

@@ -81,8 +81,13 @@ fn set_no_new_privs() {
 /// with CLONE_VM|CLONE_VFORK, so neither process pays the copy-on-write faults of fork,
 /// which were a good part of kai-init's start-up overhead over tini's. (std's own
 /// posix_spawn path leaves the parent's mask in place, so it cannot be used.)
+/// `envp: None` passes kai-init's own environment through untouched, without copying it.
 /// Returns the pid, or the errno of the failed exec.
-pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> io::Result<i32> {
+pub fn posix_spawnp(
+    argv: &[CString],
+    envp: Option<&[CString]>,
+    no_new_privs: bool,
+) -> io::Result<i32> {
     if no_new_privs {
         set_no_new_privs();
     }
@@ -91,16 +96,18 @@ pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> i
         .map(|a| a.as_ptr().cast_mut())
         .chain(std::iter::once(std::ptr::null_mut()))
         .collect();
-    let envp_ptrs: Vec<*mut libc::c_char> = envp
-        .iter()
-        .map(|e| e.as_ptr().cast_mut())
-        .chain(std::iter::once(std::ptr::null_mut()))
-        .collect();
+    let envp_ptrs: Option<Vec<*mut libc::c_char>> = envp.map(|envp| {
+        envp.iter()
+            .map(|e| e.as_ptr().cast_mut())
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect()
+    });
     let mut pid: libc::pid_t = 0;
     // SAFETY: `attr` and the two sigsets are initialised by their init calls before any
     // other use and destroyed before return; a sigset_t is at least 8 bytes, aligned for a
-    // u64 word; argv and envp are NULL-terminated arrays of
-    // pointers into CStrings that outlive the call; posix_spawnp writes only `pid`.
+    // u64 word; argv and envp are NULL-terminated arrays of pointers into CStrings that
+    // outlive the call, or `environ`, which nothing modifies while kai-init's one thread is
+    // in this call; posix_spawnp writes only `pid`.
     unsafe {
         let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
         spawn_err(libc::posix_spawnattr_init(attr.as_mut_ptr()))?;
@@ -128,13 +135,21 @@ pub fn posix_spawnp(argv: &[CString], envp: &[CString], no_new_privs: bool) -> i
                     std::ptr::null(),
                     attr,
                     argv_ptrs.as_ptr(),
-                    envp_ptrs.as_ptr(),
+                    match &envp_ptrs {
+                        Some(ptrs) => ptrs.as_ptr(),
+                        None => environ.cast(),
+                    },
                 ))
             });
         libc::posix_spawnattr_destroy(attr);
         result?;
     }
     Ok(pid)
+}
+
+extern "C" {
+    /// The process environment (environ(7)); std reads and writes the same array.
+    static environ: *const *const libc::c_char;
 }
 
 /// posix_spawn functions return the error number instead of setting errno.
