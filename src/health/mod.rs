@@ -24,7 +24,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cli::RunArgs;
 use crate::error::Error;
@@ -69,7 +69,12 @@ impl Shared {
         let now = Instant::now();
         let ready = self.view(|cfg, st, s| passes(&checks(Endpoint::Ready, cfg, st, s, now)));
         if ready && !self.with(|s| std::mem::replace(&mut s.started, true)) {
-            info!("child is ready");
+            // Without a probe or --notify the child is ready as soon as it runs: no news.
+            if self.view(|cfg, _, _| cfg.probe.is_some() || cfg.notify.is_some()) {
+                info!("child is ready");
+            } else {
+                debug!("child is ready (no probe or notification configured)");
+            }
             if let Some(up) = &self.upstream {
                 up.send("READY=1");
             }

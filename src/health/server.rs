@@ -84,7 +84,8 @@ pub fn start(listeners: Vec<Listener>, shared: &Arc<Shared>) {
         match listener {
             Listener::Unix(l, name) => match UnixListener::from_std(l) {
                 Ok(l) => {
-                    info!(socket = %format!("@{name}"), "health endpoint listening");
+                    // Always there by default: worth a line only when asked for.
+                    debug!(socket = %format!("@{name}"), "health endpoint listening");
                     tokio::spawn(accept_loop(Serving::Unix(l), shared.clone()));
                 }
                 Err(e) => warn!("cannot serve the health socket: {e}"),
