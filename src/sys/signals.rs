@@ -32,10 +32,11 @@ const SYNCHRONOUS: [Signal; 7] = [
 const NOT_BLOCKED: Signal = Signal::SIGPIPE;
 
 /// Blocks every catchable, asynchronous signal in the calling thread (and so in every
-/// thread started after it), then sets their dispositions to SIG_DFL: whatever kai-init's
-/// parent left ignored (`nohup`, a shell's `&`) must not pass to the child, and blocked
-/// signals reach the signalfd whatever their disposition. Call first thing, before the
-/// runtime and the child.
+/// thread started after it), then resets what kai-init's parent left ignored (`nohup`, a
+/// shell's `&`, a parent with SIGCHLD ignored, which would make the kernel reap the child
+/// before kai-init could read its status). Blocked signals reach the signalfd whatever
+/// their disposition; the child gets default dispositions from the spawn itself. Call first
+/// thing, before the runtime and the child.
 pub fn block_all() -> nix::Result<SigSet> {
     let mut set = SigSet::all();
     for sig in SYNCHRONOUS {
@@ -43,10 +44,22 @@ pub fn block_all() -> nix::Result<SigSet> {
     }
     set.remove(NOT_BLOCKED);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-    let mut unblocked = SYNCHRONOUS.map(|s| s as i32).to_vec();
-    unblocked.push(NOT_BLOCKED as i32);
-    super::unsafe_ops::reset_dispositions(&unblocked);
+    let keep = 1u64 << (NOT_BLOCKED as i32 - 1);
+    super::unsafe_ops::reset_dispositions(inherited_ignored() & !keep);
     Ok(set)
+}
+
+/// Signals ignored on entry, bit N-1 for signal N. Only SIG_IGN survives exec, so these are
+/// all the non-default dispositions kai-init inherited; read from /proc/self/status in
+/// one read instead of 64 sigaction calls, and "all of them" without /proc.
+fn inherited_ignored() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("SigIgn:"))?;
+            u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).ok()
+        })
+        .unwrap_or(u64::MAX)
 }
 
 /// The stream of signals, as (number, sender pid).

@@ -52,7 +52,7 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
                 Errno::result(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })?;
             }
         }
-        reset_dispositions(&[]);
+        reset_dispositions(u64::MAX);
         nix::sys::signal::sigprocmask(
             nix::sys::signal::SigmaskHow::SIG_SETMASK,
             Some(&nix::sys::signal::SigSet::empty()),
@@ -76,11 +76,11 @@ fn set_no_new_privs() {
     }
 }
 
-/// The fast path for the main child when no pre-exec step is needed: posix_spawnp with
-/// an empty mask, every signal at SIG_DFL and a new process group. musl implements it
-/// with CLONE_VM|CLONE_VFORK, so neither process pays the copy-on-write faults of fork,
-/// which were a good part of kai-init's start-up overhead over tini's. (std's own
-/// posix_spawn path leaves the parent's mask in place, so it cannot be used.)
+/// The fast path for the main child when no pre-exec step is needed: posix_spawnp with an
+/// empty mask, every signal at SIG_DFL (see `defaults` below) and a new process group.
+/// musl implements it with CLONE_VM|CLONE_VFORK, so neither process pays the copy-on-write
+/// faults of fork, which were a good part of kai-init's start-up overhead over tini's.
+/// (std's own posix_spawn path leaves the parent's mask in place, so it cannot be used.)
 /// `envp: None` passes kai-init's own environment through untouched, without copying it.
 /// Returns the pid, or the errno of the failed exec.
 pub fn posix_spawnp(
@@ -113,20 +113,26 @@ pub fn posix_spawnp(
         spawn_err(libc::posix_spawnattr_init(attr.as_mut_ptr()))?;
         let attr = attr.as_mut_ptr();
         let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        let mut defaults = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigfillset(all.as_mut_ptr());
-        // sigfillset leaves out the signals libc reserves (32..=34), and both glibc and musl
-        // make a reserved signal SIG_IGN in the child unless it is in the default set. The
+        libc::sigemptyset(defaults.as_mut_ptr());
+        // What the child must set back to SIG_DFL: kai-init reset everything it inherited
+        // ignored at start-up, and posix_spawn resets signals that have handlers (Rust's
+        // SEGV/BUS). Left: SIGPIPE, which Rust ignores, and the signals libc reserves
+        // (32..=34), which both glibc and musl make SIG_IGN in the child unless they are in
+        // this set. sigaddset refuses the reserved ones, so the bits are set directly: the
         // first word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in
         // both libcs, and their posix_spawn reads it bit by bit.
-        all.as_mut_ptr().cast::<u64>().write(u64::MAX);
+        defaults
+            .as_mut_ptr()
+            .cast::<u64>()
+            .write(1 << (libc::SIGPIPE - 1) | 0b111 << 31);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
         let result = spawn_err(libc::posix_spawnattr_setflags(attr, flags as libc::c_short))
             .and_then(|()| spawn_err(libc::posix_spawnattr_setsigmask(attr, empty.as_ptr())))
-            .and_then(|()| spawn_err(libc::posix_spawnattr_setsigdefault(attr, all.as_ptr())))
+            .and_then(|()| spawn_err(libc::posix_spawnattr_setsigdefault(attr, defaults.as_ptr())))
             .and_then(|()| spawn_err(libc::posix_spawnattr_setpgroup(attr, 0)))
             .and_then(|()| {
                 spawn_err(libc::posix_spawnp(
@@ -172,10 +178,10 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Sets every signal but KILL and STOP (which cannot be caught or ignored) and those in
-/// `keep` to SIG_DFL. Only call it with those signals blocked or in a child about to exec:
-/// a default action is to terminate.
-pub fn reset_dispositions(keep: &[i32]) {
+/// Sets every signal whose bit is in `signals` (bit N-1 for signal N) to SIG_DFL, but KILL
+/// and STOP, which cannot be caught or ignored. Only call it with those signals blocked or
+/// in a child about to exec: a default action is to terminate.
+pub fn reset_dispositions(signals: u64) {
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
@@ -183,7 +189,7 @@ pub fn reset_dispositions(keep: &[i32]) {
         mask: 0,
     };
     for sig in 1..=crate::signal_names::RTMAX {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || signals & (1 << (sig - 1)) == 0 {
             continue;
         }
         // SAFETY: the kernel reads one KernelSigaction (a live local in the kernel's
