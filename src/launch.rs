@@ -35,7 +35,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         .enable_time()
         .build()
         .map_err(Error::setup("start the event loop"))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let mut signals = Signals::open(&sigset).map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
@@ -84,7 +84,12 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         // ends this loop before that task could run.
         health.exiting();
         Ok(crate::exit::exit_code(ended, &args.success_code))
-    })
+    });
+    // kai-init exits right after this: tearing the runtime down (deregistering and closing
+    // every descriptor, freeing every buffer) would only delay the exit status the kernel
+    // reclaims all of that for anyway.
+    std::mem::forget(runtime);
+    result
 }
 
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {

@@ -108,12 +108,19 @@ fn node_parent_and_python_worker_stop_gracefully_on_one_term() {
     let node = r#"
 const { spawn } = require('child_process');
 const worker = spawn(process.argv[1], ['-c', process.argv[2]], { stdio: 'inherit' });
-process.on('SIGTERM', () => console.log('node got SIGTERM'));
+// Both signals arrive at once; Node may see the worker's exit before its own SIGTERM, so
+// it leaves only when it has seen both (a missing SIGTERM then fails by the deadline).
+// Lines are written synchronously: console.log to a pipe is asynchronous, and
+// process.exit() drops what it has not written yet.
+const say = (line) => require('fs').writeSync(1, line + '\n');
+let seen = 0;
+const done = () => { if (++seen === 2) process.exit(0); };
+process.on('SIGTERM', () => { say('node got SIGTERM'); done(); });
 worker.on('exit', (code, sig) => {
-  console.log(`worker exited code=${code} signal=${sig}`);
-  process.exit(0);
+  say(`worker exited code=${code} signal=${sig}`);
+  done();
 });
-console.log('node ready');
+say('node ready');
 "#;
     let worker = py(r#"
 def on_term(n, frame):
