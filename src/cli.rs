@@ -1,15 +1,32 @@
-//! Command-line and environment interface: clap definitions and value parsers only, no I/O.
+//! Command-line and environment interface: the option table, a small parser over it, the
+//! help text it renders, and the value parsers. No I/O but reading the environment.
 //!
 //! Every supervisor option also reads `KAI_INIT_<NAME>` so that an image can set it with
-//! `ENV`; a flag on the command line wins over the variable.
+//! `ENV`; a flag on the command line wins over the variable, and an empty variable counts
+//! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting).
+//!
+//! The supervisor's options are parsed by hand from one table, not by clap: building
+//! clap's command (twenty arguments, their help and environment look-ups) cost about
+//! 190 µs per start, measured here, which put kai-init's start-up overhead behind
+//! tini's. `kai-init check` keeps clap (see `CheckArgs`).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::Args;
 
+use crate::health::probe::Target;
 use crate::user::UserSpec;
+
+const ABOUT: &str =
+    "A tiny PID 1 for containers: drops root, forwards signals, reaps zombies, serves health probes.";
+
+const USAGE: &str = "\
+Usage: kai-init [OPTIONS] [--] COMMAND [ARGS...]
+       kai-init run [OPTIONS] [--] COMMAND [ARGS...]
+       kai-init check [OPTIONS] [TARGET...]   (see kai-init check --help)";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,34 +40,158 @@ Examples:
 Exit codes: the child's code; 128+N if it died of signal N; 125 kai-init could not start;
 126 COMMAND cannot be executed; 127 COMMAND not found; 2 usage error.";
 
-const USAGE: &str = "\
-kai-init [OPTIONS] [--] COMMAND [ARGS...]
-       kai-init run [OPTIONS] [--] COMMAND [ARGS...]
-       kai-init check [OPTIONS] [TARGET...]   (see kai-init check --help)";
-
-/// The supervisor's command line. `run` and `check` are dispatched in `main` before this
-/// parser is built: building clap's argument table is most of kai-init's start-up work, so
-/// it is built once, for the options that are actually being parsed.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kai-init",
-    version,
-    about = "A tiny PID 1 for containers: drops root, forwards signals, reaps zombies, serves health probes.",
-    override_usage = USAGE,
-    after_help = EXAMPLES
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub run: RunArgs,
+/// One option: `--long`, its variable `KAI_INIT_<LONG>`, and how it reads.
+struct Opt {
+    long: &'static str,
+    short: Option<char>,
+    /// Empty for a flag without a value.
+    value_name: &'static str,
+    default: Option<&'static str>,
+    /// May be given several times, and its variable holds a comma-separated list.
+    list: bool,
+    help: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -> Opt {
+    Opt {
+        long,
+        short: None,
+        value_name,
+        default: None,
+        list: false,
+        help,
+    }
+}
+
+const fn with_default(o: Opt, default: &'static str) -> Opt {
+    Opt {
+        default: Some(default),
+        ..o
+    }
+}
+
+const fn list(o: Opt) -> Opt {
+    Opt { list: true, ..o }
+}
+
+/// Every option of the supervisor, in the order `--help` shows them.
+const OPTIONS: &[Opt] = &[
+    Opt {
+        short: Some('u'),
+        ..opt(
+            "user",
+            "USER[:GROUP]",
+            "Drop root to USER[:GROUP] (names or numbers) before starting COMMAND",
+        )
+    },
+    opt(
+        "no-new-privs",
+        "",
+        "Set PR_SET_NO_NEW_PRIVS so neither COMMAND nor its children can gain privileges",
+    ),
+    with_default(
+        opt(
+            "stop-timeout",
+            "DURATION",
+            "After a stop signal, how long to wait before SIGKILL to the child's process group",
+        ),
+        "8s",
+    ),
+    list(opt(
+        "signal-map",
+        "FROM:TO",
+        "Rewrite a signal before forwarding it, e.g. TERM:QUIT; TO=0 drops it (repeatable)",
+    )),
+    opt(
+        "single-child",
+        "",
+        "Forward signals to the child only, not to its whole process group",
+    ),
+    list(opt(
+        "success-code",
+        "N",
+        "Report this exit code as 0, e.g. 143 for JVMs (repeatable)",
+    )),
+    with_default(
+        opt(
+            "log-format",
+            "text|json",
+            "Format of kai-init's own log lines on stderr",
+        ),
+        "text",
+    ),
+    with_default(
+        opt(
+            "log-level",
+            "LEVEL",
+            "Least severe level of kai-init's own log lines: off, error, warn, info, debug, trace",
+        ),
+        "info",
+    ),
+    with_default(
+        opt(
+            "health-socket",
+            "NAME|off",
+            "Abstract Unix socket for the health endpoint (\"off\" disables it)",
+        ),
+        "@kai-init",
+    ),
+    opt(
+        "health-listen",
+        "ADDR",
+        "Also serve the health endpoint on TCP, e.g. 0.0.0.0:8081 (for Kubernetes httpGet probes)",
+    ),
+    opt(
+        "probe",
+        "URL",
+        "Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH",
+    ),
+    with_default(
+        opt("probe-interval", "DURATION", "Time between probes"),
+        "10s",
+    ),
+    with_default(
+        opt("probe-timeout", "DURATION", "How long one probe may take"),
+        "1s",
+    ),
+    with_default(
+        opt(
+            "probe-failures",
+            "N",
+            "Failed probes in a row before /livez fails",
+        ),
+        "3",
+    ),
+    with_default(
+        opt(
+            "probe-initial-delay",
+            "DURATION",
+            "Wait this long after start before the first probe",
+        ),
+        "0s",
+    ),
+    opt(
+        "notify",
+        "sd|fd:N",
+        "Readiness notification from the child: sd (NOTIFY_SOCKET) or fd:N (s6 style)",
+    ),
+    with_default(
+        opt(
+            "drain-delay",
+            "DURATION",
+            "On SIGTERM, fail /readyz at once but wait this long before forwarding the stop signal",
+        ),
+        "0s",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     Off,
     Error,
@@ -69,89 +210,263 @@ pub enum Notify {
     Fd(i32),
 }
 
-#[derive(Debug, Clone, Args)]
+/// The supervisor's settings, from flags, variables and defaults.
+#[derive(Debug, Clone)]
 pub struct RunArgs {
-    /// Drop root to USER[:GROUP] (names or numbers) before starting COMMAND
-    #[arg(short, long, env = "KAI_INIT_USER", value_name = "USER[:GROUP]", value_parser = UserSpec::parse)]
     pub user: Option<UserSpec>,
-
-    /// Set PR_SET_NO_NEW_PRIVS so neither COMMAND nor its children can gain privileges
-    #[arg(long, env = "KAI_INIT_NO_NEW_PRIVS")]
     pub no_new_privs: bool,
-
-    /// After a stop signal, how long to wait before SIGKILL to the child's process group
-    #[arg(long, env = "KAI_INIT_STOP_TIMEOUT", value_name = "DURATION", default_value = "8s", value_parser = crate::duration::parse)]
     pub stop_timeout: Duration,
-
-    /// Rewrite a signal before forwarding it, e.g. TERM:QUIT; TO=0 drops it (repeatable)
-    #[arg(long, env = "KAI_INIT_SIGNAL_MAP", value_name = "FROM:TO", value_delimiter = ',', value_parser = parse_signal_map)]
     pub signal_map: Vec<(i32, i32)>,
-
-    /// Forward signals to the child only, not to its whole process group
-    #[arg(long, env = "KAI_INIT_SINGLE_CHILD")]
     pub single_child: bool,
-
-    /// Report this exit code as 0, e.g. 143 for JVMs (repeatable)
-    #[arg(
-        long,
-        env = "KAI_INIT_SUCCESS_CODE",
-        value_name = "N",
-        value_delimiter = ','
-    )]
     pub success_code: Vec<u8>,
-
-    /// Format of kai-init's own log lines on stderr
-    #[arg(long, env = "KAI_INIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-
-    /// Least severe level of kai-init's own log lines
-    #[arg(long, env = "KAI_INIT_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
-
-    /// Abstract Unix socket for the health endpoint ("off" disables it)
-    #[arg(
-        long,
-        env = "KAI_INIT_HEALTH_SOCKET",
-        value_name = "NAME|off",
-        default_value = "@kai-init"
-    )]
     pub health_socket: String,
-
-    /// Also serve the health endpoint on TCP, e.g. 0.0.0.0:8081 (for Kubernetes httpGet probes)
-    #[arg(long, env = "KAI_INIT_HEALTH_LISTEN", value_name = "ADDR")]
     pub health_listen: Option<SocketAddr>,
-
-    /// Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH
-    #[arg(long, env = "KAI_INIT_PROBE", value_name = "URL", value_parser = crate::health::probe::Target::parse_probe)]
-    pub probe: Option<crate::health::probe::Target>,
-
-    /// Time between probes
-    #[arg(long, env = "KAI_INIT_PROBE_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub probe: Option<Target>,
     pub probe_interval: Duration,
-
-    /// How long one probe may take
-    #[arg(long, env = "KAI_INIT_PROBE_TIMEOUT", value_name = "DURATION", default_value = "1s", value_parser = parse_positive_duration)]
     pub probe_timeout: Duration,
-
-    /// Failed probes in a row before /livez fails
-    #[arg(long, env = "KAI_INIT_PROBE_FAILURES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub probe_failures: u32,
-
-    /// Wait this long after start before the first probe
-    #[arg(long, env = "KAI_INIT_PROBE_INITIAL_DELAY", value_name = "DURATION", default_value = "0s", value_parser = crate::duration::parse)]
     pub probe_initial_delay: Duration,
-
-    /// Readiness notification from the child: sd (NOTIFY_SOCKET) or fd:N (s6 style)
-    #[arg(long, env = "KAI_INIT_NOTIFY", value_name = "sd|fd:N", value_parser = parse_notify)]
     pub notify: Option<Notify>,
-
-    /// On SIGTERM, fail /readyz at once but wait this long before forwarding the stop signal
-    #[arg(long, env = "KAI_INIT_DRAIN_DELAY", value_name = "DURATION", default_value = "0s", value_parser = crate::duration::parse)]
     pub drain_delay: Duration,
-
-    /// The program to run and its arguments
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    /// The program to run and its arguments (may be empty: `main` reports that).
     pub command: Vec<OsString>,
+}
+
+/// Why parsing stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    Help,
+    Version,
+    /// Unknown flag, missing value: exit 2.
+    Usage(String),
+    /// A value that does not parse: kai-init cannot start, exit 125.
+    Invalid(String),
+}
+
+impl Stop {
+    /// Prints what the stop calls for and returns the exit code.
+    pub fn report(self) -> u8 {
+        match self {
+            Stop::Help => {
+                print!("{}", help());
+                0
+            }
+            Stop::Version => {
+                println!("kai-init {}", env!("CARGO_PKG_VERSION"));
+                0
+            }
+            Stop::Usage(msg) => {
+                eprintln!("kai-init: {msg} (see kai-init --help)");
+                2
+            }
+            Stop::Invalid(msg) => {
+                eprintln!("kai-init: {msg}");
+                125
+            }
+        }
+    }
+}
+
+/// Parses the supervisor's arguments (without the program name) and environment.
+pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
+    let mut given: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let mut rest = args.iter();
+    let mut command = Vec::new();
+    while let Some(arg) = rest.next() {
+        let Some(text) = arg.to_str().filter(|t| t.starts_with('-') && *t != "-") else {
+            command.push(arg.clone());
+            break;
+        };
+        if text == "--" {
+            break;
+        }
+        if text == "-h" || text == "--help" {
+            return Err(Stop::Help);
+        }
+        if text == "-V" || text == "--version" {
+            return Err(Stop::Version);
+        }
+        let (o, inline) =
+            find(text).ok_or_else(|| Stop::Usage(format!("unexpected argument '{text}'")))?;
+        let value = if o.value_name.is_empty() {
+            if inline.is_some() {
+                return Err(Stop::Usage(format!("--{} takes no value", o.long)));
+            }
+            "true".to_owned()
+        } else {
+            match inline {
+                Some(v) => v.to_owned(),
+                None => match rest.next() {
+                    Some(v) => v.to_str().map(str::to_owned).ok_or_else(|| {
+                        Stop::Invalid(format!("the value for {} is not valid UTF-8", flag(o)))
+                    })?,
+                    None => {
+                        return Err(Stop::Usage(format!("a value is required for {}", flag(o))))
+                    }
+                },
+            }
+        };
+        let values = given.entry(o.long).or_default();
+        if !values.is_empty() && !o.list {
+            return Err(Stop::Usage(format!(
+                "{} cannot be given more than once",
+                flag(o)
+            )));
+        }
+        values.push(value);
+    }
+    command.extend(rest.cloned());
+    let mut s = Settings { given };
+    Ok(RunArgs {
+        user: s.one("user", UserSpec::parse)?,
+        no_new_privs: s.switch("no-new-privs")?,
+        stop_timeout: s.value("stop-timeout", crate::duration::parse)?,
+        signal_map: s.list("signal-map", parse_signal_map)?,
+        single_child: s.switch("single-child")?,
+        success_code: s.list("success-code", parse_code)?,
+        log_format: s.value("log-format", parse_log_format)?,
+        log_level: s.value("log-level", parse_log_level)?,
+        health_socket: s.value("health-socket", |t| Ok(t.to_owned()))?,
+        health_listen: s.one("health-listen", parse_addr)?,
+        probe: s.one("probe", Target::parse_probe)?,
+        probe_interval: s.value("probe-interval", parse_positive_duration)?,
+        probe_timeout: s.value("probe-timeout", parse_positive_duration)?,
+        probe_failures: s.value("probe-failures", parse_failures)?,
+        probe_initial_delay: s.value("probe-initial-delay", crate::duration::parse)?,
+        notify: s.one("notify", parse_notify)?,
+        drain_delay: s.value("drain-delay", crate::duration::parse)?,
+        command,
+    })
+}
+
+/// The option a command-line word names, and a value given inline (`--name=value`, `-uVALUE`).
+fn find(text: &str) -> Option<(&'static Opt, Option<&str>)> {
+    if let Some(long) = text.strip_prefix("--") {
+        let (name, inline) = match long.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (long, None),
+        };
+        return OPTIONS.iter().find(|o| o.long == name).map(|o| (o, inline));
+    }
+    let mut chars = text[1..].chars();
+    let short = chars.next()?;
+    let o = OPTIONS.iter().find(|o| o.short == Some(short))?;
+    let tail = chars.as_str();
+    let inline = tail.strip_prefix('=').unwrap_or(tail);
+    Some((o, (!inline.is_empty()).then_some(inline)))
+}
+
+/// `--stop-timeout <DURATION>`, as messages name an option.
+fn flag(o: &Opt) -> String {
+    match o.value_name {
+        "" => format!("'--{}'", o.long),
+        v => format!("'--{} <{v}>'", o.long),
+    }
+}
+
+fn env_name(o: &Opt) -> String {
+    format!("KAI_INIT_{}", o.long.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// What was given on the command line; the environment and defaults are read on demand.
+struct Settings {
+    given: HashMap<&'static str, Vec<String>>,
+}
+
+impl Settings {
+    /// The raw values of `long` and where they came from: the flags, else the variable
+    /// (split at commas for a list), else the default.
+    fn raw(&mut self, long: &str) -> (Vec<String>, String) {
+        let o = OPTIONS
+            .iter()
+            .find(|o| o.long == long)
+            .expect("an option of the table");
+        if let Some(values) = self.given.remove(long) {
+            return (values, flag(o));
+        }
+        let var = env_name(o);
+        if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
+            let values = if o.list {
+                value.split(',').map(str::to_owned).collect()
+            } else {
+                vec![value]
+            };
+            return (values, var);
+        }
+        (o.default.map(str::to_owned).into_iter().collect(), flag(o))
+    }
+
+    fn list<T>(
+        &mut self,
+        long: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, Stop> {
+        let (values, source) = self.raw(long);
+        values
+            .iter()
+            .map(|v| {
+                parse(v).map_err(|why| {
+                    Stop::Invalid(format!("invalid value '{v}' for {source}: {why}"))
+                })
+            })
+            .collect()
+    }
+
+    fn one<T>(
+        &mut self,
+        long: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Stop> {
+        Ok(self.list(long, parse)?.pop())
+    }
+
+    /// An option with a default, so always a value.
+    fn value<T>(
+        &mut self,
+        long: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, Stop> {
+        Ok(self.one(long, parse)?.expect("an option with a default"))
+    }
+
+    fn switch(&mut self, long: &str) -> Result<bool, Stop> {
+        Ok(self.one(long, parse_bool)?.unwrap_or(false))
+    }
+}
+
+/// The `--help` text, rendered from the option table.
+fn help() -> String {
+    let cells: Vec<(String, &Opt)> = OPTIONS
+        .iter()
+        .map(|o| {
+            let short = o.short.map_or("    ".to_owned(), |c| format!("-{c}, "));
+            let value = match o.value_name {
+                "" => String::new(),
+                v => format!(" <{v}>"),
+            };
+            (format!("{short}--{}{value}", o.long), o)
+        })
+        .collect();
+    let width = cells.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut out = format!("{ABOUT}\n\n{USAGE}\n\nArguments:\n  COMMAND [ARGS...]  the program to run and its arguments\n\nOptions:\n");
+    for (cell, o) in cells {
+        let default = o
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
+        out += &format!(
+            "  {cell:width$}  {}{default} [env: {}]\n",
+            o.help,
+            env_name(o)
+        );
+    }
+    out += &format!(
+        "  {:width$}  Print help\n  {:width$}  Print version\n\n{EXAMPLES}\n",
+        "-h, --help", "-V, --version"
+    );
+    out
 }
 
 #[derive(Debug, Clone, Args)]
@@ -175,6 +490,53 @@ pub struct CheckArgs {
     /// Check these instead of kai-init: http://HOST:PORT/PATH or tcp://HOST:PORT (all must pass)
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_code(text: &str) -> Result<u8, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected an exit code from 0 to 255".into())
+}
+
+fn parse_failures(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected IP:PORT, e.g. 0.0.0.0:8081 or [::]:8081".into())
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected text or json".into()),
+    }
+}
+
+fn parse_log_level(text: &str) -> Result<LogLevel, String> {
+    Ok(match text {
+        "off" => LogLevel::Off,
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => return Err("expected off, error, warn, info, debug or trace".into()),
+    })
 }
 
 fn parse_signal_map(text: &str) -> Result<(i32, i32), String> {
@@ -205,38 +567,99 @@ fn parse_notify(text: &str) -> Result<Notify, String> {
     }
 }
 
-/// Turns a clap error into kai-init's one-line message and exit code: help and version
-/// print as usual (0); a value that does not parse is a start-up failure (125, like an
-/// unknown user); anything else is a usage error (2).
-pub fn report(err: clap::Error) -> u8 {
-    use clap::error::ErrorKind;
-    match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = err.print();
-            0
-        }
-        kind => {
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            let code = match kind {
-                ErrorKind::ValueValidation | ErrorKind::InvalidValue => 125,
-                _ => 2,
-            };
-            eprintln!("kai-init: {first} (see kai-init --help)");
-            code
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
     #[test]
-    fn definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+    fn defaults_and_command() {
+        let a = parse(&os(&["--", "node", "--inspect", "app.js"])).unwrap();
+        assert_eq!(a.command, os(&["node", "--inspect", "app.js"]));
+        assert_eq!(a.stop_timeout, Duration::from_secs(8));
+        assert_eq!(a.health_socket, "@kai-init");
+        assert_eq!(a.probe_failures, 3);
+        assert!(!a.single_child && a.user.is_none() && a.signal_map.is_empty());
+    }
+
+    #[test]
+    fn flags_in_every_form() {
+        let a = parse(&os(&[
+            "-u",
+            "node",
+            "--stop-timeout=2s",
+            "--signal-map",
+            "TERM:QUIT",
+            "--signal-map=USR1:0",
+            "--single-child",
+            "--success-code",
+            "143",
+            "sleep",
+            "-x",
+        ]))
+        .unwrap();
+        assert_eq!(a.user.unwrap().user, "node");
+        assert_eq!(a.stop_timeout, Duration::from_secs(2));
+        assert_eq!(a.signal_map, vec![(15, 3), (10, 0)]);
+        assert!(a.single_child);
+        assert_eq!(a.success_code, vec![143]);
+        assert_eq!(
+            a.command,
+            os(&["sleep", "-x"]),
+            "flags after COMMAND are the child's"
+        );
+        assert_eq!(
+            parse(&os(&["-unobody", "true"]))
+                .unwrap()
+                .user
+                .unwrap()
+                .user,
+            "nobody"
+        );
+    }
+
+    #[test]
+    fn stops_with_the_right_kind() {
+        assert_eq!(parse(&os(&["--help"])).unwrap_err(), Stop::Help);
+        assert_eq!(parse(&os(&["-V", "x"])).unwrap_err(), Stop::Version);
+        assert!(
+            matches!(parse(&os(&["--frob", "x"])), Err(Stop::Usage(m)) if m.contains("--frob"))
+        );
+        assert!(matches!(parse(&os(&["--user"])), Err(Stop::Usage(_))));
+        assert!(matches!(
+            parse(&os(&["--single-child=yes", "x"])),
+            Err(Stop::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&os(&["-u", "a", "-u", "b", "x"])),
+            Err(Stop::Usage(_))
+        ));
+        assert!(
+            matches!(parse(&os(&["--stop-timeout", "9x", "x"])), Err(Stop::Invalid(m)) if m.contains("'9x'") && m.contains("--stop-timeout"))
+        );
+        assert!(matches!(
+            parse(&os(&["--probe-failures", "0", "x"])),
+            Err(Stop::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(&os(&["--log-level", "chatty", "x"])),
+            Err(Stop::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn help_lists_every_option_with_its_variable() {
+        let text = help();
+        for o in OPTIONS {
+            assert!(
+                text.contains(&format!("--{}", o.long)) && text.contains(&env_name(o)),
+                "{}",
+                o.long
+            );
+        }
     }
 
     #[test]

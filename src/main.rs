@@ -19,8 +19,6 @@ mod user;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     // `check` runs every few seconds in every container: dispatch it before building the
@@ -30,9 +28,9 @@ fn main() -> ExitCode {
         Some("run") => drop(args.remove(1)),
         _ => {}
     }
-    let run = match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli.run,
-        Err(e) => return ExitCode::from(cli::report(e)),
+    let run = match cli::parse(&args[1..]) {
+        Ok(run) => run,
+        Err(stop) => return ExitCode::from(stop.report()),
     };
     if run.command.is_empty() {
         eprintln!("kai-init: no command given (usage: kai-init [OPTIONS] [--] COMMAND [ARGS...])");
