@@ -35,22 +35,15 @@ pub const T: Duration = Duration::from_secs(30);
 /// `kai-init ARGS` (a subreaper, not PID 1) with no KAI_INIT_* or NOTIFY_SOCKET from the
 /// caller's environment, and the default socket off unless the test names its own.
 pub fn kai(args: &[&str]) -> Command {
-    let mut cmd = util::kai(args);
-    for (key, _) in std::env::vars_os() {
-        let key_s = key.to_string_lossy();
-        if key_s.starts_with("KAI_INIT_")
-            || ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"].contains(&&*key_s)
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("KAI_INIT_HEALTH_SOCKET", "off");
-    cmd
+    hermetic(util::kai(args))
 }
 
 /// `kai-init ARGS` as PID 1 of a new PID namespace, with the same clean environment.
 pub fn hermetic_pid1(args: &[&str]) -> Command {
-    let mut cmd = util::kai_pid1(args);
+    hermetic(util::kai_pid1(args))
+}
+
+fn hermetic(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         let key_s = key.to_string_lossy();
         if key_s.starts_with("KAI_INIT_")
