@@ -18,36 +18,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-
 use crate::cli::CheckArgs;
 use crate::health::probe::{short, status_code, Target};
 
 const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
-
-const EXAMPLES: &str = "\
-Examples:
-  HEALTHCHECK CMD [\"/sbin/kai-init\", \"check\"]          ask the running kai-init (/healthz)
-  kai-init check --path /livez
-  kai-init check http://127.0.0.1:3000/health tcp://127.0.0.1:5432
-
-Exit codes: 0 healthy, 1 unhealthy or unreachable, 64 usage error.
-Environment: KAI_INIT_HEALTH_LISTEN (TCP address, used first), KAI_INIT_HEALTH_SOCKET
-(abstract socket name, default @kai-init).";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "kai-init check",
-    bin_name = "kai-init check",
-    version,
-    about = "Ask a running kai-init, or the given targets, whether they are healthy.",
-    after_help = EXAMPLES
-)]
-struct CheckCli {
-    #[command(flatten)]
-    args: CheckArgs,
-}
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +41,10 @@ struct Probe {
 }
 
 pub fn main(argv: &[OsString]) -> u8 {
-    let cli = match CheckCli::try_parse_from(argv) {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+    let args = match crate::cli::parse_check(&argv[1..]) {
+        Ok(args) => args,
+        Err(stop) => return stop.report(),
     };
-    let args = cli.args;
     let plan = match plan(&args, |k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(msg) => {
@@ -103,29 +77,6 @@ pub fn main(argv: &[OsString]) -> u8 {
     let verdict = if healthy { "healthy" } else { "unhealthy" };
     println!("{}", one_line(&format!("{verdict}: {}", parts.join("; "))));
     u8::from(!healthy)
-}
-
-/// Help and version exit 0; anything else is one line on stderr and 64, never clap's 2.
-fn usage_error(e: clap::Error) -> u8 {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            0
-        }
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!(
-                "{}",
-                one_line(&format!(
-                    "kai-init check: {first} (see kai-init check --help)"
-                ))
-            );
-            USAGE
-        }
-    }
 }
 
 /// What to ask, from the arguments and the environment (`env` is injectable for tests).
@@ -377,9 +328,8 @@ mod tests {
     use super::*;
 
     fn args(targets: &[&str]) -> CheckArgs {
-        let mut argv = vec!["check"];
-        argv.extend(targets);
-        CheckCli::try_parse_from(argv).expect("parses").args
+        let argv: Vec<OsString> = targets.iter().map(OsString::from).collect();
+        crate::cli::parse_check(&argv).expect("parses")
     }
 
     #[test]

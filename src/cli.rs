@@ -5,28 +5,50 @@
 //! `ENV`; a flag on the command line wins over the variable, and an empty variable counts
 //! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting).
 //!
-//! The supervisor's options are parsed by hand from one table, not by clap: building
-//! clap's command (twenty arguments, their help and environment look-ups) cost about
-//! 190 µs per start, measured here, which put kai-init's start-up overhead behind
-//! tini's. `kai-init check` keeps clap (see `CheckArgs`).
+//! Options are parsed by hand from a table per command (which also renders `--help`), not
+//! by clap: building clap's command (twenty arguments, their help and environment
+//! look-ups) cost about 190 µs per start, measured here, which put kai-init's start-up
+//! overhead behind tini's, and clap was a tenth of the binary. `kai-init check` runs in
+//! every container at every health interval and gains the same.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
-
 use crate::health::probe::Target;
 use crate::user::UserSpec;
 
-const ABOUT: &str =
-    "A tiny PID 1 for containers: drops root, forwards signals, reaps zombies, serves health probes.";
+/// One command line: its options, its help text, and what its failures exit with.
+#[derive(Debug)]
+pub struct Spec {
+    name: &'static str,
+    about: &'static str,
+    usage: &'static str,
+    /// What the words that are not options are, for `--help`.
+    words: &'static str,
+    examples: &'static str,
+    options: &'static [Opt],
+    /// Whether each option also reads `KAI_INIT_<NAME>`.
+    env: bool,
+    usage_code: u8,
+    invalid_code: u8,
+}
 
-const USAGE: &str = "\
+const SUPERVISOR: Spec = Spec {
+    name: "kai-init",
+    about: "A tiny PID 1 for containers: drops root, forwards signals, reaps zombies, serves health probes.",
+    usage: "\
 Usage: kai-init [OPTIONS] [--] COMMAND [ARGS...]
        kai-init run [OPTIONS] [--] COMMAND [ARGS...]
-       kai-init check [OPTIONS] [TARGET...]   (see kai-init check --help)";
+       kai-init check [OPTIONS] [TARGET...]   (see kai-init check --help)",
+    words: "COMMAND [ARGS...]  the program to run and its arguments",
+    examples: EXAMPLES,
+    options: OPTIONS,
+    env: true,
+    usage_code: 2,
+    invalid_code: 125,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +63,7 @@ Exit codes: the child's code; 128+N if it died of signal N; 125 kai-init could n
 126 COMMAND cannot be executed; 127 COMMAND not found; 2 usage error.";
 
 /// One option: `--long`, its variable `KAI_INIT_<LONG>`, and how it reads.
+#[derive(Debug)]
 struct Opt {
     long: &'static str,
     short: Option<char>,
@@ -185,6 +208,45 @@ const OPTIONS: &[Opt] = &[
     ),
 ];
 
+/// `kai-init check`: usage errors exit 64, never 2, which Docker reserves.
+const CHECK: Spec = Spec {
+    name: "kai-init check",
+    about: "Ask a running kai-init, or the given targets, whether they are healthy.",
+    usage: "Usage: kai-init check [OPTIONS] [TARGET...]",
+    words: "TARGET...  check these instead of kai-init: http://HOST:PORT/PATH or tcp://HOST:PORT (all must pass)",
+    examples: "\
+Examples:
+  HEALTHCHECK CMD [\"/sbin/kai-init\", \"check\"]          ask the running kai-init (/healthz)
+  kai-init check --path /livez
+  kai-init check http://127.0.0.1:3000/health tcp://127.0.0.1:5432
+
+Exit codes: 0 healthy, 1 unhealthy or unreachable, 64 usage error.
+Environment: KAI_INIT_HEALTH_LISTEN (TCP address, used first), KAI_INIT_HEALTH_SOCKET
+(abstract socket name, default @kai-init).",
+    options: &[
+        with_default(opt("path", "PATH", "Path to ask the running kai-init for"), "/healthz"),
+        with_default(opt("timeout", "DURATION", "Give up after this long"), "2s"),
+        with_default(opt("expect-status", "RANGES", "HTTP statuses that pass, e.g. 200-399 or 200,204"), "200-399"),
+        Opt {
+            short: Some('H'),
+            ..list(opt("header", "NAME: VALUE", "Extra request header for http:// targets (repeatable)"))
+        },
+    ],
+    env: false,
+    usage_code: 64,
+    invalid_code: 64,
+};
+
+/// `kai-init check`'s settings.
+#[derive(Debug, Clone)]
+pub struct CheckArgs {
+    pub path: String,
+    pub timeout: Duration,
+    pub expect_status: String,
+    pub header: Vec<String>,
+    pub targets: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -235,35 +297,36 @@ pub struct RunArgs {
 }
 
 /// Why parsing stopped.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Stop {
-    Help,
+    Help(&'static Spec),
     Version,
-    /// Unknown flag, missing value: exit 2.
-    Usage(String),
-    /// A value that does not parse: kai-init cannot start, exit 125.
-    Invalid(String),
+    /// Unknown flag, missing value (kai-init: exit 2; check: 64).
+    Usage(&'static Spec, String),
+    /// A value that does not parse (kai-init cannot start: exit 125; check: 64).
+    Invalid(&'static Spec, String),
 }
 
 impl Stop {
-    /// Prints what the stop calls for and returns the exit code.
+    /// Prints what the stop calls for, one line on stderr for a failure, and returns the
+    /// exit code.
     pub fn report(self) -> u8 {
         match self {
-            Stop::Help => {
-                print!("{}", help());
+            Stop::Help(spec) => {
+                print!("{}", help(spec));
                 0
             }
             Stop::Version => {
                 println!("kai-init {}", env!("CARGO_PKG_VERSION"));
                 0
             }
-            Stop::Usage(msg) => {
-                eprintln!("kai-init: {msg} (see kai-init --help)");
-                2
+            Stop::Usage(spec, msg) => {
+                eprintln!("{}: {msg} (see {} --help)", spec.name, spec.name);
+                spec.usage_code
             }
-            Stop::Invalid(msg) => {
-                eprintln!("kai-init: {msg}");
-                125
+            Stop::Invalid(spec, msg) => {
+                eprintln!("{}: {msg}", spec.name);
+                spec.invalid_code
             }
         }
     }
@@ -271,54 +334,11 @@ impl Stop {
 
 /// Parses the supervisor's arguments (without the program name) and environment.
 pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
-    let mut given: HashMap<&'static str, Vec<String>> = HashMap::new();
-    let mut rest = args.iter();
-    let mut command = Vec::new();
-    while let Some(arg) = rest.next() {
-        let Some(text) = arg.to_str().filter(|t| t.starts_with('-') && *t != "-") else {
-            command.push(arg.clone());
-            break;
-        };
-        if text == "--" {
-            break;
-        }
-        if text == "-h" || text == "--help" {
-            return Err(Stop::Help);
-        }
-        if text == "-V" || text == "--version" {
-            return Err(Stop::Version);
-        }
-        let (o, inline) =
-            find(text).ok_or_else(|| Stop::Usage(format!("unexpected argument '{text}'")))?;
-        let value = if o.value_name.is_empty() {
-            if inline.is_some() {
-                return Err(Stop::Usage(format!("--{} takes no value", o.long)));
-            }
-            "true".to_owned()
-        } else {
-            match inline {
-                Some(v) => v.to_owned(),
-                None => match rest.next() {
-                    Some(v) => v.to_str().map(str::to_owned).ok_or_else(|| {
-                        Stop::Invalid(format!("the value for {} is not valid UTF-8", flag(o)))
-                    })?,
-                    None => {
-                        return Err(Stop::Usage(format!("a value is required for {}", flag(o))))
-                    }
-                },
-            }
-        };
-        let values = given.entry(o.long).or_default();
-        if !values.is_empty() && !o.list {
-            return Err(Stop::Usage(format!(
-                "{} cannot be given more than once",
-                flag(o)
-            )));
-        }
-        values.push(value);
-    }
-    command.extend(rest.cloned());
-    let mut s = Settings { given };
+    let (given, command) = scan(&SUPERVISOR, args, true)?;
+    let mut s = Settings {
+        spec: &SUPERVISOR,
+        given,
+    };
     Ok(RunArgs {
         user: s.one("user", UserSpec::parse)?,
         no_new_privs: s.switch("no-new-privs")?,
@@ -341,18 +361,111 @@ pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
     })
 }
 
+/// Parses `kai-init check`'s arguments (without `check`).
+pub fn parse_check(args: &[OsString]) -> Result<CheckArgs, Stop> {
+    let (given, words) = scan(&CHECK, args, false)?;
+    let mut s = Settings {
+        spec: &CHECK,
+        given,
+    };
+    let targets = words
+        .into_iter()
+        .map(|w| {
+            w.into_string()
+                .map_err(|w| Stop::Usage(&CHECK, format!("target {w:?} is not valid UTF-8")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(CheckArgs {
+        path: s.value("path", |t| Ok(t.to_owned()))?,
+        timeout: s.value("timeout", parse_positive_duration)?,
+        expect_status: s.value("expect-status", |t| Ok(t.to_owned()))?,
+        header: s.list("header", |t| Ok(t.to_owned()))?,
+        targets,
+    })
+}
+
+/// Option values by long name, and the other words.
+type Scanned = (HashMap<&'static str, Vec<String>>, Vec<OsString>);
+
+/// Splits arguments into option values and the other words. With `trailing`, the first
+/// other word starts the child's command line, which is taken whole; otherwise words and
+/// options may mix. `--` ends the options either way.
+fn scan(spec: &'static Spec, args: &[OsString], trailing: bool) -> Result<Scanned, Stop> {
+    let mut given: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let mut words = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(text) = arg.to_str().filter(|t| t.starts_with('-') && *t != "-") else {
+            words.push(arg.clone());
+            if trailing {
+                break;
+            }
+            continue;
+        };
+        if text == "--" {
+            break;
+        }
+        if text == "-h" || text == "--help" {
+            return Err(Stop::Help(spec));
+        }
+        if text == "-V" || text == "--version" {
+            return Err(Stop::Version);
+        }
+        let (o, inline) = find(spec, text)
+            .ok_or_else(|| Stop::Usage(spec, format!("unexpected argument '{text}'")))?;
+        let value = if o.value_name.is_empty() {
+            if inline.is_some() {
+                return Err(Stop::Usage(spec, format!("--{} takes no value", o.long)));
+            }
+            "true".to_owned()
+        } else {
+            match inline {
+                Some(v) => v.to_owned(),
+                None => match rest.next() {
+                    Some(v) => v.to_str().map(str::to_owned).ok_or_else(|| {
+                        Stop::Invalid(
+                            spec,
+                            format!("the value for {} is not valid UTF-8", flag(o)),
+                        )
+                    })?,
+                    None => {
+                        return Err(Stop::Usage(
+                            spec,
+                            format!("a value is required for {}", flag(o)),
+                        ))
+                    }
+                },
+            }
+        };
+        let values = given.entry(o.long).or_default();
+        if !values.is_empty() && !o.list {
+            return Err(Stop::Usage(
+                spec,
+                format!("{} cannot be given more than once", flag(o)),
+            ));
+        }
+        values.push(value);
+    }
+    words.extend(rest.cloned());
+    Ok((given, words))
+}
+
 /// The option a command-line word names, and a value given inline (`--name=value`, `-uVALUE`).
-fn find(text: &str) -> Option<(&'static Opt, Option<&str>)> {
+fn find<'a>(spec: &Spec, text: &'a str) -> Option<(&'static Opt, Option<&'a str>)> {
     if let Some(long) = text.strip_prefix("--") {
         let (name, inline) = match long.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (long, None),
         };
-        return OPTIONS.iter().find(|o| o.long == name).map(|o| (o, inline));
+        return spec
+            .options
+            .iter()
+            .find(|o| o.long == name)
+            .map(|o| (o, inline));
     }
     let mut chars = text[1..].chars();
     let short = chars.next()?;
-    let o = OPTIONS.iter().find(|o| o.short == Some(short))?;
+    let o = spec.options.iter().find(|o| o.short == Some(short))?;
     let tail = chars.as_str();
     let inline = tail.strip_prefix('=').unwrap_or(tail);
     Some((o, (!inline.is_empty()).then_some(inline)))
@@ -372,6 +485,7 @@ fn env_name(o: &Opt) -> String {
 
 /// What was given on the command line; the environment and defaults are read on demand.
 struct Settings {
+    spec: &'static Spec,
     given: HashMap<&'static str, Vec<String>>,
 }
 
@@ -379,15 +493,15 @@ impl Settings {
     /// The raw values of `long` and where they came from: the flags, else the variable
     /// (split at commas for a list), else the default.
     fn raw(&mut self, long: &str) -> (Vec<String>, String) {
-        let o = OPTIONS
-            .iter()
+        let o = (self.spec.options.iter())
             .find(|o| o.long == long)
             .expect("an option of the table");
         if let Some(values) = self.given.remove(long) {
             return (values, flag(o));
         }
         let var = env_name(o);
-        if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
+        let set = self.spec.env.then(|| std::env::var(&var).ok()).flatten();
+        if let Some(value) = set.filter(|v| !v.is_empty()) {
             let values = if o.list {
                 value.split(',').map(str::to_owned).collect()
             } else {
@@ -408,7 +522,10 @@ impl Settings {
             .iter()
             .map(|v| {
                 parse(v).map_err(|why| {
-                    Stop::Invalid(format!("invalid value '{v}' for {source}: {why}"))
+                    Stop::Invalid(
+                        self.spec,
+                        format!("invalid value '{v}' for {source}: {why}"),
+                    )
                 })
             })
             .collect()
@@ -437,9 +554,8 @@ impl Settings {
 }
 
 /// The `--help` text, rendered from the option table.
-fn help() -> String {
-    let cells: Vec<(String, &Opt)> = OPTIONS
-        .iter()
+fn help(spec: &Spec) -> String {
+    let cells: Vec<(String, &Opt)> = (spec.options.iter())
         .map(|o| {
             let short = o.short.map_or("    ".to_owned(), |c| format!("-{c}, "));
             let value = match o.value_name {
@@ -449,47 +565,32 @@ fn help() -> String {
             (format!("{short}--{}{value}", o.long), o)
         })
         .collect();
-    let width = cells.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
-    let mut out = format!("{ABOUT}\n\n{USAGE}\n\nArguments:\n  COMMAND [ARGS...]  the program to run and its arguments\n\nOptions:\n");
+    let width = cells
+        .iter()
+        .map(|(c, _)| c.len())
+        .max()
+        .unwrap_or(0)
+        .max(13);
+    let mut out = format!(
+        "{}\n\n{}\n\nArguments:\n  {}\n\nOptions:\n",
+        spec.about, spec.usage, spec.words
+    );
     for (cell, o) in cells {
-        let default = o
-            .default
+        let default = (o.default)
             .map(|d| format!(" [default: {d}]"))
             .unwrap_or_default();
-        out += &format!(
-            "  {cell:width$}  {}{default} [env: {}]\n",
-            o.help,
-            env_name(o)
-        );
+        let env = if spec.env {
+            format!(" [env: {}]", env_name(o))
+        } else {
+            String::new()
+        };
+        out += &format!("  {cell:width$}  {}{default}{env}\n", o.help);
     }
     out += &format!(
-        "  {:width$}  Print help\n  {:width$}  Print version\n\n{EXAMPLES}\n",
-        "-h, --help", "-V, --version"
+        "  {:width$}  Print help\n  {:width$}  Print version\n\n{}\n",
+        "-h, --help", "-V, --version", spec.examples
     );
     out
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CheckArgs {
-    /// Path to ask the running kai-init for
-    #[arg(long, default_value = "/healthz")]
-    pub path: String,
-
-    /// Give up after this long
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_positive_duration)]
-    pub timeout: Duration,
-
-    /// HTTP statuses that pass, e.g. 200-399 or 200,204
-    #[arg(long, value_name = "RANGES", default_value = "200-399")]
-    pub expect_status: String,
-
-    /// Extra request header for http:// targets (repeatable)
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
-    pub header: Vec<String>,
-
-    /// Check these instead of kai-init: http://HOST:PORT/PATH or tcp://HOST:PORT (all must pass)
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<String>,
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -623,36 +724,67 @@ mod tests {
 
     #[test]
     fn stops_with_the_right_kind() {
-        assert_eq!(parse(&os(&["--help"])).unwrap_err(), Stop::Help);
-        assert_eq!(parse(&os(&["-V", "x"])).unwrap_err(), Stop::Version);
-        assert!(
-            matches!(parse(&os(&["--frob", "x"])), Err(Stop::Usage(m)) if m.contains("--frob"))
+        assert!(matches!(parse(&os(&["--help"])), Err(Stop::Help(_))));
+        assert!(matches!(parse(&os(&["-V", "x"])), Err(Stop::Version)));
+        let usage = |args: &[&str]| matches!(parse(&os(args)), Err(Stop::Usage(..)));
+        assert!(usage(&["--frob", "x"]) && usage(&["--user"]));
+        assert!(usage(&["--single-child=yes", "x"]) && usage(&["-u", "a", "-u", "b", "x"]));
+        let invalid = |args: &[&str]| match parse(&os(args)) {
+            Err(Stop::Invalid(_, m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = invalid(&["--stop-timeout", "9x", "x"]);
+        assert!(m.contains("'9x'") && m.contains("--stop-timeout"), "{m}");
+        invalid(&["--probe-failures", "0", "x"]);
+        invalid(&["--log-level", "chatty", "x"]);
+        assert_eq!(
+            parse(&os(&["--frob", "x"])).err().map(Stop::report),
+            Some(2)
         );
-        assert!(matches!(parse(&os(&["--user"])), Err(Stop::Usage(_))));
-        assert!(matches!(
-            parse(&os(&["--single-child=yes", "x"])),
-            Err(Stop::Usage(_))
-        ));
-        assert!(matches!(
-            parse(&os(&["-u", "a", "-u", "b", "x"])),
-            Err(Stop::Usage(_))
-        ));
-        assert!(
-            matches!(parse(&os(&["--stop-timeout", "9x", "x"])), Err(Stop::Invalid(m)) if m.contains("'9x'") && m.contains("--stop-timeout"))
+        assert_eq!(
+            parse(&os(&["--log-level", "chatty", "x"]))
+                .err()
+                .map(Stop::report),
+            Some(125)
         );
-        assert!(matches!(
-            parse(&os(&["--probe-failures", "0", "x"])),
-            Err(Stop::Invalid(_))
-        ));
-        assert!(matches!(
-            parse(&os(&["--log-level", "chatty", "x"])),
-            Err(Stop::Invalid(_))
-        ));
+    }
+
+    #[test]
+    fn check_mixes_targets_and_options_and_exits_64() {
+        let a = parse_check(&os(&[
+            "tcp://127.0.0.1:1",
+            "-H",
+            "A: b, c",
+            "--path=/livez",
+            "-H",
+            "X: y",
+        ]))
+        .unwrap();
+        assert_eq!(a.targets, vec!["tcp://127.0.0.1:1"]);
+        assert_eq!(
+            a.header,
+            vec!["A: b, c", "X: y"],
+            "headers are not split at commas"
+        );
+        assert_eq!(
+            (a.path.as_str(), a.timeout),
+            ("/livez", Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_check(&os(&["--bogus"])).err().map(Stop::report),
+            Some(64)
+        );
+        assert_eq!(
+            parse_check(&os(&["--timeout", "0s"]))
+                .err()
+                .map(Stop::report),
+            Some(64)
+        );
     }
 
     #[test]
     fn help_lists_every_option_with_its_variable() {
-        let text = help();
+        let text = help(&SUPERVISOR);
         for o in OPTIONS {
             assert!(
                 text.contains(&format!("--{}", o.long)) && text.contains(&env_name(o)),
