@@ -117,14 +117,7 @@ pub fn json(
                 }
                 // The detail (pid, exit code) goes to output only on failure; uptime is
                 // the observed value here.
-                let c2 = Check {
-                    detail: if c.ok {
-                        String::new()
-                    } else {
-                        c.detail.clone()
-                    },
-                    ..c.clone()
-                };
+                let c2 = detail_on_failure_only(c);
                 let _ = write!(
                     extra,
                     ",\"observedValue\":{uptime:.3},\"observedUnit\":\"s\""
@@ -176,14 +169,7 @@ pub fn json(
                         ",\"observedValue\":{since:.3},\"observedUnit\":\"s\""
                     );
                 }
-                let c2 = Check {
-                    detail: if c.ok {
-                        String::new()
-                    } else {
-                        c.detail.clone()
-                    },
-                    ..c.clone()
-                };
+                let c2 = detail_on_failure_only(c);
                 entry(&mut out, "watchdog:lastPing", &c2, &extra);
             }
             name => entry(&mut out, name, c, ""),
@@ -191,6 +177,19 @@ pub fn json(
     }
     out.push_str("}}");
     out
+}
+
+/// `c` with its detail kept only when it fails: for checks whose passing state is told by
+/// an observed value instead.
+fn detail_on_failure_only(c: &Check) -> Check {
+    Check {
+        detail: if c.ok {
+            String::new()
+        } else {
+            c.detail.clone()
+        },
+        ..c.clone()
+    }
 }
 
 /// Appends `s` as a JSON string literal.
