@@ -1,5 +1,7 @@
-//! The one fenced module with `unsafe`: the code that runs between fork and exec, and the
-//! two libc calls that nix cannot express for real-time signals (kill, waitpid).
+//! The one fenced module with `unsafe`: starting the child (posix_spawnp, and the step
+//! that runs between fork and exec when one is needed), the libc calls that nix cannot
+//! express (kill and waitpid with real-time signals, rt_sigaction for libc's reserved
+//! signals), and registering a descriptor with tokio's reactor.
 //!
 //! Every block states the invariant it relies on in a SAFETY comment.
 
@@ -62,9 +64,9 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
     };
     // SAFETY: the closure runs in the forked child of a single-threaded parent (kai-init's
     // runtime is current-thread and spawns no other threads), before exec. It only makes
-    // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, rt_sigaction, sigprocmask) on
-    // values copied in before fork; it allocates nothing, takes no lock, and touches no
-    // state shared with the parent.
+    // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, rt_sigaction,
+    // sigprocmask) on values copied in before fork; it allocates nothing, takes no lock,
+    // and touches no state shared with the parent.
     unsafe {
         cmd.pre_exec(step);
     }
