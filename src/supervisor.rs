@@ -96,7 +96,7 @@ impl Supervisor {
         loop {
             if let (Some(ended), false) = (self.ended, self.children_left) {
                 if self.opts.interactive {
-                    tty::reclaim();
+                    tty::reclaim(Pid::from_raw(self.child));
                 }
                 return ended;
             }

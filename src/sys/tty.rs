@@ -14,13 +14,16 @@ pub fn in_foreground() -> bool {
     input.is_terminal() && tcgetpgrp(&input).ok() == Some(getpgrp())
 }
 
-/// The child was stopped from the terminal (Ctrl-Z): take the terminal back, stop
-/// kai-init too so the shell sees its job stopped, and on `fg` hand the terminal back and
-/// continue the child. SIGTTOU is blocked in kai-init, so tcsetpgrp from the background
-/// is allowed (tcsetpgrp(3)).
+/// The child was stopped by job control (Ctrl-Z, or a read of the terminal from the
+/// background): stop kai-init too, so the shell sees its job stopped, taking the terminal
+/// back first if the child's group holds it; on `fg`, hand the terminal back and continue
+/// the child; on `bg`, continue it in the background. SIGTTOU is blocked in kai-init, so
+/// tcsetpgrp from the background is allowed (tcsetpgrp(3)).
 pub fn suspend_with(child_group: Pid) {
     let input = stdin();
-    let _ = tcsetpgrp(&input, getpgrp());
+    if tcgetpgrp(&input).ok() == Some(child_group) {
+        let _ = tcsetpgrp(&input, getpgrp());
+    }
     // As PID 1 the kernel ignores this, and the child is simply continued below.
     let _ = kill(getpid(), Signal::SIGSTOP);
     if tcgetpgrp(&input).ok() == Some(getpgrp()) {
@@ -30,7 +33,12 @@ pub fn suspend_with(child_group: Pid) {
 }
 
 /// Takes the terminal back after the child has gone, so kai-init's last log lines and
-/// whoever runs next are not in a dead group's background.
-pub fn reclaim() {
-    let _ = tcsetpgrp(stdin(), getpgrp());
+/// whoever runs next are not in a dead group's background; but only if the child's group
+/// still holds it: after `bg` the shell has the terminal, and taking it would leave the
+/// shell reading from the background (seen here: bash exited).
+pub fn reclaim(child_group: Pid) {
+    let input = stdin();
+    if tcgetpgrp(&input).ok() == Some(child_group) {
+        let _ = tcsetpgrp(&input, getpgrp());
+    }
 }

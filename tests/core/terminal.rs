@@ -77,6 +77,10 @@ try:
         buf += data
 except (TimeoutError, EOFError) as e:
     error = f"{type(e).__name__}: {e} at step {kind} {arg!r}"
+    # A shell passes SIGHUP on to its jobs (continuing stopped ones), so nothing it
+    # started outlives a failed test; then make sure of the shell itself.
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
 _, status = os.waitpid(pid, 0)
 print(json.dumps({"output": buf.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status), "error": error}))
@@ -250,5 +254,36 @@ fn ctrl_z_suspends_the_job_and_fg_resumes_it() {
         &argv,
     );
     assert!(s.output.contains("got:after fg"), "{}", s.output);
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
+/// In an interactive shell: Ctrl-Z, then `bg`. The job runs on in the background and
+/// kai-init must leave the terminal to the shell when it ends (taking it back would leave
+/// bash reading from the background: it exits).
+#[test]
+fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
+    let kai = util::bin().to_string_lossy().into_owned();
+    // The job never forks (a Ctrl-Z while a shell child sits in vfork would stop neither
+    // it nor, so, the job); chr(65+n) keeps each marker out of the echo of the command line.
+    let job = format!(
+        "{kai} --log-level off -- python3 -c 'import time\nfor n in range(3): print(\"TICK\" + chr(65 + n), flush=True); time.sleep(0.5)'\n"
+    );
+    let s = on_terminal(
+        &[
+            // set -b: bash reports the job's end at once, while it sits at its prompt.
+            ("send", "set -b\n"),
+            ("send", &job),
+            ("expect", "TICKA"),
+            ("send", "\x1a"),
+            ("expect", "Stopped"),
+            ("send", "bg\n"),
+            ("expect", "TICKC"),
+            ("expect", "Done"),
+            ("send", "echo ALIVE$((40+2))\n"),
+            ("expect", "ALIVE42"),
+            ("send", "exit\n"),
+        ],
+        &["bash", "--norc", "--noprofile", "-i"],
+    );
     assert_eq!(s.code, 0, "{}", s.output);
 }
