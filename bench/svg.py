@@ -44,6 +44,15 @@ def text_by_bar(length, ry, label):
             f'{escape(label)}</text>')
 
 
+def panel_head(x, y, h, title, subtitle):
+    """The opening of a panel: its group, frame, title and (already escaped) subtitle."""
+    return [f'<g transform="translate({x},{y})">',
+            f'<rect width="{PW}" height="{h}" fill="#f8f9fa" stroke="#dee2e6"/>',
+            f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
+            f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
+            f'{subtitle}</text>']
+
+
 def panel(x, y, title, unit, rows, ref_name):
     """rows: [(name, value)]; bars are value / value_of(ref_name), or absolute if the reference is 0/missing."""
     vals = dict(rows)
@@ -54,11 +63,8 @@ def panel(x, y, title, unit, rows, ref_name):
     top = min(top, CLAMP) if relative else top
     bw = PW - LABEL_W - VALUE_W - 10
     h = TITLE_H + ROW_H * len(rows) + 10
-    out = [f'<g transform="translate({x},{y})">',
-           f'<rect width="{PW}" height="{h}" fill="#f8f9fa" stroke="#dee2e6"/>',
-           f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
-           f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
-           f'{escape(("× " + ref_name) if relative else "absolute")}, lower is better</text>']
+    out = panel_head(x, y, h, title,
+                     f'{escape(("× " + ref_name) if relative else "absolute")}, lower is better')
     if relative:  # the reference line goes under the bars and their labels
         rx = LABEL_W + bw * 1.0 / top
         out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
@@ -85,11 +91,7 @@ def target_panel(x, y, title, rows):
     """rows: [(label, value, target, unit, higher_is_better)]: bars as fraction of the target."""
     bw = PW - LABEL_W - VALUE_W - 10
     h = TITLE_H + ROW_H * len(rows) + 10
-    out = [f'<g transform="translate({x},{y})">',
-           f'<rect width="{PW}" height="{h}" fill="#f8f9fa" stroke="#dee2e6"/>',
-           f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
-           f'<text x="{PW - 10}" y="20" text-anchor="end" fill="{MUTED}" font-size="11">'
-           f'× target (dashed line)</text>']
+    out = panel_head(x, y, h, title, '× target (dashed line)')
     top = min(max([1.0] + [v / t for _, v, t, _, _ in rows if v is not None]), CLAMP) * 1.05
     rx = LABEL_W + bw / top
     out.append(f'<line x1="{rx:.1f}" y1="{TITLE_H - 4}" x2="{rx:.1f}" y2="{h - 6}" '
