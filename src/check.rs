@@ -18,8 +18,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::cli::CheckArgs;
-use crate::health::probe::{short, status_code, Target};
+use crate::config::{CheckArgs, Target};
+use crate::health::probe::{short, status_code};
 
 const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;

@@ -16,7 +16,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::health::probe::Target;
+use crate::config::{CheckArgs, LogFormat, LogLevel, Notify, RunArgs, Target};
 use crate::user::UserSpec;
 
 /// One command line: its options, its help text, and what its failures exit with.
@@ -125,11 +125,11 @@ const OPTIONS: &[Opt] = &[
         "FROM:TO",
         "Rewrite a signal before forwarding it, e.g. TERM:QUIT; TO=0 drops it (repeatable)",
     )),
-    opt(
-        "single-child",
-        "",
-        "Forward signals to the child only, not to its whole process group",
-    ),
+    list(opt(
+        "signal-group",
+        "SIGNAL|all",
+        "Forward this signal to the child's whole process group, not only to the child, e.g. TERM,INT for a wrapper that does not pass signals on (repeatable)",
+    )),
     list(opt(
         "success-code",
         "N",
@@ -237,65 +237,6 @@ Environment: KAI_INIT_HEALTH_LISTEN (TCP address, used first), KAI_INIT_HEALTH_S
     invalid_code: 64,
 };
 
-/// `kai-init check`'s settings.
-#[derive(Debug, Clone)]
-pub struct CheckArgs {
-    pub path: String,
-    pub timeout: Duration,
-    pub expect_status: String,
-    pub header: Vec<String>,
-    pub targets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Off,
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-/// How the child tells kai-init it is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notify {
-    /// systemd's sd_notify datagrams on a NOTIFY_SOCKET kai-init creates.
-    Sd,
-    /// s6's protocol: a newline written on this file descriptor.
-    Fd(i32),
-}
-
-/// The supervisor's settings, from flags, variables and defaults.
-#[derive(Debug, Clone)]
-pub struct RunArgs {
-    pub user: Option<UserSpec>,
-    pub no_new_privs: bool,
-    pub stop_timeout: Duration,
-    pub signal_map: Vec<(i32, i32)>,
-    pub single_child: bool,
-    pub success_code: Vec<u8>,
-    pub log_format: LogFormat,
-    pub log_level: LogLevel,
-    pub health_socket: String,
-    pub health_listen: Option<SocketAddr>,
-    pub probe: Option<Target>,
-    pub probe_interval: Duration,
-    pub probe_timeout: Duration,
-    pub probe_failures: u32,
-    pub probe_initial_delay: Duration,
-    pub notify: Option<Notify>,
-    pub drain_delay: Duration,
-    /// The program to run and its arguments (may be empty: `main` reports that).
-    pub command: Vec<OsString>,
-}
-
 /// Why parsing stopped.
 #[derive(Debug)]
 pub enum Stop {
@@ -344,7 +285,7 @@ pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
         no_new_privs: s.switch("no-new-privs")?,
         stop_timeout: s.value("stop-timeout", crate::duration::parse)?,
         signal_map: s.list("signal-map", parse_signal_map)?,
-        single_child: s.switch("single-child")?,
+        signal_group: s.list("signal-group", parse_signal_group)?.concat(),
         success_code: s.list("success-code", parse_code)?,
         log_format: s.value("log-format", parse_log_format)?,
         log_level: s.value("log-level", parse_log_level)?,
@@ -650,6 +591,16 @@ fn parse_signal_map(text: &str) -> Result<(i32, i32), String> {
     ))
 }
 
+/// One `--signal-group` value: signals separated by commas, or `all` for every signal.
+fn parse_signal_group(text: &str) -> Result<Vec<i32>, String> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok((1..=crate::signal_names::RTMAX).collect());
+    }
+    text.split(',')
+        .map(|sig| crate::signal_names::parse(sig, false))
+        .collect()
+}
+
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     match crate::duration::parse(text)? {
         Duration::ZERO => Err(format!("duration '{text}' must be greater than zero")),
@@ -683,7 +634,7 @@ mod tests {
         assert_eq!(a.stop_timeout, Duration::from_secs(8));
         assert_eq!(a.health_socket, "@kai-init");
         assert_eq!(a.probe_failures, 3);
-        assert!(!a.single_child && a.user.is_none() && a.signal_map.is_empty());
+        assert!(a.signal_group.is_empty() && a.user.is_none() && a.signal_map.is_empty());
     }
 
     #[test]
@@ -695,7 +646,9 @@ mod tests {
             "--signal-map",
             "TERM:QUIT",
             "--signal-map=USR1:0",
-            "--single-child",
+            "--signal-group",
+            "TERM,INT",
+            "--signal-group=HUP",
             "--success-code",
             "143",
             "sleep",
@@ -705,7 +658,7 @@ mod tests {
         assert_eq!(a.user.unwrap().user, "node");
         assert_eq!(a.stop_timeout, Duration::from_secs(2));
         assert_eq!(a.signal_map, vec![(15, 3), (10, 0)]);
-        assert!(a.single_child);
+        assert_eq!(a.signal_group, vec![15, 2, 1]);
         assert_eq!(a.success_code, vec![143]);
         assert_eq!(
             a.command,
@@ -728,7 +681,7 @@ mod tests {
         assert!(matches!(parse(&os(&["-V", "x"])), Err(Stop::Version)));
         let usage = |args: &[&str]| matches!(parse(&os(args)), Err(Stop::Usage(..)));
         assert!(usage(&["--frob", "x"]) && usage(&["--user"]));
-        assert!(usage(&["--single-child=yes", "x"]) && usage(&["-u", "a", "-u", "b", "x"]));
+        assert!(usage(&["--no-new-privs=yes", "x"]) && usage(&["-u", "a", "-u", "b", "x"]));
         let invalid = |args: &[&str]| match parse(&os(args)) {
             Err(Stop::Invalid(_, m)) => m,
             other => panic!("{other:?}"),

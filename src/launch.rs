@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tracing::{debug, info, warn};
 
-use crate::cli::RunArgs;
+use crate::config::RunArgs;
 use crate::error::Error;
 use crate::state::{Claims, State};
 use crate::supervisor::{Options, Supervisor};
@@ -72,7 +72,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             stop_timeout: args.stop_timeout,
             drain_delay: args.drain_delay,
             signal_map: args.signal_map.clone(),
-            single_child: args.single_child,
+            signal_group: args.signal_group.clone(),
             interactive,
             pid1,
             claims,

@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::{LogFormat, LogLevel};
+use crate::config::{LogFormat, LogLevel};
 
 pub fn init(format: LogFormat, level: LogLevel) {
     use tracing::level_filters::LevelFilter;

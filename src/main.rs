@@ -2,19 +2,7 @@
 //! sets up logging and dispatches; nothing below it calls `process::exit`.
 #![deny(unsafe_code)]
 
-mod check;
-mod cli;
-mod duration;
-mod error;
-mod exit;
-mod health;
-mod launch;
-mod log;
-mod signal_names;
-mod state;
-mod supervisor;
-mod sys;
-mod user;
+use kai_init::{check, cli, config, launch, log};
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -37,7 +25,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     log::init(run.log_format, run.log_level);
-    let quiet = run.log_level == cli::LogLevel::Off;
+    let quiet = run.log_level == config::LogLevel::Off;
     match launch::run(run) {
         Ok(code) => ExitCode::from(code),
         // A start-up failure is always reported, even with --log-level off.

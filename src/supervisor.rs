@@ -36,7 +36,9 @@ pub struct Options {
     pub stop_timeout: Duration,
     pub drain_delay: Duration,
     pub signal_map: Vec<(i32, i32)>,
-    pub single_child: bool,
+    /// Signals that go to the child's whole process group; the rest go to the child only
+    /// (a master-worker server tells its own workers).
+    pub signal_group: Vec<i32>,
     /// kai-init handed its terminal to the child (mirror job control).
     pub interactive: bool,
     /// kai-init is its namespace's init: every process in it is a leftover to stop.
@@ -171,7 +173,7 @@ impl Supervisor {
         self.mark_stopping();
         // Who gets this signal, noted before it is sent: a process forked in between is
         // told twice at worst, never skipped.
-        if self.opts.single_child {
+        if !self.to_group(sig) {
             self.signalled.insert(self.child);
         } else if let Some(procs) = reaper::processes() {
             let group = procs.iter().filter(|p| p.pgid == self.child);
@@ -216,13 +218,18 @@ impl Supervisor {
         self.state.send_modify(|s| s.stopping = true);
     }
 
-    /// Sends `sig` to the child's group (or only the child with --single-child). A child
-    /// that moved itself to another group still gets it directly.
+    /// Whether `sig` goes to the child's whole process group (--signal-group).
+    fn to_group(&self, sig: i32) -> bool {
+        self.opts.signal_group.contains(&sig)
+    }
+
+    /// Sends `sig` to the main child, or to its group for a --signal-group signal (a child
+    /// that moved itself to another group still gets it directly).
     fn forward(&mut self, sig: i32) {
-        let result = if self.opts.single_child {
-            kill(self.child, sig)
-        } else {
+        let result = if self.to_group(sig) {
             kill(-self.child, sig).or_else(|_| kill(self.child, sig))
+        } else {
+            kill(self.child, sig)
         };
         match result {
             Ok(()) => {

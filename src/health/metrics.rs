@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn renders_every_family_once_and_well_formed() {
         let cfg = Config {
-            probe: Some(crate::health::probe::Target::File("/x".into())),
+            probe: Some(crate::config::Target::File("/x".into())),
             probe_failures: 3,
             notify: None,
         };

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use crate::cli::RunArgs;
+use crate::config::RunArgs;
 use crate::error::Error;
 use crate::state::{Claims, State, Subscriber};
 use readiness::{checks, passes, Config, Endpoint, ProbeResult, Status};
@@ -138,7 +138,7 @@ pub struct Health {
     shared: Arc<Shared>,
     listeners: Vec<server::Listener>,
     notify: notify::Setup,
-    probe: Option<(probe::Target, probe::Timing)>,
+    probe: Option<(crate::config::Target, probe::Timing)>,
 }
 
 impl Health {

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::readiness::NotifyStatus;
 use super::Shared;
-use crate::cli::Notify;
+use crate::config::Notify;
 
 /// Variables that describe kai-init's own service manager; never passed to the child.
 pub const UPSTREAM_VARS: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];

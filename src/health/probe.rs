@@ -6,7 +6,6 @@
 //! their own; the supervisor's reaper collects their status and hands it over through
 //! `state::Claims` (tokio's process support would race that reaper).
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,130 +17,10 @@ use tracing::debug;
 
 use super::readiness::ProbeResult;
 use super::Shared;
+use crate::config::{Authority, Target};
 use crate::exit::Ended;
 use crate::signal_names::name;
 use crate::state::Claims;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// http://host:port/path; 200-399 passes, as with kubelet.
-    Http {
-        host: String,
-        port: u16,
-        path: String,
-    },
-    /// tcp://host:port; a connection passes.
-    Tcp { host: String, port: u16 },
-    /// exec:COMMAND ARGS; exit 0 passes. Split on whitespace, run without a shell.
-    Exec(Vec<String>),
-    /// file:PATH; existing passes.
-    File(String),
-}
-
-impl Target {
-    pub fn parse(text: &str) -> Result<Target, String> {
-        if let Some(rest) = text.strip_prefix("http://") {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            let (host, port) = host_port(authority, 80, text)?;
-            Ok(Target::Http {
-                host,
-                port,
-                path: path.to_owned(),
-            })
-        } else if let Some(rest) = text.strip_prefix("tcp://") {
-            let (host, port) = host_port(rest.trim_end_matches('/'), 0, text)?;
-            if port == 0 {
-                return Err(format!("'{text}' needs a port (tcp://HOST:PORT)"));
-            }
-            Ok(Target::Tcp { host, port })
-        } else if let Some(rest) = text.strip_prefix("exec:") {
-            let argv: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
-            if argv.is_empty() {
-                return Err("exec: needs a command (exec:COMMAND ARGS)".into());
-            }
-            Ok(Target::Exec(argv))
-        } else if let Some(rest) = text.strip_prefix("file:") {
-            if rest.is_empty() {
-                return Err("file: needs a path (file:PATH)".into());
-            }
-            Ok(Target::File(rest.to_owned()))
-        } else {
-            Err(format!(
-                "'{text}' is not a probe (use http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH)"
-            ))
-        }
-    }
-}
-
-impl Target {
-    /// `--probe`'s parser: [`Target::parse`], and for http:// and tcp:// a host that is an
-    /// IP address or `localhost`. A probe checks the child in this container, and a name
-    /// would need a resolver; getaddrinfo blocks, and kai-init's one thread must not.
-    pub fn parse_probe(text: &str) -> Result<Target, String> {
-        let target = Target::parse(text)?;
-        match &target {
-            Target::Http { host, .. } | Target::Tcp { host, .. }
-                if host != "localhost" && host.parse::<IpAddr>().is_err() =>
-            {
-                Err(format!(
-                    "'{text}': a probe's host must be an IP address or localhost, not '{host}'"
-                ))
-            }
-            _ => Ok(target),
-        }
-    }
-}
-
-/// Splits `host:port` (or `[v6]:port`), with `default` when the port is omitted.
-fn host_port(authority: &str, default: u16, whole: &str) -> Result<(String, u16), String> {
-    let bad = || format!("'{whole}' has an invalid host or port");
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let end = rest.find(']').ok_or_else(bad)?;
-        let port = rest[end + 1..].strip_prefix(':');
-        (&rest[..end], port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| bad())?,
-        None => default,
-    };
-    Ok((host.to_owned(), port))
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Http { host, port, path } => {
-                write!(f, "http://{}{path}", Authority(host, *port))
-            }
-            Target::Tcp { host, port } => write!(f, "tcp://{}", Authority(host, *port)),
-            Target::Exec(argv) => write!(f, "exec:{}", argv.join(" ")),
-            Target::File(path) => write!(f, "file:{path}"),
-        }
-    }
-}
-
-/// `host:port`, with brackets around an IPv6 address.
-struct Authority<'a>(&'a str, u16);
-
-impl fmt::Display for Authority<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.contains(':') {
-            true => write!(f, "[{}]:{}", self.0, self.1),
-            false => write!(f, "{}:{}", self.0, self.1),
-        }
-    }
-}
 
 /// --probe-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::Notify;
-use crate::health::probe::Target;
+use crate::config::Notify;
+use crate::config::Target;
 use crate::signal_names::name;
 use crate::state::State;
 

@@ -236,15 +236,15 @@ wait_forever()
 }
 
 #[test]
-fn signals_reach_the_whole_group_by_default() {
-    assert_eq!(single_child_case(&[]), "grandchild saw USR1 1 time(s)");
+fn signals_reach_only_the_main_child_by_default() {
+    assert_eq!(single_child_case(&[]), "grandchild saw USR1 0 time(s)");
 }
 
 #[test]
-fn single_child_spares_the_group() {
+fn signal_group_sends_that_signal_to_the_whole_group() {
     assert_eq!(
-        single_child_case(&["--single-child"]),
-        "grandchild saw USR1 0 time(s)"
+        single_child_case(&["--signal-group", "USR1"]),
+        "grandchild saw USR1 1 time(s)"
     );
 }
 

@@ -1,0 +1,193 @@
+//! What kai-init was asked to do: the settings types that `cli` parses into and that the
+//! supervisor, the health side and `check` read. Parsers of single values live next to
+//! their types here; `cli` only knows where values come from (flags, variables,
+//! defaults). No I/O.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::user::UserSpec;
+
+/// `kai-init check`'s settings.
+#[derive(Debug, Clone)]
+pub struct CheckArgs {
+    pub path: String,
+    pub timeout: Duration,
+    pub expect_status: String,
+    pub header: Vec<String>,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// How the child tells kai-init it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notify {
+    /// systemd's sd_notify datagrams on a NOTIFY_SOCKET kai-init creates.
+    Sd,
+    /// s6's protocol: a newline written on this file descriptor.
+    Fd(i32),
+}
+
+/// The supervisor's settings, from flags, variables and defaults.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub user: Option<UserSpec>,
+    pub no_new_privs: bool,
+    pub stop_timeout: Duration,
+    pub signal_map: Vec<(i32, i32)>,
+    /// Signals forwarded to the child's whole process group; every other signal goes to
+    /// the main child only.
+    pub signal_group: Vec<i32>,
+    pub success_code: Vec<u8>,
+    pub log_format: LogFormat,
+    pub log_level: LogLevel,
+    pub health_socket: String,
+    pub health_listen: Option<SocketAddr>,
+    pub probe: Option<Target>,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub probe_failures: u32,
+    pub probe_initial_delay: Duration,
+    pub notify: Option<Notify>,
+    pub drain_delay: Duration,
+    /// The program to run and its arguments (may be empty: `main` reports that).
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// http://host:port/path; 200-399 passes, as with kubelet.
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+    /// tcp://host:port; a connection passes.
+    Tcp { host: String, port: u16 },
+    /// exec:COMMAND ARGS; exit 0 passes. Split on whitespace, run without a shell.
+    Exec(Vec<String>),
+    /// file:PATH; existing passes.
+    File(String),
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target, String> {
+        if let Some(rest) = text.strip_prefix("http://") {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let (host, port) = host_port(authority, 80, text)?;
+            Ok(Target::Http {
+                host,
+                port,
+                path: path.to_owned(),
+            })
+        } else if let Some(rest) = text.strip_prefix("tcp://") {
+            let (host, port) = host_port(rest.trim_end_matches('/'), 0, text)?;
+            if port == 0 {
+                return Err(format!("'{text}' needs a port (tcp://HOST:PORT)"));
+            }
+            Ok(Target::Tcp { host, port })
+        } else if let Some(rest) = text.strip_prefix("exec:") {
+            let argv: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+            if argv.is_empty() {
+                return Err("exec: needs a command (exec:COMMAND ARGS)".into());
+            }
+            Ok(Target::Exec(argv))
+        } else if let Some(rest) = text.strip_prefix("file:") {
+            if rest.is_empty() {
+                return Err("file: needs a path (file:PATH)".into());
+            }
+            Ok(Target::File(rest.to_owned()))
+        } else {
+            Err(format!(
+                "'{text}' is not a probe (use http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH)"
+            ))
+        }
+    }
+}
+
+impl Target {
+    /// `--probe`'s parser: [`Target::parse`], and for http:// and tcp:// a host that is an
+    /// IP address or `localhost`. A probe checks the child in this container, and a name
+    /// would need a resolver; getaddrinfo blocks, and kai-init's one thread must not.
+    pub fn parse_probe(text: &str) -> Result<Target, String> {
+        let target = Target::parse(text)?;
+        match &target {
+            Target::Http { host, .. } | Target::Tcp { host, .. }
+                if host != "localhost" && host.parse::<IpAddr>().is_err() =>
+            {
+                Err(format!(
+                    "'{text}': a probe's host must be an IP address or localhost, not '{host}'"
+                ))
+            }
+            _ => Ok(target),
+        }
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`), with `default` when the port is omitted.
+fn host_port(authority: &str, default: u16, whole: &str) -> Result<(String, u16), String> {
+    let bad = || format!("'{whole}' has an invalid host or port");
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest.find(']').ok_or_else(bad)?;
+        let port = rest[end + 1..].strip_prefix(':');
+        (&rest[..end], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| bad())?,
+        None => default,
+    };
+    Ok((host.to_owned(), port))
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Http { host, port, path } => {
+                write!(f, "http://{}{path}", Authority(host, *port))
+            }
+            Target::Tcp { host, port } => write!(f, "tcp://{}", Authority(host, *port)),
+            Target::Exec(argv) => write!(f, "exec:{}", argv.join(" ")),
+            Target::File(path) => write!(f, "file:{path}"),
+        }
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+pub struct Authority<'a>(pub &'a str, pub u16);
+
+impl fmt::Display for Authority<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.contains(':') {
+            true => write!(f, "[{}]:{}", self.0, self.1),
+            false => write!(f, "{}:{}", self.0, self.1),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! kai-init as a library: every module of the binary, so that fuzz targets and property
+//! tests reach the parsers the binary uses. `main.rs` is the only user that runs it;
+//! nothing here is a stable API.
+#![deny(unsafe_code)]
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod health;
+pub mod launch;
+pub mod log;
+pub mod signal_names;
+pub mod state;
+pub mod supervisor;
+pub mod sys;
+pub mod user;
