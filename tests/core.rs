@@ -25,6 +25,8 @@ mod privileges;
 mod real_children;
 #[path = "core/reaping.rs"]
 mod reaping;
+#[path = "core/servers.rs"]
+mod servers;
 #[path = "core/signals.rs"]
 mod signals;
 #[path = "core/terminal.rs"]
