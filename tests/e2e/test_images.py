@@ -313,7 +313,7 @@ class ImageTests:
 
     # ---- 6: docker stop ends it gracefully, well within its timeout
     def test_6_stop_is_graceful(self):
-        self.start_in_flight(self.main)
+        clients = self.start_in_flight(self.main)
         t0 = time.monotonic()
         h.docker("stop", "-t", "10", self.main, timeout=40)
         took = time.monotonic() - t0
@@ -325,6 +325,10 @@ class ImageTests:
         self.assertLess(took, 7.0, "stop took too long (the 10 s timeout almost reached)")
         for line in self.stop_expect:
             self.assertRegex(out, line)
+        self.check_in_flight(clients, out)
+
+    def check_in_flight(self, clients, out):
+        pass
 
 
 class ApiTests(ImageTests, unittest.TestCase):
@@ -365,13 +369,19 @@ class ApiTests(ImageTests, unittest.TestCase):
 class MlTests(ImageTests, unittest.TestCase):
     kind = "ml"
     app_pattern = r"^node front/server\.js"
-    hup_lines = (r'"who":"front","msg":"SIGHUP received',
+    # kai-init signals the front only; the front relays the reload to its worker.
+    hup_lines = (r'"who":"front","msg":"SIGHUP received: reloading configuration","relayed_to_worker":true',
                  r'"msg": "SIGHUP received: reloading model configuration"')
     hang_env = {}
-    stop_expect = (r'SIGTERM: finishing the current request',
-                   r'"msg":"prediction served","rows":1',
+    # The front drains, then closes the worker's stdin; the worker answers its queue and
+    # exits 0 on EOF; the front exits 0 once it has.
+    stop_expect = (r'"msg":"shutdown: draining","signal":"SIGTERM"',
+                   r'"msg":"http server closed; waiting for the worker"',
+                   r'"msg": "stdin closed, exiting"',
                    r'"msg":"shutdown complete","worker":\{"code":0',
                    r'"clean":true')
+    clients = 3             # concurrent slow predictions in flight at `docker stop`
+    delay_ms = 1000         # each; the worker answers them one after another
 
     def test_2b_process_tree(self):
         # kai-init -> node front -> python worker, all non-root, one process group.
@@ -397,11 +407,44 @@ class MlTests(ImageTests, unittest.TestCase):
         print(f"healthy again {time.monotonic() - t0:.1f}s after SIGCONT", end=" ")
 
     def start_in_flight(self, name):
-        h.exec_(name, "node", "-e",
-                "require('http').get('http://127.0.0.1:8080/predict?x=5&delay_ms=2000',r=>r.resume())"
-                ".on('error',()=>{})", detach=True)
-        h.wait_for("the prediction to reach the worker",
-                   lambda: '"msg":"prediction requested","rows":1,"delay_ms":2000' in h.logs(name), 10)
+        """Concurrent slow /predict requests from a client container that shares only the
+        main container's network namespace (loopback): its own PID namespace, so the
+        clients outlive the stop and report what they got."""
+        script = (
+            "const http = require('http'); let left = +process.argv[1];"
+            "const done = () => { if (--left === 0) process.exit(0); };"
+            "for (let i = 0; i < +process.argv[1]; i++) {"
+            f"  http.get(`http://127.0.0.1:8080/predict?x=${{i + 1}}&delay_ms={self.delay_ms}`, (r) => {{"
+            "    let b = ''; r.on('data', (c) => { b += c; });"
+            "    r.on('end', () => { console.log(`client ${i}: ${r.statusCode} ${b}`); done(); });"
+            "  }).on('error', (e) => { console.log(`client ${i}: error ${e.message}`); done(); });"
+            "}")
+        cmd = [h.DOCKER, "run", "--rm", "--name", f"{name}-clients", "--label", h.LABEL,
+               "--network", f"container:{name}", "--entrypoint", "node", image(self.kind),
+               "-e", script, str(self.clients)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env())
+        want = f'"msg":"prediction requested","rows":1,"delay_ms":{self.delay_ms}'
+        try:
+            h.wait_for(f"{self.clients} predictions to reach the front",
+                       lambda: h.logs(name).count(want) >= self.clients, 30)
+        except AssertionError:
+            proc.kill()  # our own child, by its Popen handle
+            proc.communicate(timeout=30)
+            raise
+        return proc
+
+    def check_in_flight(self, proc, out):
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate(timeout=30)
+        replies = [line for line in stdout.splitlines() if line.startswith("client ")]
+        ok = [line for line in replies if re.match(r'client \d+: 200 \{"outputs":\[', line)]
+        print(f"{len(ok)}/{self.clients} in-flight predictions answered 200", end=" ")
+        self.assertEqual(len(ok), self.clients, f"clients got: {replies}\n{stderr[-1000:]}\n{out[-3000:]}")
+        # The worker was stopped by its front (stdin EOF), never by a signal from kai-init.
+        self.assertNotRegex(out, r'"msg": "SIG(TERM|INT): ')
 
 
 class SourceBuildTests(unittest.TestCase):

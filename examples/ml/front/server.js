@@ -6,10 +6,12 @@
 //   GET  /predict?x=1,2,3 the same for one row (handy with kai-init check / curl)
 //
 // Process tree under kai-init (PID 1):   kai-init -> node front/server.js -> python3 worker.py
-// SIGTERM/SIGINT (forwarded by kai-init to the whole group, so both processes get it):
-//   the front stops accepting, waits for in-flight predictions, then waits for the
-//   worker (which finishes its current request) and exits 0 if the worker ended cleanly.
-// SIGHUP: both log a reload and keep running.
+// The front owns its worker, as a real parent does: kai-init signals only its main
+// child (this process), and the front tells the worker.
+// SIGTERM/SIGINT: the front stops accepting, waits for its in-flight predictions (the
+//   worker answers them in order), then closes the worker's stdin; the worker exits 0 on
+//   EOF, and the front exits 0 once it has.
+// SIGHUP: the front logs a reload and relays SIGHUP to the worker, which reloads too.
 // If the worker dies on its own, the front exits 1, so the container stops and the
 // orchestrator restarts it (kai-init passes the exit code through).
 const http = require('node:http');
@@ -108,16 +110,18 @@ async function shutdown(signal) {
   await new Promise((resolve) => server.stop(() => resolve()));
   log('http server closed; waiting for the worker');
   const st = await worker.stop(Math.max(500, deadline - Date.now()));
-  // The worker may have got the same SIGTERM from kai-init and exited 0, or
-  // exited on stdin EOF: both are clean.
-  const clean = st.code === 0 || st.signal === 'SIGTERM';
+  // The worker exits 0 on stdin EOF once its queue is answered.
+  const clean = st.code === 0;
   log('shutdown complete', { worker: st, clean });
   process.exit(clean ? 0 : 1);
 }
 
 process.on('SIGTERM', () => { shutdown('SIGTERM'); });
 process.on('SIGINT', () => { shutdown('SIGINT'); });
-process.on('SIGHUP', () => log('SIGHUP received: reloading configuration'));
+process.on('SIGHUP', () => {
+  const relayed = worker.reload();
+  log('SIGHUP received: reloading configuration', { relayed_to_worker: relayed });
+});
 
 worker.on('exit', (st) => {
   if (state.shuttingDown) return;

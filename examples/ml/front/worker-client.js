@@ -19,9 +19,10 @@ class WorkerClient extends EventEmitter {
   }
 
   start() {
-    // Same process group as this Node process (detached: false): kai-init's
-    // group-wide signal forwarding reaches the worker directly, and when kai-init
-    // SIGKILLs the group after --stop-timeout nothing is left behind.
+    // This front owns the worker: kai-init signals only its main child (this
+    // process), and the front tells the worker itself (reload(), stop()). Same
+    // process group (detached: false), so that if the stop ever outlives
+    // --stop-timeout, kai-init's SIGKILL to the group leaves nothing behind.
     this.child = spawn(this.python, ['-u', this.script], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: process.env,
@@ -85,7 +86,17 @@ class WorkerClient extends EventEmitter {
     this.emit('exit', this.exited);
   }
 
-  /** Ask the worker to finish (stdin EOF) and resolve with its exit status. */
+  /** Pass a reload (SIGHUP) on to the worker. */
+  reload() {
+    if (this.exited || !this.child) return false;
+    return this.child.kill('SIGHUP');
+  }
+
+  /**
+   * Ask the worker to finish and resolve with its exit status. Closing its stdin is
+   * the request: the worker answers every request already written to the pipe (the
+   * queue), then reads EOF and exits 0. SIGKILL only if it has not gone by graceMs.
+   */
   stop(graceMs) {
     if (this.exited) return Promise.resolve(this.exited);
     return new Promise((resolve) => {

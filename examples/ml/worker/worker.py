@@ -13,11 +13,14 @@ With TensorFlow in the image (the tensorflow/tensorflow base) it runs as TF ops;
 without it (a stand-in base image in tests, a laptop) the same numbers come
 from the pure-Python fallback, so the service starts either way.
 
-Signals (kai-init forwards them to the whole process group, so the worker gets
-them alongside its Node parent):
-  SIGTERM/SIGINT  idle: exit 0 at once; busy: finish the current request, then exit 0
-  SIGHUP          logged ("reload"), keeps running
-stdin EOF (the parent went away or closed the pipe) also ends the worker with 0.
+Stopping and reloading come from the Node front, which owns this worker (kai-init
+signals only its main child, the front):
+  stdin EOF       the front's stop: every request already queued on stdin is
+                  answered, then the worker exits 0 (also when the front went away)
+  SIGHUP          relayed by the front: logged ("reload"), keeps running
+  SIGTERM/SIGINT  from anyone else (kai-init --signal-group TERM, a Ctrl-C on a
+                  terminal): idle: exit 0 at once; busy: finish the current
+                  request, then exit 0
 """
 import json
 import math
