@@ -45,6 +45,23 @@ enum Server {
 }
 
 impl Server {
+    /// The server's command line (gunicorn: `-w 2` on a kernel-chosen loopback port,
+    /// without its control socket, whose default path all parallel tests would share).
+    fn argv(self) -> Vec<String> {
+        let gunicorn = |extra: &[&str]| {
+            let mut argv = vec![python3(), "-m", "gunicorn", "--no-control-socket"];
+            argv.extend(["-w", "2", "-b", "127.0.0.1:0"]);
+            argv.extend(extra);
+            argv.push("gunicorn_app:app");
+            argv.into_iter().map(str::to_owned).collect()
+        };
+        match self {
+            Server::GunicornSync => gunicorn(&[]),
+            Server::GunicornGthread => gunicorn(&["-k", "gthread", "--threads", "2"]),
+            Server::NodeCluster => vec!["node".into(), repo("tests/fixtures/node_cluster.js")],
+        }
+    }
+
     /// kai-init running the server as PID 1, and the server's port once it listens.
     fn start(self, routing: Routing) -> (Running, u16) {
         let mut args = vec!["--stop-timeout", STOP_TIMEOUT];
@@ -52,45 +69,21 @@ impl Server {
             args.extend(["--signal-group", "all"]);
         }
         args.push("--");
-        let cluster = repo("tests/fixtures/node_cluster.js");
-        let gunicorn = [
-            python3(),
-            "-m",
-            "gunicorn",
-            "--no-control-socket",
-            "-w",
-            "2",
-            "-b",
-            "127.0.0.1:0",
-        ];
-        match self {
-            Server::GunicornSync => args.extend(gunicorn),
-            Server::GunicornGthread => {
-                args.extend(gunicorn);
-                args.extend(["-k", "gthread", "--threads", "2"]);
-            }
-            Server::NodeCluster => args.extend(["node", cluster.as_str()]),
-        }
-        if !matches!(self, Server::NodeCluster) {
-            args.push("gunicorn_app:app");
-        }
+        let argv = self.argv();
+        args.extend(argv.iter().map(String::as_str));
         let mut cmd = pid1(&args);
-        let site = repo("target/test-python");
-        assert!(
-            !matches!(self, Server::GunicornSync | Server::GunicornGthread)
-                || PathBuf::from(&site).join("gunicorn").is_dir(),
-            "gunicorn is not installed in {site}: run scripts/test (or its set-up step)"
+        cmd.env(
+            "PYTHONPATH",
+            format!("{}:{}", gunicorn_site(), repo("tests/fixtures")),
         );
-        cmd.env("PYTHONPATH", format!("{site}:{}", repo("tests/fixtures")));
         let mut r = start(cmd);
         let port = match self {
             Server::NodeCluster => port_after(&r.wait_stdout("primary ready port=", T), "port="),
-            _ => {
+            Server::GunicornSync | Server::GunicornGthread => {
                 // The arbiter logs its real address; both workers have loaded the app.
                 let line = r.wait_line("Listening at: http://127.0.0.1:", T);
-                let port = port_after(&line, "127.0.0.1:");
                 wait_count(&mut r, "app loaded pid=", 2);
-                port
+                port_after(&line, "127.0.0.1:")
             }
         };
         (r, port)
@@ -109,6 +102,17 @@ impl Server {
             }
         }
     }
+}
+
+/// Where scripts/test installs the pinned gunicorn from PyPI. Missing is a failure with
+/// its cause, not a skip.
+fn gunicorn_site() -> String {
+    let site = repo("target/test-python");
+    assert!(
+        PathBuf::from(&site).join("gunicorn").is_dir(),
+        "gunicorn is not installed in {site}: run scripts/test (its set-up step installs it)"
+    );
+    site
 }
 
 /// The number right after `key` in `line`.
