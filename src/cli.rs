@@ -3,12 +3,38 @@
 //!
 //! Every supervisor option also reads `KAI_INIT_<NAME>` so that an image can set it with
 //! `ENV`; a flag on the command line wins over the variable, and an empty variable counts
-//! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting).
+//! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting). The variables:
 //!
-//! Options are parsed by hand from a table per command (which also renders `--help`), not
-//! by clap: building clap's command (twenty arguments, their help and environment
-//! look-ups) cost about 190 µs per start, measured here, which put kai-init's start-up
-//! overhead behind tini's, and clap was a tenth of the binary. `kai-init check` runs in
+//! | variable | value |
+//! |---|---|
+//! | `KAI_INIT_USER` | `USER[:GROUP]`, names or numbers; bytes (need not be UTF-8) |
+//! | `KAI_INIT_NO_NEW_PRIVS` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) |
+//! | `KAI_INIT_STOP_TIMEOUT` | duration, default `8s` |
+//! | `KAI_INIT_SIGNAL_MAP` | `FROM:TO,...` |
+//! | `KAI_INIT_SIGNAL_GROUP` | `SIGNAL,...` or `all` |
+//! | `KAI_INIT_SUCCESS_CODE` | `N,...` |
+//! | `KAI_INIT_LOG_FORMAT` | `text` or `json` |
+//! | `KAI_INIT_LOG_LEVEL` | `off`, `error`, `warn`, `info`, `debug`, `trace` |
+//! | `KAI_INIT_HEALTH_SOCKET` | abstract socket name or `off` (also read by `check`) |
+//! | `KAI_INIT_HEALTH_LISTEN` | `IP:PORT` (also read by `check`) |
+//! | `KAI_INIT_PROBE` | `http://`, `tcp://`, `exec:` or `file:` target |
+//! | `KAI_INIT_PROBE_INTERVAL`, `KAI_INIT_PROBE_TIMEOUT` | duration above zero |
+//! | `KAI_INIT_PROBE_FAILURES` | whole number, at least 1 |
+//! | `KAI_INIT_PROBE_INITIAL_DELAY`, `KAI_INIT_DRAIN_DELAY` | duration |
+//! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
+//!
+//! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
+//! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming
+//! the flag or variable: a setting that cannot be read is never taken as unset. Usage
+//! errors exit 2; `kai-init check` exits 64 for both (Docker reserves 2). The full list of
+//! exit codes is in `error`.
+//!
+//! Words are scanned by lexopt, under a table of options per command (which also renders
+//! `--help`), not by clap: building clap's command (twenty arguments, their help and
+//! environment look-ups) cost about 190 µs per start, measured here, which put kai-init's
+//! start-up overhead behind tini's, and clap was a tenth of the binary. lexopt only
+//! splits words, keeps each an `OsString` (so a word that is not UTF-8 but starts with `-`
+//! is an option, never COMMAND), and costs nothing measurable. `kai-init check` runs in
 //! every container at every health interval and gains the same.
 
 use std::collections::HashMap;
@@ -282,7 +308,7 @@ pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
 
 /// [`parse`] with the environment as a function, so that tests need not change the
 /// process's own.
-pub fn parse_with(args: &[OsString], env: Env<'_>) -> Result<RunArgs, Stop> {
+pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
     let (given, command) = scan(&SUPERVISOR, args, true)?;
     let mut s = Settings {
         spec: &SUPERVISOR,
@@ -341,7 +367,7 @@ pub fn parse_check(args: &[OsString]) -> Result<CheckArgs, Stop> {
 }
 
 /// Reads one variable of the environment; `None` when it is not set.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// Option values by long name, as given, and the other words.
 type Scanned = (HashMap<&'static str, Vec<OsString>>, Vec<OsString>);
@@ -414,7 +440,7 @@ fn env_name(o: &Opt) -> String {
 struct Settings<'e> {
     spec: &'static Spec,
     given: HashMap<&'static str, Vec<OsString>>,
-    env: Env<'e>,
+    env: Lookup<'e>,
 }
 
 impl Settings<'_> {
