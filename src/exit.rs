@@ -72,6 +72,19 @@ mod tests {
     }
 
     #[test]
+    fn impossible_values_read_as_255_not_as_a_panic_or_success() {
+        for ended in [
+            Ended::Signaled(i32::MAX),
+            Ended::Signaled(-128),
+            Ended::Signaled(0),
+            Ended::Exited(-1),
+            Ended::Exited(256),
+        ] {
+            assert_eq!(exit_code(ended, &[]), 255, "{ended:?}");
+        }
+    }
+
+    #[test]
     fn success_codes_remap_to_zero() {
         assert_eq!(exit_code(Ended::Signaled(15), &[143]), 0);
         assert_eq!(exit_code(Ended::Exited(143), &[143]), 0);
@@ -117,7 +130,8 @@ mod tests {
         #[test]
         fn exit_code_never_panics_and_remaps_only_listed_codes(
             exited in any::<bool>(),
-            n in any::<i32>(),
+            // Uniform i32s would almost never reach the edges: small and extreme values too.
+            n in prop_oneof![any::<i32>(), -300..300i32, i32::MIN..i32::MIN + 300, i32::MAX - 300..=i32::MAX],
             success in proptest::collection::vec(any::<u8>(), 0..4),
         ) {
             let ended = if exited { Ended::Exited(n) } else { Ended::Signaled(n) };
