@@ -970,6 +970,9 @@ mod tests {
             ])
             .prop_map(OsString::from),
             proptest::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
+            // A dash and then any bytes: options whether UTF-8 or not.
+            proptest::collection::vec(any::<u8>(), 1..6)
+                .prop_map(|b| OsString::from_vec([&b"-"[..], &b].concat())),
             "-{1,2}[a-zA-Z=-]{0,12}".prop_map(OsString::from),
         ]
     }
@@ -980,6 +983,12 @@ mod tests {
             // Ok or a Stop, never a panic; the command is what followed the options.
             if let Ok(run) = parse(&args) {
                 prop_assert!(args.ends_with(&run.command));
+                // COMMAND starts with a dash only after `--`: such a word is an option.
+                let before = &args[..args.len() - run.command.len()];
+                let first = run.command.first().map_or(&b""[..], |w| w.as_bytes());
+                if first.len() > 1 && first[0] == b'-' {
+                    prop_assert!(before.iter().any(|a| a == "--"), "{:?}", args);
+                }
             }
             if let Ok(check) = parse_check(&args) {
                 prop_assert!(check.targets.len() <= args.len());
