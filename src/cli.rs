@@ -3,20 +3,48 @@
 //!
 //! Every supervisor option also reads `KAI_INIT_<NAME>` so that an image can set it with
 //! `ENV`; a flag on the command line wins over the variable, and an empty variable counts
-//! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting).
+//! as unset (`docker run -e KAI_INIT_USER=` clears an image's setting). The variables:
 //!
-//! Options are parsed by hand from a table per command (which also renders `--help`), not
-//! by clap: building clap's command (twenty arguments, their help and environment
-//! look-ups) cost about 190 µs per start, measured here, which put kai-init's start-up
-//! overhead behind tini's, and clap was a tenth of the binary. `kai-init check` runs in
+//! | variable | value |
+//! |---|---|
+//! | `KAI_INIT_USER` | `USER[:GROUP]`, names or numbers; bytes (need not be UTF-8) |
+//! | `KAI_INIT_NO_NEW_PRIVS` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) |
+//! | `KAI_INIT_STOP_TIMEOUT` | duration, default `8s` |
+//! | `KAI_INIT_SIGNAL_MAP` | `FROM:TO,...` |
+//! | `KAI_INIT_SIGNAL_GROUP` | `SIGNAL,...` or `all` |
+//! | `KAI_INIT_SUCCESS_CODE` | `N,...` |
+//! | `KAI_INIT_LOG_FORMAT` | `text` or `json` |
+//! | `KAI_INIT_LOG_LEVEL` | `off`, `error`, `warn`, `info`, `debug`, `trace` |
+//! | `KAI_INIT_HEALTH_SOCKET` | abstract socket name or `off` (also read by `check`) |
+//! | `KAI_INIT_HEALTH_LISTEN` | `IP:PORT` (also read by `check`) |
+//! | `KAI_INIT_PROBE` | `http://`, `tcp://`, `exec:` or `file:` target |
+//! | `KAI_INIT_PROBE_INTERVAL`, `KAI_INIT_PROBE_TIMEOUT` | duration above zero |
+//! | `KAI_INIT_PROBE_FAILURES` | whole number, at least 1 |
+//! | `KAI_INIT_PROBE_INITIAL_DELAY`, `KAI_INIT_DRAIN_DELAY` | duration |
+//! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
+//!
+//! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
+//! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming
+//! the flag or variable: a setting that cannot be read is never taken as unset. Usage
+//! errors exit 2; `kai-init check` exits 64 for both (Docker reserves 2). The full list of
+//! exit codes is in `error`.
+//!
+//! Words are scanned by lexopt, under a table of options per command (which also renders
+//! `--help`), not by clap: building clap's command (twenty arguments, their help and
+//! environment look-ups) cost about 190 µs per start, measured here, which put kai-init's
+//! start-up overhead behind tini's, and clap was a tenth of the binary. lexopt only
+//! splits words, keeps each an `OsString` (so a word that is not UTF-8 but starts with `-`
+//! is an option, never COMMAND), and costs nothing measurable. `kai-init check` runs in
 //! every container at every health interval and gains the same.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
 use crate::config::{CheckArgs, LogFormat, LogLevel, Notify, RunArgs, Target};
+use crate::error::Shown;
 use crate::user::UserSpec;
 
 /// One command line: its options, its help text, and what its failures exit with.
@@ -275,13 +303,21 @@ impl Stop {
 
 /// Parses the supervisor's arguments (without the program name) and environment.
 pub fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
+    parse_with(args, &|name| std::env::var_os(name))
+}
+
+/// [`parse`] with the environment as a function, so that tests need not change the
+/// process's own.
+pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
     let (given, command) = scan(&SUPERVISOR, args, true)?;
     let mut s = Settings {
         spec: &SUPERVISOR,
         given,
+        env,
     };
     Ok(RunArgs {
-        user: s.one("user", UserSpec::parse)?,
+        // Names are bytes (as in gosu): the one value that need not be UTF-8.
+        user: s.bytes("user", |v| UserSpec::parse(v))?,
         no_new_privs: s.switch("no-new-privs")?,
         stop_timeout: s.value("stop-timeout", crate::duration::parse)?,
         signal_map: s.list("signal-map", parse_signal_map)?,
@@ -308,12 +344,17 @@ pub fn parse_check(args: &[OsString]) -> Result<CheckArgs, Stop> {
     let mut s = Settings {
         spec: &CHECK,
         given,
+        env: &|_| None,
     };
     let targets = words
         .into_iter()
         .map(|w| {
-            w.into_string()
-                .map_err(|w| Stop::Usage(&CHECK, format!("target {w:?} is not valid UTF-8")))
+            w.into_string().map_err(|w| {
+                Stop::Usage(
+                    &CHECK,
+                    format!("target '{}' is not valid UTF-8", Shown(w.as_bytes())),
+                )
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(CheckArgs {
@@ -325,91 +366,62 @@ pub fn parse_check(args: &[OsString]) -> Result<CheckArgs, Stop> {
     })
 }
 
-/// Option values by long name, and the other words.
-type Scanned = (HashMap<&'static str, Vec<String>>, Vec<OsString>);
+/// Reads one variable of the environment; `None` when it is not set.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-/// Splits arguments into option values and the other words. With `trailing`, the first
-/// other word starts the child's command line, which is taken whole; otherwise words and
-/// options may mix. `--` ends the options either way.
+/// Option values by long name, as given, and the other words.
+type Scanned = (HashMap<&'static str, Vec<OsString>>, Vec<OsString>);
+
+/// Splits arguments into option values and the other words, with lexopt (which keeps
+/// every word an `OsString`: a word that is not UTF-8 is a value, or an unknown option
+/// when it starts with `-`). With `trailing`, the first other word starts the child's
+/// command line, which is taken whole; otherwise words and options may mix. `--` ends the
+/// options either way.
 fn scan(spec: &'static Spec, args: &[OsString], trailing: bool) -> Result<Scanned, Stop> {
-    let mut given: HashMap<&'static str, Vec<String>> = HashMap::new();
+    use lexopt::Arg::{Long, Short, Value};
+    let usage = |msg: String| Stop::Usage(spec, msg);
+    let mut given: HashMap<&'static str, Vec<OsString>> = HashMap::new();
     let mut words = Vec::new();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let Some(text) = arg.to_str().filter(|t| t.starts_with('-') && *t != "-") else {
-            words.push(arg.clone());
-            if trailing {
-                break;
+    let mut parser = lexopt::Parser::from_args(args);
+    // lexopt's only errors here are values attached to a flag, which `--flag=value` below
+    // reports itself; a stray one cannot remain, but say so rather than panic.
+    while let Some(arg) = parser.next().map_err(|e| usage(e.to_string()))? {
+        let o = match arg {
+            Value(word) => {
+                words.push(word);
+                if trailing {
+                    let rest = parser.raw_args().map_err(|e| usage(e.to_string()))?;
+                    words.extend(rest);
+                    break;
+                }
+                continue;
             }
-            continue;
+            Short('h') | Long("help") => return Err(Stop::Help(spec)),
+            Short('V') | Long("version") => return Err(Stop::Version),
+            Short(c) => (spec.options.iter().find(|o| o.short == Some(c)))
+                .ok_or_else(|| usage(format!("unexpected argument '-{}'", c.escape_default())))?,
+            Long(name) => (spec.options.iter().find(|o| o.long == name)).ok_or_else(|| {
+                usage(format!(
+                    "unexpected argument '--{}'",
+                    Shown(name.as_bytes())
+                ))
+            })?,
         };
-        if text == "--" {
-            break;
-        }
-        if text == "-h" || text == "--help" {
-            return Err(Stop::Help(spec));
-        }
-        if text == "-V" || text == "--version" {
-            return Err(Stop::Version);
-        }
-        let (o, inline) = find(spec, text)
-            .ok_or_else(|| Stop::Usage(spec, format!("unexpected argument '{text}'")))?;
         let value = if o.value_name.is_empty() {
-            if inline.is_some() {
-                return Err(Stop::Usage(spec, format!("--{} takes no value", o.long)));
+            if parser.optional_value().is_some() {
+                return Err(usage(format!("--{} takes no value", o.long)));
             }
-            "true".to_owned()
+            OsString::from("true")
         } else {
-            match inline {
-                Some(v) => v.to_owned(),
-                None => match rest.next() {
-                    Some(v) => v.to_str().map(str::to_owned).ok_or_else(|| {
-                        Stop::Invalid(
-                            spec,
-                            format!("the value for {} is not valid UTF-8", flag(o)),
-                        )
-                    })?,
-                    None => {
-                        return Err(Stop::Usage(
-                            spec,
-                            format!("a value is required for {}", flag(o)),
-                        ))
-                    }
-                },
-            }
+            (parser.value()).map_err(|_| usage(format!("a value is required for {}", flag(o))))?
         };
         let values = given.entry(o.long).or_default();
         if !values.is_empty() && !o.list {
-            return Err(Stop::Usage(
-                spec,
-                format!("{} cannot be given more than once", flag(o)),
-            ));
+            return Err(usage(format!("{} cannot be given more than once", flag(o))));
         }
         values.push(value);
     }
-    words.extend(rest.cloned());
     Ok((given, words))
-}
-
-/// The option a command-line word names, and a value given inline (`--name=value`, `-uVALUE`).
-fn find<'a>(spec: &Spec, text: &'a str) -> Option<(&'static Opt, Option<&'a str>)> {
-    if let Some(long) = text.strip_prefix("--") {
-        let (name, inline) = match long.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (long, None),
-        };
-        return spec
-            .options
-            .iter()
-            .find(|o| o.long == name)
-            .map(|o| (o, inline));
-    }
-    let mut chars = text[1..].chars();
-    let short = chars.next()?;
-    let o = spec.options.iter().find(|o| o.short == Some(short))?;
-    let tail = chars.as_str();
-    let inline = tail.strip_prefix('=').unwrap_or(tail);
-    Some((o, (!inline.is_empty()).then_some(inline)))
 }
 
 /// `--stop-timeout <DURATION>`, as messages name an option.
@@ -425,15 +437,16 @@ fn env_name(o: &Opt) -> String {
 }
 
 /// What was given on the command line; the environment and defaults are read on demand.
-struct Settings {
+struct Settings<'e> {
     spec: &'static Spec,
-    given: HashMap<&'static str, Vec<String>>,
+    given: HashMap<&'static str, Vec<OsString>>,
+    env: Lookup<'e>,
 }
 
-impl Settings {
+impl Settings<'_> {
     /// The raw values of `long` and where they came from: the flags, else the variable
-    /// (split at commas for a list), else the default.
-    fn raw(&mut self, long: &str) -> (Vec<String>, String) {
+    /// (split at commas for a list; empty counts as unset), else the default.
+    fn raw(&mut self, long: &str) -> (Vec<OsString>, String) {
         let o = (self.spec.options.iter())
             .find(|o| o.long == long)
             .expect("an option of the table");
@@ -441,28 +454,30 @@ impl Settings {
             return (values, flag(o));
         }
         let var = env_name(o);
-        let set = self.spec.env.then(|| std::env::var(&var).ok()).flatten();
+        let set = self.spec.env.then(|| (self.env)(&var)).flatten();
         if let Some(value) = set.filter(|v| !v.is_empty()) {
-            let values = if o.list {
-                value.split(',').map(str::to_owned).collect()
-            } else {
-                vec![value]
+            let values = match o.list {
+                true => (value.as_bytes().split(|b| *b == b','))
+                    .map(|v| OsString::from_vec(v.to_vec()))
+                    .collect(),
+                false => vec![value],
             };
             return (values, var);
         }
-        (o.default.map(str::to_owned).into_iter().collect(), flag(o))
+        (o.default.map(OsString::from).into_iter().collect(), flag(o))
     }
 
-    fn list<T>(
+    /// Every value of `long`, each read by `parse` from its bytes.
+    fn list_bytes<T>(
         &mut self,
         long: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
     ) -> Result<Vec<T>, Stop> {
         let (values, source) = self.raw(long);
-        values
-            .iter()
+        (values.iter())
             .map(|v| {
-                parse(v).map_err(|why| {
+                parse(v.as_bytes()).map_err(|why| {
+                    let v = Shown(v.as_bytes());
                     Stop::Invalid(
                         self.spec,
                         format!("invalid value '{v}' for {source}: {why}"),
@@ -472,12 +487,34 @@ impl Settings {
             .collect()
     }
 
+    /// Every value of `long`, each read by `parse` from its text: a value that is not
+    /// UTF-8 is invalid, never unset (a `KAI_INIT_USER` that could not be read once ran
+    /// the child as root).
+    fn list<T>(
+        &mut self,
+        long: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, Stop> {
+        self.list_bytes(long, |bytes| match std::str::from_utf8(bytes) {
+            Ok(text) => parse(text),
+            Err(_) => Err("not valid UTF-8".into()),
+        })
+    }
+
     fn one<T>(
         &mut self,
         long: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, Stop> {
         Ok(self.list(long, parse)?.pop())
+    }
+
+    fn bytes<T>(
+        &mut self,
+        long: &str,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<Option<T>, Stop> {
+        Ok(self.list_bytes(long, parse)?.pop())
     }
 
     /// An option with a default, so always a value.
@@ -622,9 +659,35 @@ fn parse_notify(text: &str) -> Result<Notify, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
+    }
+
+    /// [`super::parse`] with an empty environment: these tests must not depend on the
+    /// variables of whoever runs them.
+    fn parse(args: &[OsString]) -> Result<RunArgs, Stop> {
+        parse_with(args, &|_| None)
+    }
+
+    /// [`super::parse`] with exactly these variables.
+    fn parse_env(args: &[&str], vars: &[(&str, &[u8])]) -> Result<RunArgs, Stop> {
+        let vars: HashMap<String, OsString> = (vars.iter())
+            .map(|(k, v)| (k.to_string(), OsString::from_vec(v.to_vec())))
+            .collect();
+        parse_with(&os(args), &|k| vars.get(k).cloned())
+    }
+
+    fn bytes(b: &[u8]) -> OsString {
+        OsString::from_vec(b.to_vec())
+    }
+
+    fn invalid_message(r: Result<RunArgs, Stop>) -> String {
+        match r {
+            Err(Stop::Invalid(_, m)) => m,
+            other => panic!("expected an invalid value, got {other:?}"),
+        }
     }
 
     #[test]
@@ -655,7 +718,7 @@ mod tests {
             "-x",
         ]))
         .unwrap();
-        assert_eq!(a.user.unwrap().user, "node");
+        assert_eq!(a.user.unwrap().user, b"node");
         assert_eq!(a.stop_timeout, Duration::from_secs(2));
         assert_eq!(a.signal_map, vec![(15, 3), (10, 0)]);
         assert_eq!(a.signal_group, vec![15, 2, 1]);
@@ -671,7 +734,7 @@ mod tests {
                 .user
                 .unwrap()
                 .user,
-            "nobody"
+            b"nobody"
         );
     }
 
@@ -761,5 +824,209 @@ mod tests {
         assert_eq!(parse_notify("fd:3"), Ok(Notify::Fd(3)));
         assert!(parse_notify("fd:1").is_err());
         assert!(parse_notify("pipe").is_err());
+    }
+
+    #[test]
+    fn a_word_that_is_not_utf8_and_starts_with_a_dash_is_an_option() {
+        for arg in [&b"--us\xffer"[..], b"-\xff", b"--\xff=x", b"-\xe9u"] {
+            let r = parse(&[bytes(arg), "true".into()]);
+            assert!(matches!(r, Err(Stop::Usage(..))), "{arg:?}: {r:?}");
+        }
+        // Not an option: the command itself (a program name need not be UTF-8).
+        let a = parse(&[bytes(b"caf\xe9"), bytes(b"-\xff")]).unwrap();
+        assert_eq!(a.command, [bytes(b"caf\xe9"), bytes(b"-\xff")]);
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_invalid_unless_bytes_are_names() {
+        let m = invalid_message(parse(&[
+            "--stop-timeout".into(),
+            bytes(b"8s\xff"),
+            "true".into(),
+        ]));
+        assert!(m.contains("--stop-timeout") && m.contains(r"8s\xff"), "{m}");
+        let m = invalid_message(parse(&[bytes(b"--log-level=\xff"), "true".into()]));
+        assert!(m.contains("--log-level"), "{m}");
+        // A user name is bytes, as in gosu: `-u` takes it in every form.
+        for args in [
+            vec![bytes(b"-ucaf\xe9:gr\xfcn"), "true".into()],
+            vec!["--user".into(), bytes(b"caf\xe9:gr\xfcn"), "true".into()],
+            vec![bytes(b"--user=caf\xe9:gr\xfcn"), "true".into()],
+        ] {
+            let user = parse(&args).unwrap().user.unwrap();
+            assert_eq!(
+                (user.user, user.group),
+                (b"caf\xe9".to_vec(), Some(b"gr\xfcn".to_vec()))
+            );
+        }
+    }
+
+    #[test]
+    fn variables_that_cannot_be_read_are_errors_naming_them() {
+        for var in [
+            "KAI_INIT_STOP_TIMEOUT",
+            "KAI_INIT_NO_NEW_PRIVS",
+            "KAI_INIT_SIGNAL_MAP",
+            "KAI_INIT_PROBE",
+        ] {
+            let m = invalid_message(parse_env(&["true"], &[(var, b"1\xff")]));
+            assert!(m.contains(var) && m.contains("UTF-8"), "{m}");
+        }
+        // A list: every item must be readable.
+        let m = invalid_message(parse_env(
+            &["true"],
+            &[("KAI_INIT_SUCCESS_CODE", b"143,1\xff")],
+        ));
+        assert!(m.contains("KAI_INIT_SUCCESS_CODE"), "{m}");
+        // The user's bytes are a name: read, not ignored (resolving it is launch's job).
+        let user = parse_env(&["true"], &[("KAI_INIT_USER", b"nobody\xff")])
+            .unwrap()
+            .user;
+        assert_eq!(user.unwrap().user, b"nobody\xff");
+        // Empty counts as unset; the command line wins over a variable.
+        let a = parse_env(
+            &["true"],
+            &[("KAI_INIT_USER", b""), ("KAI_INIT_STOP_TIMEOUT", b"")],
+        )
+        .unwrap();
+        assert!(a.user.is_none() && a.stop_timeout == Duration::from_secs(8));
+        let a = parse_env(
+            &["--stop-timeout", "1s", "true"],
+            &[("KAI_INIT_STOP_TIMEOUT", b"\xff")],
+        )
+        .unwrap();
+        assert_eq!(a.stop_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn absurd_durations_are_rejected_naming_the_flag_or_variable() {
+        for long in [
+            "stop-timeout",
+            "drain-delay",
+            "probe-interval",
+            "probe-timeout",
+            "probe-initial-delay",
+        ] {
+            let m = invalid_message(parse(&os(&[&format!("--{long}"), "1e19", "true"])));
+            assert!(
+                m.contains(&format!("--{long}")) && m.contains("1e19"),
+                "{m}"
+            );
+            let m = invalid_message(parse(&os(&[&format!("--{long}=25h"), "true"])));
+            assert!(m.contains("maximum"), "{m}");
+            let var = format!("KAI_INIT_{}", long.to_uppercase().replace('-', "_"));
+            let m = invalid_message(parse_env(&["true"], &[(&var, b"10000000000000000000")]));
+            assert!(m.contains(&var), "{m}");
+        }
+        let check = parse_check(&os(&["--timeout", "1e19"])).err().unwrap();
+        assert!(matches!(check, Stop::Invalid(_, ref m) if m.contains("--timeout")));
+        assert_eq!(check.report(), 64);
+    }
+
+    #[test]
+    fn inline_values_and_short_equals() {
+        assert_eq!(
+            parse(&os(&["-u=node", "true"])).unwrap().user.unwrap().user,
+            b"node"
+        );
+        assert_eq!(
+            parse(&os(&["--user=", "true"])).err().map(Stop::report),
+            Some(125)
+        );
+        let a = parse(&os(&["--", "--user", "x"])).unwrap();
+        assert_eq!((a.user, a.command), (None, os(&["--user", "x"])));
+        let a = parse(&os(&["-", "x"])).unwrap();
+        assert_eq!(a.command, os(&["-", "x"]), "a lone dash is a word");
+        assert!(matches!(parse(&os(&["--help=x"])), Err(Stop::Help(_))));
+    }
+
+    /// Option-like words, values, and arbitrary bytes.
+    fn word() -> impl Strategy<Value = OsString> {
+        let long = prop::sample::select(
+            OPTIONS
+                .iter()
+                .map(|o| o.long)
+                .chain(["help", "version", "path", "timeout", "header", "bogus"])
+                .collect::<Vec<_>>(),
+        );
+        prop_oneof![
+            long.clone().prop_map(|l| OsString::from(format!("--{l}"))),
+            (long, proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(l, v)| {
+                OsString::from_vec([format!("--{l}=").into_bytes(), v].concat())
+            }),
+            prop::sample::select(vec![
+                "--",
+                "-",
+                "-u",
+                "-H",
+                "-h",
+                "-V",
+                "-unobody",
+                "-x",
+                "1s",
+                "TERM:QUIT",
+                "",
+                "true"
+            ])
+            .prop_map(OsString::from),
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
+            // A dash and then any bytes: options whether UTF-8 or not.
+            proptest::collection::vec(any::<u8>(), 1..6)
+                .prop_map(|b| OsString::from_vec([&b"-"[..], &b].concat())),
+            "-{1,2}[a-zA-Z=-]{0,12}".prop_map(OsString::from),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_arguments_parse_or_stop(args in proptest::collection::vec(word(), 0..8)) {
+            // Ok or a Stop, never a panic; the command is what followed the options.
+            if let Ok(run) = parse(&args) {
+                prop_assert!(args.ends_with(&run.command));
+                // COMMAND starts with a dash only after `--`: such a word is an option.
+                let before = &args[..args.len() - run.command.len()];
+                let first = run.command.first().map_or(&b""[..], |w| w.as_bytes());
+                if first.len() > 1 && first[0] == b'-' {
+                    prop_assert!(before.iter().any(|a| a == "--"), "{:?}", args);
+                }
+            }
+            if let Ok(check) = parse_check(&args) {
+                prop_assert!(check.targets.len() <= args.len());
+            }
+        }
+
+        #[test]
+        fn any_variables_parse_or_stop(
+            values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..16), OPTIONS.len()),
+        ) {
+            let vars: HashMap<String, OsString> = (OPTIONS.iter().zip(values))
+                .map(|(o, v)| (env_name(o), OsString::from_vec(v)))
+                .collect();
+            let r = parse_with(&os(&["true"]), &|k| vars.get(k).cloned());
+            // A variable that is not UTF-8 (except the user's name) never counts as unset.
+            let unreadable = (vars.iter())
+                .any(|(k, v)| k != "KAI_INIT_USER" && v.to_str().is_none());
+            if unreadable {
+                prop_assert!(matches!(r, Err(Stop::Invalid(..))), "{:?}", r);
+            }
+        }
+
+        #[test]
+        fn any_signal_specs_are_a_result_not_a_panic(text in any::<String>(), shaped in "(SIG)?(TERM|RTMIN|RTMAX|[0-9]{1,3})([-+][0-9]{1,12})?(:(0|QUIT|[0-9]{1,12}))?(,(ALL|all|HUP))?") {
+            for t in [&text, &shaped] {
+                if let Ok((from, to)) = parse_signal_map(t) {
+                    prop_assert!((1..=64).contains(&from) && (0..=64).contains(&to));
+                }
+                if let Ok(sigs) = parse_signal_group(t) {
+                    prop_assert!(sigs.iter().all(|s| (1..=64).contains(s)));
+                }
+            }
+        }
+
+        #[test]
+        fn signal_maps_round_trip(from in 1..=64i32, to in 0..=64i32) {
+            let text = format!("{}:{}", crate::signal_names::name(from), if to == 0 { "0".into() } else { crate::signal_names::name(to) });
+            prop_assert_eq!(parse_signal_map(&text), Ok((from, to)));
+        }
     }
 }

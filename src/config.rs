@@ -191,3 +191,50 @@ impl fmt::Display for Authority<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Hosts as the grammar allows them: names and IPv4 without `:`, IPv6 (shown in
+    /// brackets).
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9][a-z0-9.-]{0,20}",
+            any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+            any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_result_not_a_panic(text in any::<String>()) {
+            let _ = Target::parse(&text);
+            let _ = Target::parse_probe(&text);
+        }
+
+        #[test]
+        fn prefixed_text_is_a_result_not_a_panic(
+            scheme in prop::sample::select(vec!["http://", "tcp://", "exec:", "file:"]),
+            rest in "[\\[\\]:/0-9a-f.%@ ]{0,24}",
+        ) {
+            if let Ok(t) = Target::parse(&format!("{scheme}{rest}")) {
+                // Whatever parses displays as something that parses to the same.
+                prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
+            }
+        }
+
+        #[test]
+        fn http_displays_and_parses_back(host in host(), port in any::<u16>(), path in "/[!-~]{0,20}") {
+            let t = Target::Http { host, port, path };
+            prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
+        }
+
+        #[test]
+        fn tcp_displays_and_parses_back(host in host(), port in 1..=u16::MAX) {
+            let t = Target::Tcp { host, port };
+            prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
+        }
+    }
+}

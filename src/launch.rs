@@ -39,7 +39,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let mut signals = Signals::open(&sigset).map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
-        let health = crate::health::Health::bind(&args, subscriber, claims.clone())?;
+        let probe_env = user_env(identity.as_ref());
+        let health = crate::health::Health::bind(&args, subscriber, claims.clone(), probe_env)?;
 
         if let (Some(id), Some(spec)) = (&identity, &args.user) {
             sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
@@ -93,21 +94,33 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
 }
 
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {
-    // Missing files are empty files: numeric ids still work, names are unknown.
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let passwd = read_etc("/etc/passwd")?;
+    let group = read_etc("/etc/group")?;
     Ok(user::resolve(spec, &passwd, &group)?)
 }
 
-/// HOME, USER and LOGNAME of the new user, as login(1) and gosu set them; an id with no
-/// /etc/passwd entry has no name, so root's USER must not leak through either.
+/// The bytes of /etc/passwd or /etc/group. A missing file is an empty one (numeric ids
+/// still work, names are unknown), as for libc; any other failure (EACCES, EISDIR, EIO)
+/// stops start-up: a file that cannot be read must not silently cost the child its
+/// supplementary groups or its HOME.
+fn read_etc(path: &'static str) -> Result<Vec<u8>, Error> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        read => read.map_err(|err| Error::Read { path, err }),
+    }
+}
+
+/// HOME, USER and LOGNAME of the new user, as login(1) and gosu set them, byte for byte
+/// from /etc/passwd; an id with no /etc/passwd entry has no name, so root's USER must not
+/// leak through either. The main child and `exec:` probes get the same.
 fn user_env(identity: Option<&Identity>) -> Vec<(&'static str, Option<OsString>)> {
+    use std::os::unix::ffi::OsStringExt;
     let Some(id) = identity else {
         return Vec::new();
     };
-    let name = id.name.clone().map(OsString::from);
+    let name = id.name.clone().map(OsString::from_vec);
     vec![
-        ("HOME", Some(OsString::from(&id.home))),
+        ("HOME", Some(OsString::from_vec(id.home.clone()))),
         ("USER", name.clone()),
         ("LOGNAME", name),
     ]

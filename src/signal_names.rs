@@ -56,19 +56,25 @@ pub fn parse(text: &str, allow_zero: bool) -> Result<i32, String> {
     if let Some((_, n)) = NAMES.iter().find(|(s, _)| *s == name) {
         return Ok(*n);
     }
-    let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
-        let off = if rest.is_empty() {
-            0
-        } else {
-            rest.parse::<i32>().ok()?
+    // `RTMIN+n` counts up and `RTMAX-n` down, n in plain digits (checked: any text may
+    // arrive here, and `RTMIN+2147483647` must be an error, not an overflow).
+    let rt = |base: i32, rest: &str, sign: &str| -> Option<i32> {
+        let off = match rest.strip_prefix(sign) {
+            None if rest.is_empty() => 0,
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok()?,
+            _ => return None,
         };
-        let n = base + sign * off;
+        let n = if sign == "+" {
+            base.checked_add(off)?
+        } else {
+            base.checked_sub(off)?
+        };
         (RTMIN..=RTMAX).contains(&n).then_some(n)
     };
     let found = if let Some(rest) = name.strip_prefix("RTMIN") {
-        rt(RTMIN, rest.trim_start_matches('+'), 1)
+        rt(RTMIN, rest, "+")
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        rt(RTMAX, rest.trim_start_matches('-'), -1)
+        rt(RTMAX, rest, "-")
     } else {
         None
     };
@@ -87,6 +93,7 @@ pub fn name(sig: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_every_spelling() {
@@ -112,5 +119,50 @@ mod tests {
     fn names_numbers() {
         assert_eq!(name(15), "SIGTERM");
         assert_eq!(name(36), "SIGRTMIN+2");
+    }
+
+    #[test]
+    fn real_time_offsets_count_the_right_way() {
+        assert_eq!(parse("RTMAX-1", false), Ok(63));
+        assert_eq!(parse("RTMIN+30", false), Ok(64));
+        for bad in [
+            "RTMAX+3",
+            "RTMIN-3",
+            "RTMIN+",
+            "RTMIN+-1",
+            "RTMIN++1",
+            "RTMIN+2147483647",
+        ] {
+            assert!(parse(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_result_not_a_panic(text in any::<String>(), zero in any::<bool>()) {
+            if let Ok(n) = parse(&text, zero) {
+                prop_assert!((0..=RTMAX).contains(&n) && (zero || n != 0));
+            }
+        }
+
+        #[test]
+        fn signal_shaped_text_never_panics(text in "(SIG|sig)?(RTMIN|RTMAX|TERM|[A-Z]{1,6})?[-+]?[0-9]{0,12}") {
+            let _ = parse(&text, true);
+        }
+
+        #[test]
+        fn every_signal_round_trips(sig in 1..=RTMAX, lower in any::<bool>()) {
+            let named = name(sig);
+            let text = if lower { named.to_ascii_lowercase() } else { named.clone() };
+            prop_assert_eq!(parse(&text, false), Ok(sig), "{}", named);
+            prop_assert_eq!(parse(&sig.to_string(), false), Ok(sig));
+            prop_assert_eq!(parse(named.trim_start_matches("SIG"), false), Ok(sig));
+        }
+
+        #[test]
+        fn numbers_outside_the_range_are_rejected(n in any::<i64>()) {
+            let ok = (1..=i64::from(RTMAX)).contains(&n);
+            prop_assert_eq!(parse(&n.to_string(), false).is_ok(), ok);
+        }
     }
 }

@@ -138,12 +138,18 @@ pub struct Health {
     shared: Arc<Shared>,
     listeners: Vec<server::Listener>,
     notify: notify::Setup,
-    probe: Option<(crate::config::Target, probe::Timing)>,
+    probe: Option<(crate::config::Target, probe::Timing, probe::Env)>,
 }
 
 impl Health {
     /// Binds the listeners and readiness channels; runs before privileges are dropped.
-    pub fn bind(args: &RunArgs, state: Subscriber, claims: Claims) -> Result<Self, Error> {
+    /// `user_env` is the dropped user's HOME, USER and LOGNAME, for `exec:` probes.
+    pub fn bind(
+        args: &RunArgs,
+        state: Subscriber,
+        claims: Claims,
+        user_env: probe::Env,
+    ) -> Result<Self, Error> {
         let mut listeners = Vec::new();
         // TCP first: its failure ends start-up, and nothing should be logged before that.
         if let Some(addr) = args.health_listen {
@@ -174,7 +180,11 @@ impl Health {
                 timeout: args.probe_timeout,
                 initial_delay: args.probe_initial_delay,
             };
-            (t, timing)
+            // Without the variables that name kai-init's own supervisor (NOTIFY_SOCKET
+            // and the watchdog), and as the user the child runs as.
+            let mut env: probe::Env = notify::UPSTREAM_VARS.iter().map(|k| (*k, None)).collect();
+            env.extend(user_env);
+            (t, timing, env)
         });
         Ok(Health {
             shared,
@@ -199,8 +209,8 @@ impl Health {
         let shared = self.shared;
         self.notify.start(&shared);
         server::start(self.listeners, &shared);
-        if let Some((target, timing)) = self.probe {
-            tokio::spawn(probe::run(shared.clone(), target, timing));
+        if let Some((target, timing, env)) = self.probe {
+            tokio::spawn(probe::run(shared.clone(), target, timing, env));
         }
         if shared.upstream.is_some() {
             tokio::spawn(watch_stopping(shared.clone()));

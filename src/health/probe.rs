@@ -30,9 +30,12 @@ pub struct Timing {
     pub initial_delay: Duration,
 }
 
+/// Variables to set (`Some`) or remove (`None`) in an `exec:` probe's environment.
+pub type Env = Vec<(&'static str, Option<std::ffi::OsString>)>;
+
 /// Probes until the main child has ended. Probe starts are `interval` apart; a probe that
 /// takes longer than that is followed by the next one at once.
-pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing) {
+pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) {
     if !timing.initial_delay.is_zero() {
         tokio::time::sleep(timing.initial_delay).await;
     }
@@ -43,7 +46,7 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing) {
             return;
         }
         let started = Instant::now();
-        let outcome = once(&target, timing.timeout, &shared.claims).await;
+        let outcome = once(&target, timing.timeout, &shared.claims, &env).await;
         let (ok, message) = match outcome {
             Ok(m) => (true, m),
             Err(m) => (false, m),
@@ -59,10 +62,15 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing) {
 }
 
 /// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails.
-pub async fn once(target: &Target, limit: Duration, claims: &Claims) -> Result<String, String> {
+pub async fn once(
+    target: &Target,
+    limit: Duration,
+    claims: &Claims,
+    env: &Env,
+) -> Result<String, String> {
     let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
     match target {
-        Target::Exec(argv) => exec(argv, limit, claims).await,
+        Target::Exec(argv) => exec(argv, limit, claims, env).await,
         Target::File(path) => match std::fs::metadata(path) {
             // A stat, not an open: as cheap as it gets, and it needs no read permission.
             Ok(_) => Ok(format!("{path} exists")),
@@ -147,8 +155,13 @@ pub fn status_code(head: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
-async fn exec(argv: &[String], limit: Duration, claims: &Claims) -> Result<String, String> {
-    let pid = crate::sys::spawn::spawn_probe(argv, &super::notify::UPSTREAM_VARS)
+async fn exec(
+    argv: &[String],
+    limit: Duration,
+    claims: &Claims,
+    env: &Env,
+) -> Result<String, String> {
+    let pid = crate::sys::spawn::spawn_probe(argv, env)
         .map_err(|e| format!("cannot run {}: {}", argv[0], short(&e)))?;
     // No `.await` between spawn and claim: the reaper cannot run in between (one thread).
     let mut status = claims.claim(pid);

@@ -84,10 +84,10 @@ fn exec_error(program: &OsString, err: io::Error) -> Error {
 
 /// Starts an `exec:` probe command: its own process group (so a timeout can kill
 /// everything it started), stdio on /dev/null (probe output must not mix into the
-/// application's logs), the same clean signal mask as the main child, and without the
-/// variables that name kai-init's own supervisor (NOTIFY_SOCKET and the watchdog).
-/// Returns the pid; the supervisor's reaper collects its status (see `state::Claims`).
-pub fn spawn_probe(argv: &[String], remove_env: &[&str]) -> io::Result<i32> {
+/// application's logs), the same clean signal mask as the main child, and `env` applied
+/// (variables set with `Some`, removed with `None`). Returns the pid; the supervisor's
+/// reaper collects its status (see `state::Claims`).
+pub fn spawn_probe(argv: &[String], env: &[(&str, Option<OsString>)]) -> io::Result<i32> {
     use std::process::Stdio;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -95,8 +95,11 @@ pub fn spawn_probe(argv: &[String], remove_env: &[&str]) -> io::Result<i32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for key in remove_env {
-        cmd.env_remove(key);
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
     }
     super::unsafe_ops::install(
         &mut cmd,

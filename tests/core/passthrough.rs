@@ -46,6 +46,28 @@ fn run_subcommand_is_the_same() {
     assert_eq!(stdout, "x --version");
 }
 
+/// Words that are not UTF-8 reach the child byte for byte, whether they look like
+/// options or not, with and without `--` (kai-init parses only what precedes COMMAND).
+#[test]
+fn arguments_that_are_not_utf8_reach_the_child_verbatim() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+    let show = "import os, sys; print([os.fsencode(a) for a in sys.argv[1:]])";
+    for dashes in [false, true] {
+        let mut cmd = kai(if dashes { &["--"] } else { &[] });
+        cmd.args([crate::util::python3(), "-c", show]).args([
+            bytes(b"-\xff"),
+            bytes(b"--user=caf\xe9"),
+            bytes(b"\xe9"),
+            "--".into(),
+        ]);
+        let (status, stdout, stderr) = run(cmd, T);
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert_eq!(stdout, r"[b'-\xff', b'--user=caf\xe9', b'\xe9', b'--']");
+    }
+}
+
 #[test]
 fn environment_and_working_directory_pass_through() {
     let dir = TempDir::new("cwd");
