@@ -13,9 +13,9 @@
 pub mod format;
 mod io;
 mod metrics;
-mod notify;
+pub mod notify;
 pub mod probe;
-mod readiness;
+pub mod readiness;
 mod routes;
 mod server;
 
@@ -87,7 +87,11 @@ impl Shared {
         }
     }
 
-    fn record_probe(&self, result: ProbeResult) {
+    fn record_probe(&self, mut result: ProbeResult) {
+        // What a probe saw may quote the child (a path, a program's name): shown safely.
+        if let std::borrow::Cow::Owned(clean) = crate::text::printable(&result.message) {
+            result.message = clean;
+        }
         let failures = self.config.probe_failures;
         let (ok, message) = (result.ok, result.message.clone());
         let before = self.with(|s| {
@@ -195,7 +199,7 @@ impl Health {
     }
 
     /// Starts serving, probing and listening for notifications; call once the child runs.
-    pub fn start(self) -> Serving {
+    pub fn start(self) -> Started {
         let shared = self.shared;
         self.notify.start(&shared);
         server::start(self.listeners, &shared);
@@ -206,14 +210,14 @@ impl Health {
             tokio::spawn(watch_stopping(shared.clone()));
         }
         shared.refresh();
-        Serving(shared)
+        Started(shared)
     }
 }
 
 /// The health side while it serves.
-pub struct Serving(Arc<Shared>);
+pub struct Started(Arc<Shared>);
 
-impl Serving {
+impl Started {
     /// kai-init is about to exit: make sure its own supervisor heard STOPPING=1 (once).
     pub fn exiting(&self) {
         self.0.upstream_stopping();

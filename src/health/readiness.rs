@@ -81,12 +81,15 @@ pub struct NotifyStatus {
     pub triggered: bool,
     /// The expiry was logged; no timer until the next ping re-arms it.
     pub expiry_reported: bool,
+    /// Datagrams refused because their sender is not the main child or its descendant.
+    pub dropped: u64,
 }
 
 impl NotifyStatus {
     /// When the watchdog fails if no ping comes first.
     pub fn watchdog_deadline(&self) -> Option<Instant> {
-        Some(self.last_ping? + self.watchdog?)
+        // An overflow cannot happen with the parser's bound; were it to, no deadline.
+        self.last_ping?.checked_add(self.watchdog?)
     }
 }
 
@@ -233,12 +236,15 @@ fn probe(ep: Endpoint, cfg: &Config, p: &ProbeStatus) -> Check {
     }
 }
 
+/// The watchdog check: present once the child armed a watchdog or sent WATCHDOG=trigger,
+/// which systemd treats as an immediate watchdog failure whether or not one was armed.
 fn watchdog(n: &NotifyStatus, now: Instant) -> Option<Check> {
+    if n.triggered {
+        return Some(Check::new("watchdog", false, "child sent WATCHDOG=trigger"));
+    }
     let usec = n.watchdog?;
     let deadline = n.watchdog_deadline()?;
-    let check = if n.triggered {
-        Check::new("watchdog", false, "child sent WATCHDOG=trigger")
-    } else if now > deadline {
+    let check = if now > deadline {
         let since = now.saturating_duration_since(deadline) + usec;
         Check::new(
             "watchdog",
