@@ -62,6 +62,8 @@ pub struct RunArgs {
     pub health_listen: Option<SocketAddr>,
     pub probe: Option<Target>,
     pub probe_interval: Duration,
+    /// Time between probes until the first success (issue 9: ready when the app is).
+    pub probe_start_interval: Duration,
     pub probe_timeout: Duration,
     pub probe_failures: u32,
     pub probe_initial_delay: Duration,

@@ -87,27 +87,32 @@ impl Shared {
         }
     }
 
-    fn record_probe(&self, mut result: ProbeResult) {
+    fn record_probe(&self, mut result: ProbeResult, phase: probe::Phase) {
         // What a probe saw may quote the child (a path, a program's name): shown safely.
         if let std::borrow::Cow::Owned(clean) = crate::text::printable(&result.message) {
             result.message = clean;
         }
         let failures = self.config.probe_failures;
+        let counts = !matches!(phase, probe::Phase::Starting { counts: false });
         let (ok, message) = (result.ok, result.message.clone());
         let before = self.with(|s| {
             let before = s.probe.consecutive_failures;
-            let first = s.probe.last.is_none();
-            s.probe.record(result);
-            (before, first)
+            let never_passed = s.probe.successes == 0;
+            s.probe.record(result, counts);
+            (before, never_passed)
         });
+        let starting = matches!(phase, probe::Phase::Starting { .. });
         match (ok, before) {
-            (true, (0, true)) => info!(result = %message, "first probe passed"),
-            (true, (0, false)) => {}
+            (true, (_, true)) => info!(result = %message, "first probe passed"),
+            (true, (0, _)) => {}
             (true, (n, _)) => info!(result = %message, after = n, "probe passes again"),
-            (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
-            (false, (n, _)) if n + 1 == failures => {
+            (false, (n, _)) if counts && n + 1 == failures => {
                 warn!(result = %message, failures, "probe failed {failures} times in a row; not live")
             }
+            // Before the first pass a failure is the app starting: the probe loop says
+            // at info, now and then, that it is still waiting.
+            (false, _) if starting => debug!(result = %message, "probe failed; not ready yet"),
+            (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
             (false, _) => {}
         }
         self.refresh();
@@ -175,6 +180,7 @@ impl Health {
         let probe = args.probe.clone().map(|t| {
             let timing = probe::Timing {
                 interval: args.probe_interval,
+                start_interval: args.probe_start_interval,
                 timeout: args.probe_timeout,
                 initial_delay: args.probe_initial_delay,
             };

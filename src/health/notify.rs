@@ -207,7 +207,7 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                             on_datagram(&shared, &buf[..n]);
                         }
                         _ => {
-                            shared.with(|s| s.notify.dropped = s.notify.dropped.saturating_add(1));
+                            shared.with(|s| s.notify.refused = s.notify.refused.saturating_add(1));
                             strangers.dropped(sender, std::time::Instant::now());
                         }
                     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::readiness::ProbeResult;
 use super::Shared;
@@ -22,51 +22,113 @@ use crate::exit::Ended;
 use crate::signal_names::name;
 use crate::state::Claims;
 
-/// --probe-interval, --probe-timeout, --probe-initial-delay.
+/// --probe-interval, --probe-start-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub interval: Duration,
+    /// Until the first pass (issue 9): the app is ready as soon as it listens, not up to
+    /// a whole interval later.
+    pub start_interval: Duration,
     pub timeout: Duration,
     pub initial_delay: Duration,
 }
 
-/// Probes until the main child has ended. Probe starts are `interval` apart; a probe that
-/// takes longer than that is followed by the next one at once.
+/// How often, at most, an info line says the first pass is still awaited.
+pub const WAITING_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Probes until the main child has ended. Probe starts are `interval` apart (until the
+/// first pass, `start_interval` apart); a probe that takes longer than that is followed
+/// by the next one at once. No probe configured, no task: no timer.
+///
+/// Before the first pass a failure is expected (the app is starting), so it is logged
+/// at debug, with an info line every [`WAITING_LOG_EVERY`]; and only one failure per
+/// `interval` counts towards --probe-failures, so that a start that never passes fails
+/// /livez after the same time as with `interval` alone.
 pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing) {
     if !timing.initial_delay.is_zero() {
         tokio::time::sleep(timing.initial_delay).await;
     }
+    let start_step = timing.start_interval.min(timing.interval);
     let mut next = Instant::now();
+    let mut starting = true;
+    // When the next failure before the first pass counts towards --probe-failures.
+    let mut next_counted = next;
+    let mut last_waiting_line = next;
+    let mut outstanding = Outstanding::default();
     loop {
         if !shared.child_running() {
             debug!("main child ended; probes stop");
             return;
         }
         let started = Instant::now();
-        let outcome = once(&target, timing.timeout, &shared.claims).await;
+        let outcome = once(&target, timing.timeout, &shared.claims, &mut outstanding).await;
         let (ok, message) = match outcome {
             Ok(m) => (true, m),
             Err(m) => (false, m),
         };
-        shared.record_probe(ProbeResult {
-            ok,
-            message,
-            duration: started.elapsed(),
-        });
-        next = (next + timing.interval).max(Instant::now());
+        let phase = if !starting {
+            Phase::Running
+        } else if ok {
+            starting = false;
+            Phase::Running
+        } else {
+            let counts = started >= next_counted;
+            if counts {
+                next_counted = later(next_counted, timing.interval);
+            }
+            if started.saturating_duration_since(last_waiting_line) >= WAITING_LOG_EVERY {
+                last_waiting_line = started;
+                info!(
+                    last = %crate::text::printable(&message),
+                    "waiting for the first probe to pass"
+                );
+            }
+            Phase::Starting { counts }
+        };
+        shared.record_probe(
+            ProbeResult {
+                ok,
+                message,
+                duration: started.elapsed(),
+            },
+            phase,
+        );
+        let step = if starting { start_step } else { timing.interval };
+        next = later(next, step).max(Instant::now());
         tokio::time::sleep_until(next).await;
     }
 }
 
-/// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails.
-pub async fn once(target: &Target, limit: Duration, claims: &Claims) -> Result<String, String> {
+/// Where a result falls: before the first pass, and whether it counts towards
+/// --probe-failures; or after it, where every result counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting { counts: bool },
+    Running,
+}
+
+/// `t + d`, saturating at a year from now (durations are bounded at parse time; this
+/// only keeps PID 1 from aborting if one were not).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400))
+}
+
+/// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails. `outstanding` carries a
+/// blocking call that overran its probe over to the next one.
+pub async fn once(
+    target: &Target,
+    limit: Duration,
+    claims: &Claims,
+    outstanding: &mut Outstanding,
+) -> Result<String, String> {
     let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
     match target {
         Target::Exec(argv) => exec(argv, limit, claims).await,
-        Target::File(path) => match std::fs::metadata(path) {
-            // A stat, not an open: as cheap as it gets, and it needs no read permission.
-            Ok(_) => Ok(format!("{path} exists")),
-            Err(e) => Err(format!("{path}: {}", short(&e))),
+        Target::File(path) => match timeout(limit, outstanding.stat(path)).await {
+            Ok(Ok(())) => Ok(format!("{path} exists")),
+            Ok(Err(e)) => Err(format!("{path}: {e}")),
+            Err(_) => Err(format!("{path}: {}", timed_out())),
         },
         Target::Tcp { host, port } => timeout(limit, connect(host, *port))
             .await
@@ -75,6 +137,48 @@ pub async fn once(target: &Target, limit: Duration, claims: &Claims) -> Result<S
         Target::Http { host, port, path } => timeout(limit, http(host, *port, path))
             .await
             .map_err(|_| timed_out())?,
+    }
+}
+
+/// A `file:` probe's stat(2), run on a helper thread: a hung NFS or FUSE mount, which the
+/// app's volumes control, blocks stat forever, and the loop's only thread must never
+/// wait on that (issue 8, item 10). A call that overruns its probe is not repeated: the
+/// next probes wait for the same call, so one hung mount holds one thread, not one per
+/// probe.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    stat: Option<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
+}
+
+impl Outstanding {
+    /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping
+    /// the future (the probe timed out) keeps the call for the next probe.
+    async fn stat(&mut self, path: &str) -> Result<(), String> {
+        let rx = match &mut self.stat {
+            Some(rx) => rx,
+            slot @ None => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let owned = path.to_owned();
+                std::thread::Builder::new()
+                    .name("kai-init-stat".into())
+                    // A stat needs next to no stack; the default would reserve 2 MiB.
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        // A stat, not an open: as cheap as it gets, and it needs no read
+                        // permission.
+                        let _ = tx.send(std::fs::metadata(owned).map(|_| ()));
+                    })
+                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
+                slot.insert(rx)
+            }
+        };
+        let result = rx.await;
+        self.stat = None;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(short(&e)),
+            Err(_) => Err("the stat thread ended without an answer".into()),
+        }
     }
 }
 

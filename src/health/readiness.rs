@@ -44,7 +44,9 @@ pub struct ProbeStatus {
 }
 
 impl ProbeStatus {
-    pub fn record(&mut self, result: ProbeResult) {
+    /// Records one result; a failure that does not `count` (before the first pass, see
+    /// `probe::run`) leaves the run of consecutive failures as it is.
+    pub fn record(&mut self, result: ProbeResult, counts: bool) {
         let secs = result.duration.as_secs_f64();
         for (count, bound) in self.buckets.iter_mut().zip(BUCKETS) {
             if secs <= bound {
@@ -57,7 +59,9 @@ impl ProbeStatus {
             self.consecutive_failures = 0;
         } else {
             self.failures += 1;
-            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            if counts {
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            }
         }
         self.last = Some(result);
     }
@@ -82,7 +86,7 @@ pub struct NotifyStatus {
     /// The expiry was logged; no timer until the next ping re-arms it.
     pub expiry_reported: bool,
     /// Datagrams refused because their sender is not the main child or its descendant.
-    pub dropped: u64,
+    pub refused: u64,
 }
 
 impl NotifyStatus {
@@ -346,16 +350,16 @@ mod tests {
             !verdict(Endpoint::Ready, &c, &st, &s),
             "not ready before any result"
         );
-        s.probe.record(result(true));
+        s.probe.record(result(true), true);
         assert!(verdict(Endpoint::Ready, &c, &st, &s));
         for n in 1..=3 {
-            s.probe.record(result(false));
+            s.probe.record(result(false), true);
             assert!(!verdict(Endpoint::Ready, &c, &st, &s));
             assert_eq!(verdict(Endpoint::Live, &c, &st, &s), n < 3, "after {n}");
         }
         let live = checks(Endpoint::Live, &c, &st, &s, Instant::now());
         assert_eq!(live[2].detail, "timed out after 1s (3 in a row, limit 3)");
-        s.probe.record(result(true));
+        s.probe.record(result(true), true);
         assert!(verdict(Endpoint::Live, &c, &st, &s));
         assert!(verdict(Endpoint::Ready, &c, &st, &s));
         assert_eq!(s.probe.successes, 2);
@@ -367,7 +371,7 @@ mod tests {
     fn warn_while_under_the_threshold() {
         let (c, st) = (cfg(true, None), running());
         let mut s = Status::default();
-        s.probe.record(result(false));
+        s.probe.record(result(false), true);
         let live = checks(Endpoint::Live, &c, &st, &s, Instant::now());
         assert!(live[2].ok && live[2].warn);
     }
