@@ -288,11 +288,14 @@ mod tests {
         };
         st.forwarded.insert(15, 2);
         let mut s = Status::default();
-        s.probe.record(ProbeResult {
-            ok: true,
-            message: "x".into(),
-            duration: Duration::from_millis(30),
-        }, true);
+        s.probe.record(
+            ProbeResult {
+                ok: true,
+                message: "x".into(),
+                duration: Duration::from_millis(30),
+            },
+            true,
+        );
         let mut r = Requests::default();
         r.count("/livez", "", 200);
         r.count("/readyz", "probe", 503);

@@ -123,8 +123,7 @@ impl Setup {
 /// sender's pid.
 fn sd_socket() -> io::Result<(UnixDatagram, String)> {
     use nix::sys::socket::{
-        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-        UnixAddr,
+        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
     };
     let fd = socket(
         AddressFamily::Unix,

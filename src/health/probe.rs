@@ -93,7 +93,11 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing) {
             },
             phase,
         );
-        let step = if starting { start_step } else { timing.interval };
+        let step = if starting {
+            start_step
+        } else {
+            timing.interval
+        };
         next = later(next, step).max(Instant::now());
         tokio::time::sleep_until(next).await;
     }

@@ -60,7 +60,10 @@ fn ready_follows_the_first_listen_not_the_probe_interval() {
         took < Duration::from_secs(2),
         "ready {took:?} after the app listened (probe interval 10s)"
     );
-    assert!(probes(&at, "failure") >= 1.0, "the first probe came too late to fail");
+    assert!(
+        probes(&at, "failure") >= 1.0,
+        "the first probe came too late to fail"
+    );
     running.wait_line("first probe passed", T);
     running.drain();
     assert!(
@@ -72,8 +75,15 @@ fn ready_follows_the_first_listen_not_the_probe_interval() {
     // wait: it measures that nothing happens in it.)
     let passed = probes(&at, "success");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(probes(&at, "success"), passed, "still probing at the start interval");
-    assert_eq!(probes(&at, "failure") + passed, metrics(&at).value("kai_init_probe_duration_seconds_count"));
+    assert_eq!(
+        probes(&at, "success"),
+        passed,
+        "still probing at the start interval"
+    );
+    assert_eq!(
+        probes(&at, "failure") + passed,
+        metrics(&at).value("kai_init_probe_duration_seconds_count")
+    );
 }
 
 #[test]
@@ -103,7 +113,10 @@ fn a_long_start_says_so_at_info_naming_the_last_error() {
     assert_eq!(waiting, 1, "{:#?}", running.stderr);
     // Many probes ran, but only the first counts towards --probe-failures: still live.
     assert!(probes(&at, "failure") >= 10.0);
-    assert_eq!(metrics(&at).value("kai_init_probe_consecutive_failures"), 1.0);
+    assert_eq!(
+        metrics(&at).value("kai_init_probe_consecutive_failures"),
+        1.0
+    );
     assert_eq!(get(&at, "/livez").status, 200);
 }
 
@@ -133,7 +146,11 @@ fn a_start_that_never_passes_fails_livez_after_the_usual_time() {
         "too slow to tell: {:?}",
         started.elapsed()
     );
-    assert_eq!(get(&at, "/livez").status, 200, "failed as if every start probe counted");
+    assert_eq!(
+        get(&at, "/livez").status,
+        200,
+        "failed as if every start probe counted"
+    );
     // The second counted failure comes one --probe-interval after the first.
     wait_status(&at, "/livez", 503, T);
     assert!(

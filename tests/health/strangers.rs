@@ -153,7 +153,11 @@ fn only_the_main_child_and_its_descendants_are_believed() {
         "{}",
         r.body
     );
-    assert_eq!(refused(&at), 2.0 + f64::from(FLOOD), "the grandchild was refused");
+    assert_eq!(
+        refused(&at),
+        2.0 + f64::from(FLOOD),
+        "the grandchild was refused"
+    );
     std::fs::write(dir.join("exit"), "").unwrap();
     assert_eq!(running.wait_exit(T).code(), Some(0));
     // 5002 datagrams refused, one log line per 10 s at most (all output is in now).
