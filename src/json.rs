@@ -34,4 +34,16 @@ mod tests {
         string(&mut s, "a\"b\\c\nd\u{1}\u{7f}\u{9b}é");
         assert_eq!(s, r#""a\"b\\c\nd\u0001\u007f\u009bé""#);
     }
+
+    proptest::proptest! {
+        /// A real parser reads back exactly what was escaped.
+        #[test]
+        fn round_trips_through_a_parser(s in ".*") {
+            let mut out = String::new();
+            string(&mut out, &s);
+            let back: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(back, s);
+            proptest::prop_assert!(!out.chars().any(char::is_control));
+        }
+    }
 }

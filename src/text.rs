@@ -45,4 +45,15 @@ mod tests {
             "\\x1b[31mred\\x0d\\x07\\x00\\x7f\\u{9b}\\u{202e}\\x0a\\x09"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn nothing_hidden_survives(s in ".*") {
+            let out = printable(&s);
+            proptest::prop_assert!(!out.chars().any(hidden), "{:?}", out);
+            if !s.chars().any(hidden) {
+                proptest::prop_assert_eq!(out.as_ref(), s.as_str());
+            }
+        }
+    }
 }

@@ -530,4 +530,78 @@ mod tests {
         );
         assert!(n.stopping);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KNOWN: [&str; 5] = ["READY", "RELOADING", "STOPPING", "STATUS", "WATCHDOG"];
+
+        fn shown(c: char) -> bool {
+            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        }
+
+        proptest! {
+            /// Any datagram: no panic, and no control character reaches STATUS.
+            #[test]
+            fn any_bytes_never_panic_nor_leak_controls(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let mut n = NotifyStatus::default();
+                let events = apply(&mut n, &data, std::time::Instant::now());
+                if let Some(status) = &n.status {
+                    prop_assert!(status.chars().all(shown), "{:?}", status);
+                    prop_assert!(status.chars().count() <= STATUS_MAX_CHARS);
+                }
+                for e in events {
+                    if let Event::Status(text) = e {
+                        prop_assert!(text.chars().all(shown), "{:?}", text);
+                    }
+                }
+            }
+
+            /// STATUS= keeps any text, in printable form.
+            #[test]
+            fn status_is_kept_printable(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let text: Vec<u8> = text.into_iter().filter(|&b| b != b'\n').collect();
+                let mut n = NotifyStatus::default();
+                apply(&mut n, &[b"STATUS=".as_slice(), &text].concat(), std::time::Instant::now());
+                let want: String = crate::text::printable(&String::from_utf8_lossy(&text))
+                    .chars()
+                    .take(STATUS_MAX_CHARS)
+                    .collect();
+                prop_assert_eq!(n.status, Some(want));
+            }
+
+            /// Unknown keys and lines without `=` change nothing, wherever they are.
+            #[test]
+            fn unknown_keys_are_ignored(
+                key in "[A-Z_]{1,16}",
+                value in "[^\n]{0,40}",
+                noise in "[^=\n]{0,40}",
+            ) {
+                prop_assume!(!KNOWN.contains(&key.as_str()) && key != "WATCHDOG_USEC");
+                let t = std::time::Instant::now();
+                let mut n = NotifyStatus::default();
+                let data = format!("{key}={value}\n{noise}\n{key}=1");
+                prop_assert_eq!(apply(&mut n, data.as_bytes(), t), vec![]);
+                prop_assert_eq!(&n, &NotifyStatus::default());
+                // Known assignments around them still apply.
+                let data = format!("{noise}\n{key}={value}\nREADY=1\nWATCHDOG_USEC=5000000\n{noise}");
+                let events = apply(&mut n, data.as_bytes(), t);
+                prop_assert_eq!(events, vec![Event::Ready, Event::Watchdog(5_000_000)]);
+                prop_assert!(n.ready);
+                prop_assert_eq!(n.watchdog, Some(Duration::from_secs(5)));
+                prop_assert_eq!(n.watchdog_deadline(), Some(t + Duration::from_secs(5)));
+            }
+
+            /// WATCHDOG_USEC never makes a deadline that overflows: too large is ignored.
+            #[test]
+            fn any_watchdog_period_is_safe(usec in any::<u64>()) {
+                let mut n = NotifyStatus::default();
+                let t = std::time::Instant::now();
+                apply(&mut n, format!("WATCHDOG_USEC={usec}").as_bytes(), t);
+                let _ = n.watchdog_deadline();
+                prop_assert_eq!(n.watchdog.is_some(), usec != 0 && usec <= WATCHDOG_MAX_USEC);
+            }
+        }
+    }
 }

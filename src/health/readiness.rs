@@ -68,7 +68,7 @@ impl ProbeStatus {
 }
 
 /// What the child said through --notify (sd_notify datagrams or the s6 fd).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct NotifyStatus {
     /// READY=1 (or the newline on fd N) arrived, and no RELOADING=1 since.
     pub ready: bool,
