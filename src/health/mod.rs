@@ -4,7 +4,10 @@
 //! hands back, see `state::Claims`) and kill it when it overruns.
 //!
 //! Everything runs as tasks on the supervisor's current-thread runtime and is event-driven:
-//! with no probe and no watchdog configured, an idle kai-init has no timer at all.
+//! with no probe and no watchdog configured, an idle kai-init has no timer at all. The
+//! only exception is a call that may block on what the app's volumes control (a `file:`
+//! probe's stat, an `exec:` probe's spawn): it runs on a short-lived helper thread, one
+//! at most per probe, so that the loop's thread never waits on a hung mount.
 //!
 //! - `server`: listeners, connection limits, hyper;  `io`: hyper's traits over tokio
 //! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`

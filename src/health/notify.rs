@@ -4,7 +4,13 @@
 //!   socket with an autobound, unique name (several kai-inits may share a network
 //!   namespace) and names it to the child as `NOTIFY_SOCKET=@xxxxx`. It understands
 //!   READY=1, RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger and
-//!   WATCHDOG_USEC=; everything else is ignored, as systemd does.
+//!   WATCHDOG_USEC=; everything else is ignored, as systemd does. The socket's name is
+//!   visible to every process in the network namespace (/proc/net/unix; all containers
+//!   of a pod), so a datagram counts only if the kernel vouches (SCM_CREDENTIALS) that
+//!   its sender is the main child or one of its descendants (systemd's NotifyAccess=all
+//!   within the unit). Others are refused and counted, with a log line every 10 s at
+//!   most. A sender that exited before its datagram was read cannot be placed and is
+//!   refused too (fail closed), as is one that daemonized away from the child's tree.
 //! - `--notify fd:N`: s6's protocol (s6-supervise's notification-fd): the child gets the
 //!   write end of a pipe as descriptor N; a newline on it means ready.
 //! - Upstream: when kai-init itself was started with NOTIFY_SOCKET (podman

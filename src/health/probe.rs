@@ -1,7 +1,8 @@
 //! Probes of the child: what to check (parsed from --probe) and how, kubelet-style.
 //!
-//! One task probes every --probe-interval (only when a probe is configured: no timer
-//! otherwise) and records each result; the rules in `readiness` turn the results into
+//! One task probes every --probe-start-interval until the first pass, then every
+//! --probe-interval (only when a probe is configured: no timer otherwise) and records
+//! each result; the rules in `readiness` turn the results into
 //! ready/live. `exec:` commands are started with std's `Command` in a process group of
 //! their own; the supervisor's reaper collects their status and hands it over through
 //! `state::Claims` (tokio's process support would race that reaper).
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 use tracing::{debug, info};
 
 use super::readiness::ProbeResult;
@@ -128,7 +129,7 @@ pub async fn once(
 ) -> Result<String, String> {
     let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
     match target {
-        Target::Exec(argv) => exec(argv, limit, claims).await,
+        Target::Exec(argv) => exec(argv, limit, claims, outstanding).await,
         Target::File(path) => match timeout(limit, outstanding.stat(path)).await {
             Ok(Ok(())) => Ok(format!("{path} exists")),
             Ok(Err(e)) => Err(format!("{path}: {e}")),
@@ -152,9 +153,50 @@ pub async fn once(
 #[derive(Debug, Default)]
 pub struct Outstanding {
     stat: Option<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
+    spawn: Option<(
+        tokio::sync::oneshot::Receiver<std::io::Result<i32>>,
+        crate::state::Spawning,
+    )>,
 }
 
 impl Outstanding {
+    /// Resolves when the spawn (a new one, or the one still outstanding) returns, with the
+    /// pid and the guard that keeps its status should the reaper see it before the claim.
+    async fn spawn(
+        &mut self,
+        argv: &[String],
+        claims: &Claims,
+    ) -> Result<(i32, crate::state::Spawning), String> {
+        let (rx, _) = match &mut self.spawn {
+            Some(pending) => pending,
+            slot @ None => {
+                let spawning = claims.spawning();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let argv = argv.to_vec();
+                std::thread::Builder::new()
+                    .name("kai-init-spawn".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        let _ = tx.send(crate::sys::spawn::spawn_probe(
+                            &argv,
+                            &super::notify::UPSTREAM_VARS,
+                        ));
+                    })
+                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
+                slot.insert((rx, spawning))
+            }
+        };
+        let result = rx.await;
+        let Some((_, spawning)) = self.spawn.take() else {
+            return Err("spawn state lost".into());
+        };
+        match result {
+            Ok(Ok(pid)) => Ok((pid, spawning)),
+            Ok(Err(e)) => Err(short(&e)),
+            Err(_) => Err("the spawn thread ended without an answer".into()),
+        }
+    }
+
     /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping
     /// the future (the probe timed out) keeps the call for the next probe.
     async fn stat(&mut self, path: &str) -> Result<(), String> {
@@ -255,12 +297,27 @@ pub fn status_code(head: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
-async fn exec(argv: &[String], limit: Duration, claims: &Claims) -> Result<String, String> {
-    let pid = crate::sys::spawn::spawn_probe(argv, &super::notify::UPSTREAM_VARS)
-        .map_err(|e| format!("cannot run {}: {}", argv[0], short(&e)))?;
-    // No `.await` between spawn and claim: the reaper cannot run in between (one thread).
+/// An `exec:` probe. The spawn runs on a helper thread: std's spawn waits until the
+/// command has exec'ed, and exec of a program on a hung mount never returns (issue 8,
+/// item 10). A spawn that overruns is the next probe's spawn too, never a second one.
+async fn exec(
+    argv: &[String],
+    limit: Duration,
+    claims: &Claims,
+    outstanding: &mut Outstanding,
+) -> Result<String, String> {
+    let deadline = later(Instant::now(), limit);
+    let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
+    let program = argv.first().map_or("", String::as_str);
+    let spawned = match timeout_at(deadline, outstanding.spawn(argv, claims)).await {
+        Ok(spawned) => spawned,
+        Err(_) => return Err(format!("{}: exec {program}", timed_out())),
+    };
+    let (pid, spawning) = spawned.map_err(|e| format!("cannot run {program}: {e}"))?;
     let mut status = claims.claim(pid);
-    match timeout(limit, &mut status).await {
+    // Claimed: a status reaped from now on goes to the claim.
+    drop(spawning);
+    match timeout_at(deadline, &mut status).await {
         Ok(Ok(Ended::Exited(0))) => Ok("exit 0".into()),
         Ok(Ok(Ended::Exited(code))) => Err(format!("exit {code}")),
         Ok(Ok(Ended::Signaled(sig))) => Err(format!("killed by {}", name(sig))),
@@ -274,10 +331,7 @@ async fn exec(argv: &[String], limit: Duration, claims: &Claims) -> Result<Strin
             if timeout(Duration::from_secs(5), status).await.is_err() {
                 claims.release(pid);
             }
-            Err(format!(
-                "timed out after {}",
-                crate::health::format::duration(limit)
-            ))
+            Err(timed_out())
         }
     }
 }

@@ -308,6 +308,42 @@ subprocess.run(['mount', '-t', 'fuse', '-o', 'fd=%d,rootmode=40000,user_id=0,gro
 os.execv(sys.argv[2], sys.argv[2:])
 "#;
 
+/// `kai-init ARGS` in a mount namespace of its own with a hung FUSE mount on `mnt`
+/// (the mount vanishes with the test's processes); as PID 1 of a PID namespace too when
+/// `pid1`, so that everything stuck on the mount dies with the namespace.
+fn on_hung_mount(mnt: &std::path::Path, pid1: bool, args: &[&str]) -> util::Running {
+    let inner = kai(args);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private"]);
+    if pid1 {
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    }
+    cmd.args([util::python3(), "-c", HUNG_MOUNT])
+        .arg(mnt)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    util::start(cmd)
+}
+
+/// Ten more probes, each failing at its timeout, while /livez answers throughout.
+fn ten_more_failed_probes_while_live(at: &At) {
+    let first = metrics(at).value("kai_init_probe_duration_seconds_count");
+    wait_until("ten more probes", T, || {
+        assert_eq!(get(at, "/livez").status, 200);
+        metrics(at).value("kai_init_probe_duration_seconds_count") >= first + 10.0
+    });
+    assert_eq!(
+        metrics(at).get("kai_init_probes_total", &[("result", "success")]),
+        Some(0.0)
+    );
+}
+
 /// A `file:` probe on a hung mount: stat(2) never returns there. The loop thread must
 /// not wait on it (issue 8, item 10): /livez keeps answering, the probe fails at its
 /// timeout, one stat thread at most is outstanding whatever the number of probes, and
@@ -319,36 +355,20 @@ fn a_file_probe_on_a_hung_mount_never_blocks_the_loop() {
     std::fs::create_dir(&mnt).unwrap();
     let at = At::Tcp(crate::free_port());
     let probe = format!("--probe=file:{}/ready", mnt.display());
-    let inner = kai(&[
-        &at.flag(),
-        &probe,
-        "--probe-interval=100ms",
-        "--probe-timeout=200ms",
-        "--probe-failures=1000",
-        "--",
-        "sleep",
-        "60",
-    ]);
-    // In a mount namespace of its own: the hung mount vanishes with the test's processes.
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        util::python3(),
-        "-c",
-        HUNG_MOUNT,
-    ])
-    .arg(&mnt)
-    .arg(inner.get_program())
-    .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    let mut running = util::start(cmd);
+    let mut running = on_hung_mount(
+        &mnt,
+        false,
+        &[
+            &at.flag(),
+            &probe,
+            "--probe-interval=100ms",
+            "--probe-timeout=200ms",
+            "--probe-failures=1000",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
     wait_status(&at, "/livez", 200, T);
     let r = wait_body(&at, "/readyz?verbose", "timed out after 200ms", T);
     assert!(
@@ -359,20 +379,53 @@ fn a_file_probe_on_a_hung_mount_never_blocks_the_loop() {
         "{}",
         r.body
     );
-    // Ten more probes, all failing at their timeout, while /livez answers throughout.
-    let first = metrics(&at).value("kai_init_probe_duration_seconds_count");
-    wait_until("ten more probes", T, || {
-        assert_eq!(get(&at, "/livez").status, 200);
-        metrics(&at).value("kai_init_probe_duration_seconds_count") >= first + 10.0
-    });
-    let m = metrics(&at);
-    assert_eq!(
-        m.get("kai_init_probes_total", &[("result", "success")]),
-        Some(0.0)
-    );
+    ten_more_failed_probes_while_live(&at);
     // The loop's thread and the one stat still waiting on the mount: no thread per probe.
     let threads = util::status_line(running.pid(), "Threads").unwrap();
     assert_eq!(threads, "2", "threads of kai-init");
     running.signal(15);
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+/// An `exec:` probe of a program on a hung mount: execve(2) never returns, and std's
+/// spawn waits for it. The spawn runs on a helper thread: /livez keeps answering, the
+/// probe fails at its timeout, one spawn at most is outstanding. As PID 1 of its own
+/// PID namespace, so that the command stuck in exec dies with it.
+#[test]
+fn an_exec_probe_on_a_hung_mount_never_blocks_the_loop() {
+    let dir = util::TempDir::new("hung-exec");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let at = At::Tcp(crate::free_port());
+    let probe = format!("--probe=exec:{}/check --token=s3cr3t", mnt.display());
+    let mut running = on_hung_mount(
+        &mnt,
+        true,
+        &[
+            &at.flag(),
+            &probe,
+            "--probe-interval=100ms",
+            "--probe-timeout=200ms",
+            "--probe-failures=1000",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
+    wait_status(&at, "/livez", 200, T);
+    let r = wait_body(&at, "/readyz?verbose", "timed out after 200ms", T);
+    assert!(
+        r.body.contains(&format!(
+            "[-]probe failed: timed out after 200ms: exec {}/check\n",
+            mnt.display()
+        )),
+        "{}",
+        r.body
+    );
+    ten_more_failed_probes_while_live(&at);
+    let kai_pid = running.pid1(T);
+    let threads = util::status_line(kai_pid, "Threads").unwrap();
+    assert_eq!(threads, "2", "threads of kai-init");
+    assert!(util::signal(kai_pid, 15));
     assert_eq!(running.wait_exit(T).code(), Some(143));
 }
