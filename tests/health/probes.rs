@@ -195,6 +195,7 @@ fn probe_flags_are_checked_at_start_up() {
         ("--probe=http://db:80/", "IP address or localhost"),
         ("--probe=ftp://x", "is not a probe"),
         ("--probe-interval=0s", "greater than zero"),
+        ("--probe-start-interval=0s", "greater than zero"),
         ("--probe-failures=0", "0"),
         ("--notify=fd:1", "N >= 3"),
     ] {
