@@ -202,6 +202,14 @@ const OPTIONS: &[Opt] = &[
         "10s",
     ),
     with_default(
+        opt(
+            "probe-start-interval",
+            "DURATION",
+            "Time between probes until the first one passes (at most --probe-interval)",
+        ),
+        "100ms",
+    ),
+    with_default(
         opt("probe-timeout", "DURATION", "How long one probe may take"),
         "1s",
     ),
@@ -329,6 +337,7 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         health_listen: s.one("health-listen", parse_addr)?,
         probe: s.one("probe", Target::parse_probe)?,
         probe_interval: s.value("probe-interval", parse_positive_duration)?,
+        probe_start_interval: s.value("probe-start-interval", parse_positive_duration)?,
         probe_timeout: s.value("probe-timeout", parse_positive_duration)?,
         probe_failures: s.value("probe-failures", parse_failures)?,
         probe_initial_delay: s.value("probe-initial-delay", crate::duration::parse)?,

@@ -62,6 +62,8 @@ pub struct RunArgs {
     pub health_listen: Option<SocketAddr>,
     pub probe: Option<Target>,
     pub probe_interval: Duration,
+    /// Time between probes until the first success (issue 9: ready when the app is).
+    pub probe_start_interval: Duration,
     pub probe_timeout: Duration,
     pub probe_failures: u32,
     pub probe_initial_delay: Duration,
@@ -148,14 +150,26 @@ impl Target {
 fn host_port(authority: &str, default: u16, whole: &str) -> Result<(String, u16), String> {
     let bad = || format!("'{whole}' has an invalid host or port");
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let end = rest.find(']').ok_or_else(bad)?;
-        let port = rest[end + 1..].strip_prefix(':');
-        (&rest[..end], port)
+        // `[v6]` or `[v6]:port`, and the brackets hold an IPv6 address, nothing else.
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(bad)?),
+        };
+        (host, port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
+        };
+        // A name or an IPv4 address: an unbracketed `:` (a bare IPv6 address) or any
+        // delimiter would make the target mean something other than it shows.
+        let delimiter = |c: char| "[]:/@?#%".contains(c) || c.is_whitespace() || c.is_control();
+        if host.contains(delimiter) {
+            return Err(bad());
         }
+        (host, port)
     };
     if host.is_empty() {
         return Err(bad());

@@ -48,9 +48,12 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let level = event.metadata().level().as_str().to_ascii_lowercase();
-        write!(w, "kai-init: {level}: ")?;
-        ctx.field_format().format_fields(w.by_ref(), event)?;
-        writeln!(w)
+        // Fields may quote the child (its STATUS=, a probe's output): one event stays one
+        // line, and no control character reaches the terminal that shows it.
+        let mut fields = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut fields), event)?;
+        writeln!(w, "kai-init: {level}: {}", crate::text::printable(&fields))
     }
 }
 
@@ -77,7 +80,7 @@ where
         let mut fields = JsonFields(String::new());
         event.record(&mut fields);
         let mut target = String::new();
-        crate::health::format::string(&mut target, meta.target());
+        crate::json::string(&mut target, meta.target());
         writeln!(
             w,
             "\",\"level\":\"{}\",\"target\":{target},\"fields\":{{{}}}}}",
@@ -96,7 +99,7 @@ impl JsonFields {
         if !self.0.is_empty() {
             self.0.push(',');
         }
-        crate::health::format::string(&mut self.0, field.name());
+        crate::json::string(&mut self.0, field.name());
         self.0.push(':');
     }
 }
@@ -119,11 +122,11 @@ impl Visit for JsonFields {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        crate::health::format::string(&mut self.0, value);
+        crate::json::string(&mut self.0, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        crate::health::format::string(&mut self.0, &format!("{value:?}"));
+        crate::json::string(&mut self.0, &format!("{value:?}"));
     }
 }

@@ -20,6 +20,10 @@ mod endpoint;
 mod notify;
 #[path = "health/probes.rs"]
 mod probes;
+#[path = "health/start.rs"]
+mod start;
+#[path = "health/strangers.rs"]
+mod strangers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};

@@ -7,6 +7,8 @@ use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::readiness::{Check, Config, Endpoint, Status};
+use crate::config::Target;
+use crate::json::string;
 use crate::state::State;
 
 /// `ok` when passing and not verbose; otherwise one `[+]name ok` / `[-]name failed: why`
@@ -140,7 +142,7 @@ pub fn json(
                 let mut extra = String::from(",\"componentType\":\"component\"");
                 if let Some(t) = &cfg.probe {
                     extra.push_str(",\"componentId\":");
-                    string(&mut extra, &t.to_string());
+                    string(&mut extra, &label(t));
                 }
                 if let Some(last) = &s.probe.last {
                     let _ = write!(
@@ -192,23 +194,15 @@ fn detail_on_failure_only(c: &Check) -> Check {
     }
 }
 
-/// Appends `s` as a JSON string literal.
-pub fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// The probe as clients may see it: an `exec:` probe by its program name only, since
+/// its arguments may hold a secret (`--token=...`) and the endpoint has no
+/// authentication; the others as written (an address, a path). Always printable.
+pub fn label(target: &Target) -> String {
+    let text = match target {
+        Target::Exec(argv) => format!("exec:{}", argv.first().map_or("", String::as_str)),
+        t => t.to_string(),
+    };
+    crate::text::printable(&text).into_owned()
 }
 
 /// `1s`, `250ms`, `1.5s`: durations as a person writes them in flags.
@@ -254,10 +248,11 @@ mod tests {
     }
 
     #[test]
-    fn escapes_json() {
-        let mut s = String::new();
-        string(&mut s, "a\"b\\c\nd\u{1}");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+    fn exec_probes_are_labelled_by_program_only() {
+        let t = Target::parse("exec:/bin/check --token=s3cr3t").unwrap();
+        assert_eq!(label(&t), "exec:/bin/check");
+        let t = Target::parse("http://127.0.0.1:80/x").unwrap();
+        assert_eq!(label(&t), "http://127.0.0.1:80/x");
     }
 
     #[test]

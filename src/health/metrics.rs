@@ -200,6 +200,14 @@ pub fn render(
         );
         m.sample("kai_init_notify_ready", "", b(s.notify.ready));
     }
+    if cfg.notify == Some(crate::config::Notify::Sd) {
+        m.family(
+            "kai_init_notify_refused_total",
+            "counter",
+            "NOTIFY_SOCKET datagrams ignored: not from the main child or its descendants.",
+        );
+        m.sample("kai_init_notify_refused_total", "", s.notify.refused);
+    }
 
     m.family(
         "kai_init_http_requests_total",
@@ -280,11 +288,14 @@ mod tests {
         };
         st.forwarded.insert(15, 2);
         let mut s = Status::default();
-        s.probe.record(ProbeResult {
-            ok: true,
-            message: "x".into(),
-            duration: Duration::from_millis(30),
-        });
+        s.probe.record(
+            ProbeResult {
+                ok: true,
+                message: "x".into(),
+                duration: Duration::from_millis(30),
+            },
+            true,
+        );
         let mut r = Requests::default();
         r.count("/livez", "", 200);
         r.count("/readyz", "probe", 503);

@@ -4,7 +4,10 @@
 //! hands back, see `state::Claims`) and kill it when it overruns.
 //!
 //! Everything runs as tasks on the supervisor's current-thread runtime and is event-driven:
-//! with no probe and no watchdog configured, an idle kai-init has no timer at all.
+//! with no probe and no watchdog configured, an idle kai-init has no timer at all. The
+//! only exception is a call that may block on what the app's volumes control (a `file:`
+//! probe's stat, an `exec:` probe's spawn): it runs on a short-lived helper thread, one
+//! at most per probe, so that the loop's thread never waits on a hung mount.
 //!
 //! - `server`: listeners, connection limits, hyper;  `io`: hyper's traits over tokio
 //! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`
@@ -13,9 +16,9 @@
 pub mod format;
 mod io;
 mod metrics;
-mod notify;
+pub mod notify;
 pub mod probe;
-mod readiness;
+pub mod readiness;
 mod routes;
 mod server;
 
@@ -87,23 +90,32 @@ impl Shared {
         }
     }
 
-    fn record_probe(&self, result: ProbeResult) {
+    fn record_probe(&self, mut result: ProbeResult, phase: probe::Phase) {
+        // What a probe saw may quote the child (a path, a program's name): shown safely.
+        if let std::borrow::Cow::Owned(clean) = crate::text::printable(&result.message) {
+            result.message = clean;
+        }
         let failures = self.config.probe_failures;
+        let counts = !matches!(phase, probe::Phase::Starting { counts: false });
         let (ok, message) = (result.ok, result.message.clone());
         let before = self.with(|s| {
             let before = s.probe.consecutive_failures;
-            let first = s.probe.last.is_none();
-            s.probe.record(result);
-            (before, first)
+            let never_passed = s.probe.successes == 0;
+            s.probe.record(result, counts);
+            (before, never_passed)
         });
+        let starting = matches!(phase, probe::Phase::Starting { .. });
         match (ok, before) {
-            (true, (0, true)) => info!(result = %message, "first probe passed"),
-            (true, (0, false)) => {}
+            (true, (_, true)) => info!(result = %message, "first probe passed"),
+            (true, (0, _)) => {}
             (true, (n, _)) => info!(result = %message, after = n, "probe passes again"),
-            (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
-            (false, (n, _)) if n + 1 == failures => {
+            (false, (n, _)) if counts && n + 1 == failures => {
                 warn!(result = %message, failures, "probe failed {failures} times in a row; not live")
             }
+            // Before the first pass a failure is the app starting: the probe loop says
+            // at info, now and then, that it is still waiting.
+            (false, _) if starting => debug!(result = %message, "probe failed; not ready yet"),
+            (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
             (false, _) => {}
         }
         self.refresh();
@@ -177,6 +189,7 @@ impl Health {
         let probe = args.probe.clone().map(|t| {
             let timing = probe::Timing {
                 interval: args.probe_interval,
+                start_interval: args.probe_start_interval,
                 timeout: args.probe_timeout,
                 initial_delay: args.probe_initial_delay,
             };
@@ -205,7 +218,7 @@ impl Health {
     }
 
     /// Starts serving, probing and listening for notifications; call once the child runs.
-    pub fn start(self) -> Serving {
+    pub fn start(self) -> Started {
         let shared = self.shared;
         self.notify.start(&shared);
         server::start(self.listeners, &shared);
@@ -216,14 +229,14 @@ impl Health {
             tokio::spawn(watch_stopping(shared.clone()));
         }
         shared.refresh();
-        Serving(shared)
+        Started(shared)
     }
 }
 
 /// The health side while it serves.
-pub struct Serving(Arc<Shared>);
+pub struct Started(Arc<Shared>);
 
-impl Serving {
+impl Started {
     /// kai-init is about to exit: make sure its own supervisor heard STOPPING=1 (once).
     pub fn exiting(&self) {
         self.0.upstream_stopping();

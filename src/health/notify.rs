@@ -4,7 +4,13 @@
 //!   socket with an autobound, unique name (several kai-inits may share a network
 //!   namespace) and names it to the child as `NOTIFY_SOCKET=@xxxxx`. It understands
 //!   READY=1, RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger and
-//!   WATCHDOG_USEC=; everything else is ignored, as systemd does.
+//!   WATCHDOG_USEC=; everything else is ignored, as systemd does. The socket's name is
+//!   visible to every process in the network namespace (/proc/net/unix; all containers
+//!   of a pod), so a datagram counts only if the kernel vouches (SCM_CREDENTIALS) that
+//!   its sender is the main child or one of its descendants (systemd's NotifyAccess=all
+//!   within the unit). Others are refused and counted, with a log line every 10 s at
+//!   most. A sender that exited before its datagram was read cannot be placed and is
+//!   refused too (fail closed), as is one that daemonized away from the child's tree.
 //! - `--notify fd:N`: s6's protocol (s6-supervise's notification-fd): the child gets the
 //!   write end of a pipe as descriptor N; a newline on it means ready.
 //! - Upstream: when kai-init itself was started with NOTIFY_SOCKET (podman
@@ -26,7 +32,7 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::readiness::NotifyStatus;
+pub use super::readiness::NotifyStatus;
 use super::Shared;
 use crate::config::Notify;
 
@@ -118,10 +124,12 @@ impl Setup {
     }
 }
 
-/// An abstract datagram socket with a kernel-chosen unique name (autobind, unix(7)).
+/// An abstract datagram socket with a kernel-chosen unique name (autobind, unix(7)), with
+/// SO_PASSCRED on before anyone can know its name, so that every datagram carries its
+/// sender's pid.
 fn sd_socket() -> io::Result<(UnixDatagram, String)> {
     use nix::sys::socket::{
-        bind, getsockname, socket, AddressFamily, SockFlag, SockType, UnixAddr,
+        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
     };
     let fd = socket(
         AddressFamily::Unix,
@@ -129,6 +137,7 @@ fn sd_socket() -> io::Result<(UnixDatagram, String)> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )?;
+    setsockopt(&fd, sockopt::PassCred, &true)?;
     bind(fd.as_raw_fd(), &UnixAddr::new_unnamed())?;
     let addr: UnixAddr = getsockname(fd.as_raw_fd())?;
     let name = addr
@@ -138,8 +147,49 @@ fn sd_socket() -> io::Result<(UnixDatagram, String)> {
     Ok((UnixDatagram::from(fd), name))
 }
 
+/// One datagram and the pid the kernel vouches for (`None`: no credentials came with it).
+fn receive(sock: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(usize, Option<Sender>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixCredentials};
+    let mut space = nix::cmsg_space!(UnixCredentials);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut sender = None;
+    for cmsg in msg.cmsgs()? {
+        match cmsg {
+            ControlMessageOwned::ScmCredentials(c) => {
+                sender = Some(Sender {
+                    pid: c.pid(),
+                    uid: c.uid(),
+                })
+            }
+            // Descriptors nobody asked for (the buffer has no room for them, so the
+            // kernel normally closes them itself): never keep one.
+            ControlMessageOwned::ScmRights(fds) => {
+                for fd in fds {
+                    let _ = nix::unistd::close(fd);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((msg.bytes, sender))
+}
+
+/// Who sent a datagram, as the kernel says (SCM_CREDENTIALS).
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    pid: i32,
+    uid: u32,
+}
+
 async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 4096];
+    let mut strangers = Strangers::default();
     loop {
         // A timer exists only while a watchdog is armed and has not yet been reported.
         let deadline = shared.with(|s| {
@@ -154,8 +204,19 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
             }
         };
         tokio::select! {
-            received = sock.recv(&mut buf) => match received {
-                Ok(n) => on_datagram(&shared, &buf[..n]),
+            received = sock.async_io(tokio::io::Interest::READABLE, || receive(&sock, &mut buf)) => match received {
+                Ok((n, sender)) => {
+                    let main = shared.state.borrow().child_pid;
+                    match sender {
+                        Some(from) if main.is_some_and(|m| descends_from(from.pid, m)) => {
+                            on_datagram(&shared, &buf[..n]);
+                        }
+                        _ => {
+                            shared.with(|s| s.notify.refused = s.notify.refused.saturating_add(1));
+                            strangers.dropped(sender, std::time::Instant::now());
+                        }
+                    }
+                }
                 Err(e) => {
                     warn!("cannot read NOTIFY_SOCKET: {e}");
                     return;
@@ -173,10 +234,78 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
     }
 }
 
+/// Is `pid` the main child `root` or one of its descendants? Walks the parent chain in
+/// /proc (proc(5), field 4 of `stat`), as systemd's NotifyAccess=all admits the unit's
+/// own processes only. A sender that has already exited, or whose pid the kernel could
+/// not map into this PID namespace (0), cannot be placed: it is refused (fail closed).
+pub fn descends_from(pid: i32, root: i32) -> bool {
+    let mut pid = pid;
+    // A bound, not a cycle guard: parent chains cannot loop, but /proc changes under us.
+    for _ in 0..4096 {
+        if pid == root {
+            return true;
+        }
+        if pid <= 1 {
+            return false;
+        }
+        match parent(pid) {
+            Some(ppid) => pid = ppid,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The parent pid from /proc/PID/stat; the command name (field 2) may hold anything,
+/// so the fields are read after its last ')'.
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[end + 1..]).ok()?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How often a refused sender is told about in the log, at most.
+const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Rate limit for the "refused a notification" line: a flood of datagrams from a
+/// stranger must not become a flood of log lines.
+#[derive(Debug, Default)]
+struct Strangers {
+    last_logged: Option<std::time::Instant>,
+    /// Refused since the last line.
+    unlogged: u64,
+}
+
+impl Strangers {
+    fn dropped(&mut self, sender: Option<Sender>, now: std::time::Instant) {
+        self.unlogged = self.unlogged.saturating_add(1);
+        if self
+            .last_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < STRANGER_LOG_EVERY)
+        {
+            return;
+        }
+        let count = std::mem::take(&mut self.unlogged);
+        self.last_logged = Some(now);
+        match sender {
+            Some(Sender { pid, uid }) => warn!(
+                pid,
+                uid,
+                refused = count,
+                "ignoring NOTIFY_SOCKET datagrams from a process that is not the main child or its descendant"
+            ),
+            None => warn!(
+                refused = count,
+                "ignoring NOTIFY_SOCKET datagrams without sender credentials"
+            ),
+        }
+    }
+}
+
 fn on_datagram(shared: &Arc<Shared>, data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
     let now = std::time::Instant::now();
-    let events = shared.with(|s| apply(&mut s.notify, &text, now));
+    let events = shared.with(|s| apply(&mut s.notify, data, now));
     for event in events {
         match event {
             Event::Ready => info!("child notified READY=1"),
@@ -195,49 +324,59 @@ fn on_datagram(shared: &Arc<Shared>, data: &[u8]) {
 }
 
 /// What a datagram changed, for the log.
-#[derive(Debug, PartialEq)]
-enum Event {
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub enum Event {
     Ready,
     Reloading,
     Stopping,
+    /// The new STATUS= text, already made printable.
     Status(String),
     Watchdog(u64),
     Triggered,
     Fed,
 }
 
-/// Applies one sd_notify datagram (newline-separated KEY=VALUE lines) to `n`.
-fn apply(n: &mut NotifyStatus, text: &str, now: std::time::Instant) -> Vec<Event> {
+/// Longest STATUS= text kept (after escaping): it is shown in /readyz?verbose and the log.
+pub const STATUS_MAX_CHARS: usize = 200;
+
+/// Applies one sd_notify datagram (newline-separated KEY=VALUE lines, as bytes: the
+/// sender may send anything) to `n` and says what changed. Unknown keys and lines
+/// without `=` are ignored, as systemd does; text is kept only in printable form.
+pub fn apply(n: &mut NotifyStatus, data: &[u8], now: std::time::Instant) -> Vec<Event> {
     let mut events = Vec::new();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
+    for line in data.split(|&b| b == b'\n') {
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
             continue;
         };
+        let (key, value) = (&line[..eq], &line[eq + 1..]);
         match (key, value) {
-            ("READY", "1") => {
+            (b"READY", b"1") => {
                 if !n.ready || n.reloading {
                     events.push(Event::Ready);
                 }
                 n.ready = true;
                 n.reloading = false;
             }
-            ("RELOADING", "1") => {
+            (b"RELOADING", b"1") => {
                 n.reloading = true;
                 events.push(Event::Reloading);
             }
-            ("STOPPING", "1") => {
+            (b"STOPPING", b"1") => {
                 if !n.stopping {
                     events.push(Event::Stopping);
                 }
                 n.stopping = true;
             }
-            ("STATUS", text) => {
-                // Bounded: it is shown in /readyz?verbose and must not grow without end.
-                let text: String = text.chars().take(200).collect();
+            (b"STATUS", text) => {
+                let text = String::from_utf8_lossy(text);
+                let text: String = crate::text::printable(&text)
+                    .chars()
+                    .take(STATUS_MAX_CHARS)
+                    .collect();
                 events.push(Event::Status(text.clone()));
                 n.status = Some(text);
             }
-            ("WATCHDOG", "1") => {
+            (b"WATCHDOG", b"1") => {
                 if n.expiry_reported || n.triggered {
                     events.push(Event::Fed);
                 }
@@ -245,26 +384,38 @@ fn apply(n: &mut NotifyStatus, text: &str, now: std::time::Instant) -> Vec<Event
                 n.triggered = false;
                 n.expiry_reported = false;
             }
-            ("WATCHDOG", "trigger") => {
+            (b"WATCHDOG", b"trigger") => {
                 n.triggered = true;
                 events.push(Event::Triggered);
             }
-            ("WATCHDOG_USEC", usec) => match usec.trim().parse::<u64>() {
+            (b"WATCHDOG_USEC", usec) => match parse_usec(usec) {
                 // As in systemd, 0 disarms the watchdog.
-                Ok(0) => n.watchdog = None,
-                Ok(usec) => {
+                Some(0) => n.watchdog = None,
+                Some(usec) => {
                     n.watchdog = Some(Duration::from_micros(usec));
                     n.last_ping = Some(now);
                     n.triggered = false;
                     n.expiry_reported = false;
                     events.push(Event::Watchdog(usec));
                 }
-                Err(_) => debug!(value = usec, "ignoring a malformed WATCHDOG_USEC"),
+                None => debug!(
+                    value = %crate::text::printable(&String::from_utf8_lossy(usec)),
+                    "ignoring a malformed WATCHDOG_USEC"
+                ),
             },
             _ => {}
         }
     }
     events
+}
+
+/// Longest watchdog period accepted: a day. Longer is no watchdog in practice, and the
+/// deadline `last_ping + period` must never overflow an `Instant`.
+const WATCHDOG_MAX_USEC: u64 = 86_400 * 1_000_000;
+
+fn parse_usec(value: &[u8]) -> Option<u64> {
+    let usec: u64 = std::str::from_utf8(value).ok()?.trim().parse().ok()?;
+    (usec <= WATCHDOG_MAX_USEC).then_some(usec)
 }
 
 async fn fd_loop(mut rx: tokio::net::unix::pipe::Receiver, target: RawFd, shared: Arc<Shared>) {
@@ -362,27 +513,101 @@ mod tests {
     fn parses_sd_notify_datagrams() {
         let mut n = NotifyStatus::default();
         let t = std::time::Instant::now();
-        let ev = apply(&mut n, "STATUS=warming up\nREADY=1\n", t);
+        let ev = apply(&mut n, b"STATUS=warming up\nREADY=1\n", t);
         assert_eq!(ev, [Event::Status("warming up".into()), Event::Ready]);
         assert!(n.ready);
         assert_eq!(n.status.as_deref(), Some("warming up"));
-        assert_eq!(apply(&mut n, "READY=1", t), [], "a repeat is not news");
-        apply(&mut n, "RELOADING=1", t);
+        assert_eq!(apply(&mut n, b"READY=1", t), [], "a repeat is not news");
+        apply(&mut n, b"RELOADING=1", t);
         assert!(n.reloading);
-        assert_eq!(apply(&mut n, "READY=1", t), [Event::Ready]);
-        apply(&mut n, "WATCHDOG_USEC=2000000", t);
+        assert_eq!(apply(&mut n, b"READY=1", t), [Event::Ready]);
+        apply(&mut n, b"WATCHDOG_USEC=2000000", t);
         assert_eq!(n.watchdog, Some(Duration::from_secs(2)));
         assert_eq!(n.watchdog_deadline(), Some(t + Duration::from_secs(2)));
-        apply(&mut n, "WATCHDOG=trigger", t);
+        apply(&mut n, b"WATCHDOG=trigger", t);
         assert!(n.triggered);
-        assert_eq!(apply(&mut n, "WATCHDOG=1", t), [Event::Fed]);
+        assert_eq!(apply(&mut n, b"WATCHDOG=1", t), [Event::Fed]);
         assert!(!n.triggered);
-        apply(&mut n, "WATCHDOG_USEC=0", t);
+        apply(&mut n, b"WATCHDOG_USEC=0", t);
         assert_eq!(n.watchdog, None);
         assert_eq!(
-            apply(&mut n, "STOPPING=1\nMAINPID=4\ngarbage", t),
+            apply(&mut n, b"STOPPING=1\nMAINPID=4\ngarbage", t),
             [Event::Stopping]
         );
         assert!(n.stopping);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KNOWN: [&str; 5] = ["READY", "RELOADING", "STOPPING", "STATUS", "WATCHDOG"];
+
+        fn shown(c: char) -> bool {
+            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        }
+
+        proptest! {
+            /// Any datagram: no panic, and no control character reaches STATUS.
+            #[test]
+            fn any_bytes_never_panic_nor_leak_controls(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let mut n = NotifyStatus::default();
+                let events = apply(&mut n, &data, std::time::Instant::now());
+                if let Some(status) = &n.status {
+                    prop_assert!(status.chars().all(shown), "{:?}", status);
+                    prop_assert!(status.chars().count() <= STATUS_MAX_CHARS);
+                }
+                for e in events {
+                    if let Event::Status(text) = e {
+                        prop_assert!(text.chars().all(shown), "{:?}", text);
+                    }
+                }
+            }
+
+            /// STATUS= keeps any text, in printable form.
+            #[test]
+            fn status_is_kept_printable(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let text: Vec<u8> = text.into_iter().filter(|&b| b != b'\n').collect();
+                let mut n = NotifyStatus::default();
+                apply(&mut n, &[b"STATUS=".as_slice(), &text].concat(), std::time::Instant::now());
+                let want: String = crate::text::printable(&String::from_utf8_lossy(&text))
+                    .chars()
+                    .take(STATUS_MAX_CHARS)
+                    .collect();
+                prop_assert_eq!(n.status, Some(want));
+            }
+
+            /// Unknown keys and lines without `=` change nothing, wherever they are.
+            #[test]
+            fn unknown_keys_are_ignored(
+                key in "[A-Z_]{1,16}",
+                value in "[^\n]{0,40}",
+                noise in "[^=\n]{0,40}",
+            ) {
+                prop_assume!(!KNOWN.contains(&key.as_str()) && key != "WATCHDOG_USEC");
+                let t = std::time::Instant::now();
+                let mut n = NotifyStatus::default();
+                let data = format!("{key}={value}\n{noise}\n{key}=1");
+                prop_assert_eq!(apply(&mut n, data.as_bytes(), t), vec![]);
+                prop_assert_eq!(&n, &NotifyStatus::default());
+                // Known assignments around them still apply.
+                let data = format!("{noise}\n{key}={value}\nREADY=1\nWATCHDOG_USEC=5000000\n{noise}");
+                let events = apply(&mut n, data.as_bytes(), t);
+                prop_assert_eq!(events, vec![Event::Ready, Event::Watchdog(5_000_000)]);
+                prop_assert!(n.ready);
+                prop_assert_eq!(n.watchdog, Some(Duration::from_secs(5)));
+                prop_assert_eq!(n.watchdog_deadline(), Some(t + Duration::from_secs(5)));
+            }
+
+            /// WATCHDOG_USEC never makes a deadline that overflows: too large is ignored.
+            #[test]
+            fn any_watchdog_period_is_safe(usec in any::<u64>()) {
+                let mut n = NotifyStatus::default();
+                let t = std::time::Instant::now();
+                apply(&mut n, format!("WATCHDOG_USEC={usec}").as_bytes(), t);
+                let _ = n.watchdog_deadline();
+                prop_assert_eq!(n.watchdog.is_some(), usec != 0 && usec <= WATCHDOG_MAX_USEC);
+            }
+        }
     }
 }

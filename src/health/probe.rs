@@ -1,7 +1,8 @@
 //! Probes of the child: what to check (parsed from --probe) and how, kubelet-style.
 //!
-//! One task probes every --probe-interval (only when a probe is configured: no timer
-//! otherwise) and records each result; the rules in `readiness` turn the results into
+//! One task probes every --probe-start-interval until the first pass, then every
+//! --probe-interval (only when a probe is configured: no timer otherwise) and records
+//! each result; the rules in `readiness` turn the results into
 //! ready/live. `exec:` commands are started with std's `Command` in a process group of
 //! their own; the supervisor's reaper collects their status and hands it over through
 //! `state::Claims` (tokio's process support would race that reaper).
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
-use tracing::debug;
+use tokio::time::{timeout, timeout_at, Instant};
+use tracing::{debug, info};
 
 use super::readiness::ProbeResult;
 use super::Shared;
@@ -22,10 +23,13 @@ use crate::exit::Ended;
 use crate::signal_names::name;
 use crate::state::Claims;
 
-/// --probe-interval, --probe-timeout, --probe-initial-delay.
+/// --probe-interval, --probe-start-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub interval: Duration,
+    /// Until the first pass (issue 9): the app is ready as soon as it listens, not up to
+    /// a whole interval later.
+    pub start_interval: Duration,
     pub timeout: Duration,
     pub initial_delay: Duration,
 }
@@ -33,48 +37,114 @@ pub struct Timing {
 /// Variables to set (`Some`) or remove (`None`) in an `exec:` probe's environment.
 pub type Env = Vec<(&'static str, Option<std::ffi::OsString>)>;
 
-/// Probes until the main child has ended. Probe starts are `interval` apart; a probe that
-/// takes longer than that is followed by the next one at once.
+/// How often, at most, an info line says the first pass is still awaited.
+pub const WAITING_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Probes until the main child has ended. Probe starts are `interval` apart (until the
+/// first pass, `start_interval` apart); a probe that takes longer than that is followed
+/// by the next one at once. No probe configured, no task: no timer.
+///
+/// Before the first pass a failure is expected (the app is starting), so it is logged
+/// at debug, with an info line every [`WAITING_LOG_EVERY`]; and only one failure per
+/// `interval` counts towards --probe-failures, so that a start that never passes fails
+/// /livez after the same time as with `interval` alone.
 pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) {
     if !timing.initial_delay.is_zero() {
         tokio::time::sleep(timing.initial_delay).await;
     }
+    let start_step = timing.start_interval.min(timing.interval);
     let mut next = Instant::now();
+    let mut starting = true;
+    // When the next failure before the first pass counts towards --probe-failures.
+    let mut next_counted = next;
+    let mut last_waiting_line = next;
+    let mut outstanding = Outstanding::default();
     loop {
         if !shared.child_running() {
             debug!("main child ended; probes stop");
             return;
         }
         let started = Instant::now();
-        let outcome = once(&target, timing.timeout, &shared.claims, &env).await;
+        let outcome = once(
+            &target,
+            timing.timeout,
+            &shared.claims,
+            &env,
+            &mut outstanding,
+        )
+        .await;
         let (ok, message) = match outcome {
             Ok(m) => (true, m),
             Err(m) => (false, m),
         };
-        shared.record_probe(ProbeResult {
-            ok,
-            message,
-            duration: started.elapsed(),
-        });
-        next = (next + timing.interval).max(Instant::now());
+        let phase = if !starting {
+            Phase::Running
+        } else if ok {
+            starting = false;
+            Phase::Running
+        } else {
+            let counts = started >= next_counted;
+            if counts {
+                next_counted = later(next_counted, timing.interval);
+            }
+            if started.saturating_duration_since(last_waiting_line) >= WAITING_LOG_EVERY {
+                last_waiting_line = started;
+                info!(
+                    last = %crate::text::printable(&message),
+                    "waiting for the first probe to pass"
+                );
+            }
+            Phase::Starting { counts }
+        };
+        shared.record_probe(
+            ProbeResult {
+                ok,
+                message,
+                duration: started.elapsed(),
+            },
+            phase,
+        );
+        let step = if starting {
+            start_step
+        } else {
+            timing.interval
+        };
+        next = later(next, step).max(Instant::now());
         tokio::time::sleep_until(next).await;
     }
 }
 
-/// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails.
+/// Where a result falls: before the first pass, and whether it counts towards
+/// --probe-failures; or after it, where every result counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting { counts: bool },
+    Running,
+}
+
+/// `t + d`, saturating at a year from now (durations are bounded at parse time; this
+/// only keeps PID 1 from aborting if one were not).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400))
+}
+
+/// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails. `outstanding` carries a
+/// blocking call that overran its probe over to the next one.
 pub async fn once(
     target: &Target,
     limit: Duration,
     claims: &Claims,
     env: &Env,
+    outstanding: &mut Outstanding,
 ) -> Result<String, String> {
     let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
     match target {
-        Target::Exec(argv) => exec(argv, limit, claims, env).await,
-        Target::File(path) => match std::fs::metadata(path) {
-            // A stat, not an open: as cheap as it gets, and it needs no read permission.
-            Ok(_) => Ok(format!("{path} exists")),
-            Err(e) => Err(format!("{path}: {}", short(&e))),
+        Target::Exec(argv) => exec(argv, limit, claims, env, outstanding).await,
+        Target::File(path) => match timeout(limit, outstanding.stat(path)).await {
+            Ok(Ok(())) => Ok(format!("{path} exists")),
+            Ok(Err(e)) => Err(format!("{path}: {e}")),
+            Err(_) => Err(format!("{path}: {}", timed_out())),
         },
         Target::Tcp { host, port } => timeout(limit, connect(host, *port))
             .await
@@ -83,6 +153,87 @@ pub async fn once(
         Target::Http { host, port, path } => timeout(limit, http(host, *port, path))
             .await
             .map_err(|_| timed_out())?,
+    }
+}
+
+/// A `file:` probe's stat(2), run on a helper thread: a hung NFS or FUSE mount, which the
+/// app's volumes control, blocks stat forever, and the loop's only thread must never
+/// wait on that (issue 8, item 10). A call that overruns its probe is not repeated: the
+/// next probes wait for the same call, so one hung mount holds one thread, not one per
+/// probe.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    stat: Option<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
+    spawn: Option<(
+        tokio::sync::oneshot::Receiver<std::io::Result<i32>>,
+        crate::state::Spawning,
+    )>,
+}
+
+impl Outstanding {
+    /// Resolves when the spawn (a new one, or the one still outstanding) returns, with the
+    /// pid and the guard that keeps its status should the reaper see it before the claim.
+    async fn spawn(
+        &mut self,
+        argv: &[String],
+        env: &Env,
+        claims: &Claims,
+    ) -> Result<(i32, crate::state::Spawning), String> {
+        let (rx, _) = match &mut self.spawn {
+            Some(pending) => pending,
+            slot @ None => {
+                let spawning = claims.spawning();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let (argv, env) = (argv.to_vec(), env.clone());
+                std::thread::Builder::new()
+                    .name("kai-init-spawn".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        let _ = tx.send(crate::sys::spawn::spawn_probe(&argv, &env));
+                    })
+                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
+                slot.insert((rx, spawning))
+            }
+        };
+        let result = rx.await;
+        let Some((_, spawning)) = self.spawn.take() else {
+            return Err("spawn state lost".into());
+        };
+        match result {
+            Ok(Ok(pid)) => Ok((pid, spawning)),
+            Ok(Err(e)) => Err(short(&e)),
+            Err(_) => Err("the spawn thread ended without an answer".into()),
+        }
+    }
+
+    /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping
+    /// the future (the probe timed out) keeps the call for the next probe.
+    async fn stat(&mut self, path: &str) -> Result<(), String> {
+        let rx = match &mut self.stat {
+            Some(rx) => rx,
+            slot @ None => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let owned = path.to_owned();
+                std::thread::Builder::new()
+                    .name("kai-init-stat".into())
+                    // A stat needs next to no stack; the default would reserve 2 MiB.
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        // A stat, not an open: as cheap as it gets, and it needs no read
+                        // permission.
+                        let _ = tx.send(std::fs::metadata(owned).map(|_| ()));
+                    })
+                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
+                slot.insert(rx)
+            }
+        };
+        let result = rx.await;
+        self.stat = None;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(short(&e)),
+            Err(_) => Err("the stat thread ended without an answer".into()),
+        }
     }
 }
 
@@ -155,17 +306,28 @@ pub fn status_code(head: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
+/// An `exec:` probe. The spawn runs on a helper thread: std's spawn waits until the
+/// command has exec'ed, and exec of a program on a hung mount never returns (issue 8,
+/// item 10). A spawn that overruns is the next probe's spawn too, never a second one.
 async fn exec(
     argv: &[String],
     limit: Duration,
     claims: &Claims,
     env: &Env,
+    outstanding: &mut Outstanding,
 ) -> Result<String, String> {
-    let pid = crate::sys::spawn::spawn_probe(argv, env)
-        .map_err(|e| format!("cannot run {}: {}", argv[0], short(&e)))?;
-    // No `.await` between spawn and claim: the reaper cannot run in between (one thread).
+    let deadline = later(Instant::now(), limit);
+    let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
+    let program = argv.first().map_or("", String::as_str);
+    let spawned = match timeout_at(deadline, outstanding.spawn(argv, env, claims)).await {
+        Ok(spawned) => spawned,
+        Err(_) => return Err(format!("{}: exec {program}", timed_out())),
+    };
+    let (pid, spawning) = spawned.map_err(|e| format!("cannot run {program}: {e}"))?;
     let mut status = claims.claim(pid);
-    match timeout(limit, &mut status).await {
+    // Claimed: a status reaped from now on goes to the claim.
+    drop(spawning);
+    match timeout_at(deadline, &mut status).await {
         Ok(Ok(Ended::Exited(0))) => Ok("exit 0".into()),
         Ok(Ok(Ended::Exited(code))) => Err(format!("exit {code}")),
         Ok(Ok(Ended::Signaled(sig))) => Err(format!("killed by {}", name(sig))),
@@ -179,10 +341,7 @@ async fn exec(
             if timeout(Duration::from_secs(5), status).await.is_err() {
                 claims.release(pid);
             }
-            Err(format!(
-                "timed out after {}",
-                crate::health::format::duration(limit)
-            ))
+            Err(timed_out())
         }
     }
 }

@@ -44,7 +44,9 @@ pub struct ProbeStatus {
 }
 
 impl ProbeStatus {
-    pub fn record(&mut self, result: ProbeResult) {
+    /// Records one result; a failure that does not `count` (before the first pass, see
+    /// `probe::run`) leaves the run of consecutive failures as it is.
+    pub fn record(&mut self, result: ProbeResult, counts: bool) {
         let secs = result.duration.as_secs_f64();
         for (count, bound) in self.buckets.iter_mut().zip(BUCKETS) {
             if secs <= bound {
@@ -57,14 +59,16 @@ impl ProbeStatus {
             self.consecutive_failures = 0;
         } else {
             self.failures += 1;
-            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            if counts {
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            }
         }
         self.last = Some(result);
     }
 }
 
 /// What the child said through --notify (sd_notify datagrams or the s6 fd).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct NotifyStatus {
     /// READY=1 (or the newline on fd N) arrived, and no RELOADING=1 since.
     pub ready: bool,
@@ -81,12 +85,15 @@ pub struct NotifyStatus {
     pub triggered: bool,
     /// The expiry was logged; no timer until the next ping re-arms it.
     pub expiry_reported: bool,
+    /// Datagrams refused because their sender is not the main child or its descendant.
+    pub refused: u64,
 }
 
 impl NotifyStatus {
     /// When the watchdog fails if no ping comes first.
     pub fn watchdog_deadline(&self) -> Option<Instant> {
-        Some(self.last_ping? + self.watchdog?)
+        // An overflow cannot happen with the parser's bound; were it to, no deadline.
+        self.last_ping?.checked_add(self.watchdog?)
     }
 }
 
@@ -233,12 +240,15 @@ fn probe(ep: Endpoint, cfg: &Config, p: &ProbeStatus) -> Check {
     }
 }
 
+/// The watchdog check: present once the child armed a watchdog or sent WATCHDOG=trigger,
+/// which systemd treats as an immediate watchdog failure whether or not one was armed.
 fn watchdog(n: &NotifyStatus, now: Instant) -> Option<Check> {
+    if n.triggered {
+        return Some(Check::new("watchdog", false, "child sent WATCHDOG=trigger"));
+    }
     let usec = n.watchdog?;
     let deadline = n.watchdog_deadline()?;
-    let check = if n.triggered {
-        Check::new("watchdog", false, "child sent WATCHDOG=trigger")
-    } else if now > deadline {
+    let check = if now > deadline {
         let since = now.saturating_duration_since(deadline) + usec;
         Check::new(
             "watchdog",
@@ -340,16 +350,16 @@ mod tests {
             !verdict(Endpoint::Ready, &c, &st, &s),
             "not ready before any result"
         );
-        s.probe.record(result(true));
+        s.probe.record(result(true), true);
         assert!(verdict(Endpoint::Ready, &c, &st, &s));
         for n in 1..=3 {
-            s.probe.record(result(false));
+            s.probe.record(result(false), true);
             assert!(!verdict(Endpoint::Ready, &c, &st, &s));
             assert_eq!(verdict(Endpoint::Live, &c, &st, &s), n < 3, "after {n}");
         }
         let live = checks(Endpoint::Live, &c, &st, &s, Instant::now());
         assert_eq!(live[2].detail, "timed out after 1s (3 in a row, limit 3)");
-        s.probe.record(result(true));
+        s.probe.record(result(true), true);
         assert!(verdict(Endpoint::Live, &c, &st, &s));
         assert!(verdict(Endpoint::Ready, &c, &st, &s));
         assert_eq!(s.probe.successes, 2);
@@ -361,7 +371,7 @@ mod tests {
     fn warn_while_under_the_threshold() {
         let (c, st) = (cfg(true, None), running());
         let mut s = Status::default();
-        s.probe.record(result(false));
+        s.probe.record(result(false), true);
         let live = checks(Endpoint::Live, &c, &st, &s, Instant::now());
         assert!(live[2].ok && live[2].warn);
     }

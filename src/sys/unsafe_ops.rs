@@ -62,8 +62,9 @@ pub fn install(cmd: &mut Command, pre: PreExec) {
         )?;
         Ok(())
     };
-    // SAFETY: the closure runs in the forked child of a single-threaded parent (kai-init's
-    // runtime is current-thread and spawns no other threads), before exec. It only makes
+    // SAFETY: the closure runs in the forked child, before exec. The parent may have other
+    // threads (exec: probes are spawned from a helper thread so that an exec hung on a
+    // mount never blocks the loop), so the closure must be async-signal-safe: it only makes
     // async-signal-safe system calls (tcsetpgrp, getpgrp, dup2, fcntl, rt_sigaction,
     // sigprocmask) on values copied in before fork; it allocates nothing, takes no lock,
     // and touches no state shared with the parent.

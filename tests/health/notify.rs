@@ -111,14 +111,15 @@ fn sd_notify_from_python_with_watchdog_and_upstream() {
     touch(&dir, "ready");
     let r = wait_status(&at, "/readyz?verbose", 200, T);
     assert!(r.body.contains("[+]notify ok: serving"), "{}", r.body);
-    assert!(
-        r.body.contains("[+]watchdog ok") || !r.body.contains("watchdog"),
-        "{}",
-        r.body
-    );
     assert_eq!(get(&at, "/startupz").status, 200);
     assert_eq!(recv(), "READY=1", "READY=1 passed up once ready");
+    // Once armed (a datagram after READY=1), the watchdog is a check of its own.
     running.wait_line("child armed the watchdog", T);
+    let r = get(&at, "/readyz?verbose");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("[+]watchdog ok\n"), "{}", r.body);
+    let r = get(&at, "/livez?verbose");
+    assert!(r.body.contains("[+]watchdog ok\n"), "{}", r.body);
 
     // Fed every 100 ms, a 600 ms watchdog holds over several periods.
     let fed_since = Instant::now();
@@ -276,4 +277,101 @@ fn fd_closed_without_a_newline_is_never_ready() {
     running.wait_line("without writing a newline", T);
     assert_eq!(get(&at, "/readyz").status, 503);
     assert_eq!(get(&at, "/livez").status, 200);
+}
+
+/// Sends each argument after the first (with `\\n` and `\\xNN` escapes, decoded to
+/// bytes) as one datagram once the test creates `go<i>` in the directory `argv[1]` (so
+/// the test paces it), printing `sent <i>` after each.
+const PY_SEND_PACED: &str = r#"
+import os, socket, sys, time
+d, addr = sys.argv[1], os.environ['NOTIFY_SOCKET']
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+print('started', flush=True)
+for i, m in enumerate(sys.argv[2:]):
+    while not os.path.exists(os.path.join(d, 'go%d' % i)): time.sleep(0.02)
+    s.sendto(m.encode().decode('unicode_escape').encode('latin-1'), '\0' + addr[1:])
+    print('sent', i, flush=True)
+while True: time.sleep(60)
+"#;
+
+struct Paced {
+    running: util::Running,
+    dir: TempDir,
+}
+
+impl Paced {
+    fn start(at: &At, extra: &[&str], messages: &[&str]) -> Paced {
+        let dir = TempDir::new("paced");
+        let flag = at.flag();
+        let dir_arg = dir.file("");
+        let mut args = vec![flag.as_str(), "--notify=sd"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", util::python3(), "-c", PY_SEND_PACED, &dir_arg]);
+        args.extend_from_slice(messages);
+        let mut running = util::start(kai(&args));
+        running.wait_stdout("started", T);
+        Paced { running, dir }
+    }
+
+    fn send(&mut self, i: usize) {
+        touch(&self.dir, &format!("go{i}"));
+        self.running.wait_stdout(&format!("sent {i}"), T);
+    }
+}
+
+/// WATCHDOG=trigger is an immediate watchdog failure (systemd's meaning), armed or not:
+/// /livez fails until the next WATCHDOG=1.
+#[test]
+fn watchdog_trigger_fails_livez_without_an_armed_watchdog() {
+    let at = At::Unix(socket_name("trigger"));
+    let mut p = Paced::start(&at, &[], &["READY=1", "WATCHDOG=trigger", "WATCHDOG=1"]);
+    p.send(0);
+    wait_status(&at, "/readyz", 200, T);
+    p.send(1);
+    let r = wait_status(&at, "/livez?verbose", 503, T);
+    assert!(
+        r.body
+            .contains("[-]watchdog failed: child sent WATCHDOG=trigger"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(&at, "/readyz").status, 503, "not live means not ready");
+    assert_eq!(metrics(&at).value("kai_init_live"), 0.0);
+    p.running.wait_line("WATCHDOG=trigger; /livez fails", T);
+    p.send(2);
+    wait_status(&at, "/livez", 200, T);
+    wait_status(&at, "/readyz", 200, T);
+}
+
+/// STATUS= text reaches people (verbose answers, health+json, the text log) with no
+/// control character in it: ESC, CR, BEL, NUL, DEL, a C1 CSI and invalid UTF-8 are shown
+/// as escapes, never passed through.
+#[test]
+fn status_text_never_carries_control_characters() {
+    let at = At::Unix(socket_name("status-ctl"));
+    let mut p = Paced::start(
+        &at,
+        &["--log-level=debug"],
+        &[r"STATUS=\x1b[31mred\r\x07bell\x00nul\x7fdel\xc2\x9bcsi\xffbad\x1b]0;title\x07"],
+    );
+    p.send(0);
+    let r = crate::wait_body(&at, "/readyz?verbose", "red", T);
+    let hidden = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{9b}')
+    };
+    assert!(!hidden(&r.body), "{:?}", r.body);
+    assert!(
+        r.body
+            .contains(r"(\x1b[31mred\x0d\x07bell\x00nul\x7fdel\u{9b}csi")
+            && r.body.contains("csi\u{fffd}bad\\x1b]0;title\\x07)"),
+        "{:?}",
+        r.body
+    );
+    let json = get(&at, "/readyz?format=json").body;
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let output = doc["checks"]["notify"][0]["output"].as_str().unwrap();
+    assert!(output.contains("red") && !hidden(output), "{output:?}");
+    let line = p.running.wait_line("child STATUS", T);
+    assert!(line.contains("red") && !hidden(&line), "{line:?}");
 }

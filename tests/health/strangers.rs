@@ -1,0 +1,194 @@
+//! Hostile peers on the sd_notify socket (issue 8, item 11): its name is listed in
+//! /proc/net/unix and every container of a pod shares the network namespace, so anyone
+//! may send to it. Only the main child and its descendants are believed; a process of
+//! another uid, a same-uid process outside the child's tree (as from another container
+//! sharing the PID namespace) and a flood of them change nothing and cost a bounded log.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::util::{self, wait_until, TempDir};
+use crate::{get, kai, metrics, socket_name, wait_status, At, T};
+
+/// The main child: prints its NOTIFY_SOCKET, then on `go` in `argv[1]` starts a
+/// grandchild that sends READY=1 (and STATUS=) and stays alive until `exit` appears.
+const MAIN: &str = r#"
+import os, subprocess, sys, time
+d = sys.argv[1]
+print('NOTIFY_SOCKET=' + os.environ['NOTIFY_SOCKET'], flush=True)
+while not os.path.exists(os.path.join(d, 'go')): time.sleep(0.02)
+g = subprocess.Popen([sys.executable, '-c', sys.argv[2], os.environ['NOTIFY_SOCKET'], 'STATUS=from the grandchild\nREADY=1', '1'])
+print('grandchild pid', g.pid, flush=True)
+while not os.path.exists(os.path.join(d, 'exit')): time.sleep(0.02)
+g.kill(); g.wait()
+"#;
+
+/// Sends `argv[2]` to `argv[1]` `argv[3]` times (blocking sends: the receiver reads them
+/// all), prints `sent N`, then stays alive (so the receiver can still look it up in
+/// /proc) until stdin closes.
+const SENDER: &str = r#"
+import socket, sys
+addr, msg, n = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for _ in range(n): s.sendto(msg, '\0' + addr[1:])
+print('sent', n, flush=True)
+sys.stdin.read()
+"#;
+
+/// A sender the test starts itself: a same-uid process outside kai-init's tree, or (with
+/// `setpriv`) one of another uid. Killed and reaped on drop.
+struct Stranger(std::process::Child);
+
+impl Stranger {
+    fn send(prefix: &[&str], socket: &str, msg: &str, count: u32) -> Stranger {
+        let mut cmd = Command::new(prefix.first().copied().unwrap_or(util::python3()));
+        if !prefix.is_empty() {
+            cmd.args(&prefix[1..]).arg(util::python3());
+        }
+        cmd.args(["-c", SENDER, socket, msg, &count.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("start a sender");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("sender output");
+        assert_eq!(line.trim(), format!("sent {count}"), "sender failed");
+        Stranger(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn refused(at: &At) -> f64 {
+    metrics(at).value("kai_init_notify_refused_total")
+}
+
+fn stranger_lines(running: &util::Running) -> usize {
+    running
+        .stderr
+        .iter()
+        .filter(|l| l.contains("ignoring NOTIFY_SOCKET datagrams"))
+        .count()
+}
+
+#[test]
+fn only_the_main_child_and_its_descendants_are_believed() {
+    let started = Instant::now();
+    let dir = TempDir::new("strangers");
+    let at = At::Unix(socket_name("strangers"));
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        "--notify=sd",
+        "--",
+        util::python3(),
+        "-c",
+        MAIN,
+        &dir.file(""),
+        SENDER,
+    ]));
+    let line = running.wait_stdout("NOTIFY_SOCKET=", T);
+    let socket = line.trim_start_matches("NOTIFY_SOCKET=").to_owned();
+    wait_status(&at, "/readyz", 503, T);
+
+    // Another uid (nobody), as from a sidecar container sharing the network namespace.
+    let nobody = Stranger::send(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+        &socket,
+        "READY=1",
+        1,
+    );
+    let logged = running.wait_line("ignoring NOTIFY_SOCKET datagrams", T);
+    assert!(
+        logged.contains(&format!("pid={}", nobody.pid())) && logged.contains("uid=65534"),
+        "{logged}"
+    );
+    wait_until("the datagram to be counted", T, || refused(&at) == 1.0);
+    assert_eq!(get(&at, "/readyz").status, 503, "a stranger made it ready");
+
+    // The same uid, but not in the main child's tree.
+    let sibling = Stranger::send(&[], &socket, "READY=1\nSTATUS=impostor", 1);
+    wait_until("the sibling's datagram to be counted", T, || {
+        refused(&at) == 2.0
+    });
+    let r = get(&at, "/readyz?verbose");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(!r.body.contains("impostor"), "{}", r.body);
+    drop((nobody, sibling));
+
+    // A flood that, if believed, would fail /livez (trigger) and /readyz for good
+    // (STOPPING): nothing changes, and the log stays bounded.
+    const FLOOD: u32 = 5000;
+    let _flood = Stranger::send(
+        &[],
+        &socket,
+        "WATCHDOG=trigger\nSTOPPING=1\nWATCHDOG_USEC=1",
+        FLOOD,
+    );
+    wait_until("the flood to be counted", T, || {
+        refused(&at) == 2.0 + f64::from(FLOOD)
+    });
+    assert_eq!(get(&at, "/livez").status, 200, "a stranger failed /livez");
+
+    // A descendant (a grandchild of kai-init) is believed.
+    std::fs::write(dir.join("go"), "").unwrap();
+    running.wait_stdout("grandchild pid", T);
+    let r = wait_status(&at, "/readyz?verbose", 200, T);
+    assert!(
+        r.body.contains("[+]notify ok: from the grandchild"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        refused(&at),
+        2.0 + f64::from(FLOOD),
+        "the grandchild was refused"
+    );
+    std::fs::write(dir.join("exit"), "").unwrap();
+    assert_eq!(running.wait_exit(T).code(), Some(0));
+    // 5002 datagrams refused, one log line per 10 s at most (all output is in now).
+    let allowed = 1 + (started.elapsed().as_secs() / 10) as usize;
+    let lines = stranger_lines(&running);
+    assert!(
+        (1..=allowed).contains(&lines),
+        "{lines} lines, {allowed} allowed: {:#?}",
+        running.stderr
+    );
+}
+
+/// As PID 1 of its own PID namespace (a container), a sender from outside it (another
+/// container of the pod, sharing the network namespace) has no pid kai-init can see: the
+/// kernel reports 0, and that is refused.
+#[test]
+fn a_sender_from_another_pid_namespace_is_refused() {
+    let at = At::Unix(socket_name("strangers-ns"));
+    let mut running = util::start(crate::hermetic_pid1(&[
+        &at.flag(),
+        "--notify=sd",
+        "--",
+        "sh",
+        "-c",
+        "echo NOTIFY_SOCKET=$NOTIFY_SOCKET; exec sleep 60",
+    ]));
+    let line = running.wait_stdout("NOTIFY_SOCKET=", T);
+    let socket = line.trim_start_matches("NOTIFY_SOCKET=").to_owned();
+    let _outsider = Stranger::send(&[], &socket, "READY=1", 1);
+    let logged = running.wait_line("ignoring NOTIFY_SOCKET datagrams", T);
+    assert!(logged.contains("pid=0"), "{logged}");
+    wait_until("the datagram to be counted", T, || refused(&at) == 1.0);
+    assert_eq!(get(&at, "/readyz").status, 503);
+}
