@@ -1,0 +1,141 @@
+//! The client half of HTTP/1.1 that kai-init speaks: the one GET request both the `http://`
+//! probe and `kai-init check` write, and the reader of the response head they get back.
+//! No I/O here, so the reader is a pure function a fuzz target and property tests can
+//! drive with any bytes.
+//!
+//! The head is parsed with `httparse` (already linked through hyper): only `HTTP/1.0` and
+//! `HTTP/1.1` status lines count, a three-digit code, then CRLF (or LF) or a reason.
+
+use std::fmt::Write as _;
+
+use crate::config::Authority;
+
+/// Headers a response head may have before it is refused as a whole; the status line is
+/// still read from a head with more (see [`status`]).
+const MAX_HEADERS: usize = 64;
+
+/// `GET path` for `host` (a `host:port` authority or a name), with `Connection: close`
+/// and `extra` header lines (`Name: value`, already validated).
+pub fn get_request(path: &str, host: &str, user_agent: &str, extra: &[String]) -> Vec<u8> {
+    let mut req = String::with_capacity(128);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        req,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+/// The `Host` value for a TCP destination: `host:port`, `[v6]:port`.
+pub fn host_header(host: &str, port: u16) -> String {
+    Authority(host, port).to_string()
+}
+
+/// What the bytes read so far make of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// A complete head: its status code, and where the body starts.
+    Complete { status: u16, len: usize },
+    /// Not enough bytes yet; everything so far is a valid beginning.
+    Partial,
+    /// Not an HTTP/1.0 or HTTP/1.1 response.
+    Invalid,
+}
+
+/// Parses the response head at the start of `buf`.
+pub fn parse_head(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => match resp.code {
+            Some(status) => Head::Complete { status, len },
+            None => Head::Invalid,
+        },
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => Head::Invalid,
+    }
+}
+
+/// The status code, as soon as the status line is complete (the headers need not be: a
+/// probe judges by the code alone, as kubelet does). `Ok(None)`: read more.
+pub fn status(buf: &[u8]) -> Result<Option<u16>, Invalid> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let parsed = resp.parse(buf);
+    // httparse fills `reason` only once the status line has ended (CRLF, LF or a reason
+    // after the code), so a code seen without it may still be followed by a fourth digit.
+    let line_done = resp.reason.is_some();
+    match (parsed, resp.code) {
+        (Ok(_), Some(code)) if line_done => Ok(Some(code)),
+        (Ok(httparse::Status::Partial), _) => Ok(None),
+        // A malformed header after a good status line: the status line still stands.
+        (Err(_), Some(code)) if line_done => Ok(Some(code)),
+        (Ok(httparse::Status::Complete(_)), _) | (Err(_), _) => Err(Invalid),
+    }
+}
+
+/// The bytes are not an HTTP/1.0 or HTTP/1.1 response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid;
+
+/// An I/O error as a short phrase: "connection refused", not "Connection refused (os
+/// error 111)"; these end up in one-line answers and logs.
+pub fn short(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_status_lines() {
+        assert_eq!(status(b"HTTP/1.1 200 OK\r\n"), Ok(Some(200)));
+        assert_eq!(status(b"HTTP/1.0 503 x\r\n"), Ok(Some(503)));
+        assert_eq!(status(b"HTTP/1.1 204\r\n"), Ok(Some(204)));
+        assert_eq!(status(b"HTTP/1.1 20"), Ok(None));
+        assert_eq!(status(b"HTTP/1.1 200"), Ok(None), "a fourth digit may follow");
+        assert_eq!(status(b"HTTP/1.1 2000 x\r\n"), Err(Invalid));
+        assert_eq!(status(b"HTTP/1.9 200 OK\r\n"), Err(Invalid));
+        assert_eq!(status(b"HTTP/2 200 OK\r\n"), Err(Invalid));
+        assert_eq!(status(b"SSH-2.0-OpenSSH"), Err(Invalid));
+        assert_eq!(status(b""), Ok(None));
+    }
+
+    #[test]
+    fn finds_the_body() {
+        let r = b"HTTP/1.1 503 Service Unavailable\r\nA: b\r\n\r\nbody";
+        assert_eq!(
+            parse_head(r),
+            Head::Complete {
+                status: 503,
+                len: r.len() - 4
+            }
+        );
+        assert_eq!(parse_head(&r[..20]), Head::Partial);
+        assert_eq!(parse_head(b"HTTP/1.9 200 OK\r\n\r\n"), Head::Invalid);
+    }
+
+    #[test]
+    fn writes_one_get() {
+        let req = get_request("/x", &host_header("::1", 8), "t", &["X-A: b".into()]);
+        let text = String::from_utf8(req).unwrap();
+        assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: [::1]:8\r\nUser-Agent: t/"));
+        assert!(text.ends_with("Connection: close\r\nX-A: b\r\n\r\n"));
+    }
+}
