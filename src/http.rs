@@ -138,4 +138,66 @@ mod tests {
         assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: [::1]:8\r\nUser-Agent: t/"));
         assert!(text.ends_with("Connection: close\r\nX-A: b\r\n\r\n"));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A well-formed head: version, code, reason, headers, blank line.
+        fn head() -> impl Strategy<Value = (u16, Vec<u8>)> {
+            (
+                prop_oneof![Just("1.0"), Just("1.1")],
+                100u16..=999,
+                "[A-Za-z ]{0,20}",
+                proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8),
+                any::<bool>(),
+            )
+                .prop_map(|(version, code, reason, headers, lf_only)| {
+                    let eol = if lf_only { "\n" } else { "\r\n" };
+                    let mut text = format!("HTTP/{version} {code} {reason}{eol}");
+                    for (name, value) in headers {
+                        text.push_str(&format!("{name}: {}{eol}", value.trim()));
+                    }
+                    text.push_str(eol);
+                    (code, text.into_bytes())
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_head(&bytes);
+                let _ = status(&bytes);
+            }
+
+            #[test]
+            fn a_well_formed_head_yields_its_code((code, bytes) in head(), body in "[ -~]{0,40}") {
+                let mut all = bytes.clone();
+                all.extend_from_slice(body.as_bytes());
+                prop_assert_eq!(parse_head(&all), Head::Complete { status: code, len: bytes.len() });
+                prop_assert_eq!(status(&all), Ok(Some(code)));
+            }
+
+            #[test]
+            fn truncated_heads_ask_for_more((code, bytes) in head()) {
+                for cut in 0..bytes.len() {
+                    let part = &bytes[..cut];
+                    prop_assert_eq!(parse_head(part), Head::Partial, "cut at {}", cut);
+                    // The code, once given, is the right one; before that, read more.
+                    match status(part) {
+                        Ok(Some(c)) => prop_assert_eq!(c, code),
+                        Ok(None) => {}
+                        Err(Invalid) => prop_assert!(false, "valid prefix refused at {}", cut),
+                    }
+                }
+            }
+
+            #[test]
+            fn other_versions_are_refused(minor in 2u8..=9, code in 100u16..=999) {
+                let text = format!("HTTP/1.{minor} {code} OK\r\n\r\n");
+                prop_assert_eq!(parse_head(text.as_bytes()), Head::Invalid);
+                prop_assert_eq!(status(text.as_bytes()), Err(Invalid));
+            }
+        }
+    }
 }
