@@ -16,7 +16,7 @@ use crate::{get, hermetic_pid1, kai, metrics, socket_name, wait_status, At, T};
 /// Binds the abstract socket argv[1] and answers every connection `200 OK` after reading
 /// its request: an impostor. Prints `squatting` once bound.
 const PY_SQUATTER: &str = r#"
-import socket, sys
+import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind('\0' + sys.argv[1])
 s.listen(64)
@@ -56,7 +56,7 @@ while True:
 /// argv[3], each sending one byte of a request and nothing more, and holds them. Prints
 /// `flooded N` once all are open.
 const PY_FLOOD: &str = r#"
-import socket, sys
+import socket, sys, time
 port, n_tcp, name, n_local = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 held = []
 for i in range(n_tcp):
@@ -69,13 +69,13 @@ for i in range(n_local):
     s.send(b'G')
     held.append(s)
 print('flooded', len(held), flush=True)
-sys.stdin.read()
+time.sleep(120)
 "#;
 
 /// Opens argv[2] TCP connections to 127.0.0.1:argv[1] and as many to the abstract socket
 /// argv[3], sending nothing, and holds them. Prints `held`.
 const PY_IDLE: &str = r#"
-import socket, sys
+import socket, sys, time
 port, n, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 held = []
 for i in range(n):
@@ -84,7 +84,7 @@ for i in range(n):
     u.connect('\0' + name)
     held.append(u)
 print('held', flush=True)
-sys.stdin.read()
+time.sleep(120)
 "#;
 
 fn python(script: &str, args: &[&str]) -> Command {
