@@ -34,7 +34,10 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
 enum Dest {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     /// An abstract socket: this name, or (`None`) this container's own.
     Abstract(Option<String>),
 }
@@ -362,7 +365,9 @@ fn exchange(mut conn: Conn, request: &[u8], deadline: Instant) -> Result<Seen, F
     let mut buf = [0u8; 4096];
     let mut len = 0;
     while len < buf.len() {
-        let read = conn.bound(deadline).and_then(|()| conn.io().read(&mut buf[len..]));
+        let read = conn
+            .bound(deadline)
+            .and_then(|()| conn.io().read(&mut buf[len..]));
         match read {
             Ok(0) => break,
             Ok(n) => len += n,

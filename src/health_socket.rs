@@ -128,7 +128,7 @@ fn same_mount_ns(pid: i32) -> io::Result<bool> {
         Ok(theirs) => Ok(theirs == mount_ns("self")?),
         // Another user's namespace links need ptrace access; mountinfo does not.
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            let mine = mount_ids(&std::fs::read(format!("/proc/self/mountinfo"))?);
+            let mine = mount_ids(&std::fs::read("/proc/self/mountinfo")?);
             let theirs = mount_ids(&std::fs::read(format!("/proc/{pid}/mountinfo"))?);
             Ok(!mine.is_disjoint(&theirs))
         }

@@ -8,14 +8,12 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Authority;
-
 /// Headers a response head may have before it is refused as a whole; the status line is
 /// still read from a head with more (see [`status`]).
 const MAX_HEADERS: usize = 64;
 
-/// `GET path` for `host` (a `host:port` authority or a name), with `Connection: close`
-/// and `extra` header lines (`Name: value`, already validated).
+/// `GET path` for `host` (the `Host` value: `config::Authority` for TCP), with
+/// `Connection: close` and `extra` header lines (`Name: value`, already validated).
 pub fn get_request(path: &str, host: &str, user_agent: &str, extra: &[String]) -> Vec<u8> {
     let mut req = String::with_capacity(128);
     // Writing to a String cannot fail.
@@ -30,11 +28,6 @@ pub fn get_request(path: &str, host: &str, user_agent: &str, extra: &[String]) -
     }
     req.push_str("\r\n");
     req.into_bytes()
-}
-
-/// The `Host` value for a TCP destination: `host:port`, `[v6]:port`.
-pub fn host_header(host: &str, port: u16) -> String {
-    Authority(host, port).to_string()
 }
 
 /// What the bytes read so far make of a response.
@@ -109,7 +102,11 @@ mod tests {
         assert_eq!(status(b"HTTP/1.0 503 x\r\n"), Ok(Some(503)));
         assert_eq!(status(b"HTTP/1.1 204\r\n"), Ok(Some(204)));
         assert_eq!(status(b"HTTP/1.1 20"), Ok(None));
-        assert_eq!(status(b"HTTP/1.1 200"), Ok(None), "a fourth digit may follow");
+        assert_eq!(
+            status(b"HTTP/1.1 200"),
+            Ok(None),
+            "a fourth digit may follow"
+        );
         assert_eq!(status(b"HTTP/1.1 2000 x\r\n"), Err(Invalid));
         assert_eq!(status(b"HTTP/1.9 200 OK\r\n"), Err(Invalid));
         assert_eq!(status(b"HTTP/2 200 OK\r\n"), Err(Invalid));
@@ -133,7 +130,8 @@ mod tests {
 
     #[test]
     fn writes_one_get() {
-        let req = get_request("/x", &host_header("::1", 8), "t", &["X-A: b".into()]);
+        let host = crate::config::Authority("::1", 8).to_string();
+        let req = get_request("/x", &host, "t", &["X-A: b".into()]);
         let text = String::from_utf8(req).unwrap();
         assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: [::1]:8\r\nUser-Agent: t/"));
         assert!(text.ends_with("Connection: close\r\nX-A: b\r\n\r\n"));

@@ -100,7 +100,8 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
 /// GET with `Connection: close`; only the status line is read, as kubelet judges by it.
 async fn http(host: &str, port: u16, path: &str) -> Result<String, String> {
     let mut stream = connect(host, port).await?;
-    let request = crate::http::get_request(path, &http::host_header(host, port), "kai-init", &[]);
+    let authority = Authority(host, port).to_string();
+    let request = http::get_request(path, &authority, "kai-init", &[]);
     let io_err = |e: std::io::Error| format!("{}: {}", Authority(host, port), short(&e));
     stream.write_all(&request).await.map_err(io_err)?;
     // A status line longer than this is not one a health endpoint sends.

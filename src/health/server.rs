@@ -501,7 +501,9 @@ mod tests {
         let gate = Gate::with(limits);
         assert!(gate.admit(tcp(1)).is_none());
         assert_eq!(gate.stats().refused, 1);
-        let held: Vec<_> = (0..10).map(|_| gate.admit(Peer::Local).expect("local")).collect();
+        let held: Vec<_> = (0..10)
+            .map(|_| gate.admit(Peer::Local).expect("local"))
+            .collect();
         assert_eq!(gate.stats().open, LOCAL_MIN);
         drop(held);
         assert_eq!(gate.stats().open, 0);

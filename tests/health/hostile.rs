@@ -148,23 +148,31 @@ fn check_refuses_a_squatter_on_a_given_name() {
     let (code, out, _) = check_via(&[], &[], &env);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with(&format!("unhealthy: @{name}/healthz not this container's kai-init (its server, pid ")),
+        out.starts_with(&format!(
+            "unhealthy: @{name}/healthz not this container's kai-init (its server, pid "
+        )),
         "{out}"
     );
     assert!(out.ends_with("is in another mount namespace)"), "{out}");
     // As an unprivileged user, which may not read root's namespace links: still refused.
-    let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
     let (code, out, _) = check_via(&nobody, &[], &env);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("is in another mount namespace"), "{out}");
 
     // A kai-init told to serve on that name will not start without it.
-    let (status, _, stderr) = util::run(
-        kai(&[&format!("--health-socket=@{name}"), "--", "true"]),
-        T,
-    );
+    let (status, _, stderr) =
+        util::run(kai(&[&format!("--health-socket=@{name}"), "--", "true"]), T);
     assert_eq!(status.code(), Some(125), "{stderr}");
-    assert!(stderr.contains(&format!("cannot listen on @{name}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on @{name}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -178,7 +186,12 @@ fn check_believes_its_own_kai_init_as_any_user() {
     let (code, out, _) = check_via(&[], &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
     // The mountinfo comparison: nobody may not read root's /proc/PID/ns/mnt.
-    let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
     let (code, out, _) = check_via(&nobody, &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
     running.signal(15);
@@ -239,7 +252,10 @@ fn two_kai_inits_in_one_network_namespace_each_answer_their_own_check() {
 
     for _ in 0..3 {
         let (code, out, _) = check_via(&["nsenter", "-t", &healthy_pid, "-p", "-m"], &[], &[]);
-        assert_eq!((code, out.as_str()), (0, "healthy: @kai-init/healthz 200 ok"));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "healthy: @kai-init/healthz 200 ok")
+        );
         let (code, out, _) = check_via(&["nsenter", "-t", &sick_pid, "-p", "-m"], &[], &[]);
         assert_eq!(code, 1, "{out}");
         assert!(
@@ -265,7 +281,47 @@ fn check_timeout_bounds_a_dribbling_server() {
     // A name, resolved on the helper thread, under the same deadline.
     let url = format!("http://localhost:{}/", port.trim());
     let (code, out, took) = check_via(&[], &["--timeout", "1s", &url], &[]);
-    assert_eq!((code, out.as_str()), (1, format!("unhealthy: {url} timed out after 1s").as_str()));
+    assert_eq!(
+        (code, out.as_str()),
+        (1, format!("unhealthy: {url} timed out after 1s").as_str())
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+/// Binds UDP 127.0.0.99:53 and never answers: a resolver that hangs. Prints `deaf`.
+const PY_DEAF_DNS: &str = r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.99', 53))
+print('deaf', flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn check_timeout_bounds_a_hanging_name_lookup() {
+    let _dns = {
+        let mut dns = util::start(python(PY_DEAF_DNS, &[]));
+        dns.wait_line("deaf", T);
+        dns
+    };
+    let dir = util::TempDir::new("resolv");
+    std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.99\n").unwrap();
+    // Only this check's mount namespace sees the deaf resolver (and nothing leaves loopback).
+    let script = format!(
+        "mount --bind {} /etc/resolv.conf && exec \"$0\" check --timeout 1s http://kai-test.invalid:80/",
+        dir.file("resolv.conf")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(util::bin());
+    let started = Instant::now();
+    let (status, stdout, stderr) = util::run(cmd, T);
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "unhealthy: http://kai-test.invalid:80/ timed out after 1s"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
 
@@ -328,7 +384,9 @@ fn a_one_byte_flood_locks_out_no_local_probe_and_no_other_peer() {
         ),
         Some(0.0)
     );
-    assert!(m.value("kai_init_http_connections_open") <= m.value("kai_init_http_connections_limit"));
+    assert!(
+        m.value("kai_init_http_connections_open") <= m.value("kai_init_http_connections_limit")
+    );
     drop(flood);
     running.signal(15);
     // sleep dies of the forwarded SIGTERM: 128 + 15.
@@ -376,7 +434,9 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
             .unwrap()
     };
     let before = probes("success");
-    wait_until("twenty more probes", T, || probes("success") >= before + 20.0);
+    wait_until("twenty more probes", T, || {
+        probes("success") >= before + 20.0
+    });
     assert_eq!(probes("failure"), 0.0, "{:?}", running.stderr);
     assert_eq!(get(&unix, "/livez").status, 200);
     running.drain();
