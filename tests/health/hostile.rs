@@ -453,3 +453,49 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
     // sleep dies of the forwarded SIGTERM: 128 + 15.
     assert_eq!(running.wait_exit(T).code(), Some(143));
 }
+
+#[test]
+fn a_dribbling_client_does_not_keep_its_slot() {
+    let tcp = At::Tcp(crate::free_port());
+    let mut running = util::start(kai(&[&tcp.flag(), "--", "sleep", "60"]));
+    wait_status(&tcp, "/livez", 200, T);
+    let crate::Conn::Tcp(mut c) = tcp.connect().unwrap() else {
+        unreachable!()
+    };
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // One byte of a request head every 0.5 s, for as long as the server takes them: the
+    // head-read deadline (10 s from the first byte) ends it however the bytes trickle.
+    let started = Instant::now();
+    let head = b"GET /livez HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 200].iter());
+    let mut closed = None;
+    for byte in head {
+        use std::io::{Read, Write};
+        let mut buf = [0u8; 256];
+        match c.read(&mut buf) {
+            Ok(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+        }
+        if c.write_all(&[*byte]).is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let closed = closed.expect("the server took the whole dribbled head (about 115 s)");
+    assert!(
+        closed >= Duration::from_secs(9) && closed < Duration::from_secs(15),
+        "closed after {closed:?}"
+    );
+    running.signal(15);
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
