@@ -273,19 +273,7 @@ fn left(deadline: Instant) -> io::Result<Duration> {
 fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let name = host.to_owned();
-            std::thread::Builder::new()
-                .name("resolve".into())
-                .spawn(move || {
-                    let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
-                })?;
-            match rx.recv_timeout(left(deadline)?) {
-                Ok(result) => result?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
-            }
-        }
+        Err(_) => resolve(host, port, deadline)?,
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
@@ -295,6 +283,29 @@ fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream
         }
     }
     Err(last)
+}
+
+/// getaddrinfo on a helper thread, waited for until `deadline`. A slot and park/unpark,
+/// not a channel: std's mpsc costs more binary than this whole client.
+fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+    use std::sync::{Arc, Mutex};
+    type Slot = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
+    let slot: Arc<Slot> = Arc::default();
+    let (theirs, name, waiter) = (slot.clone(), host.to_owned(), std::thread::current());
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port).to_socket_addrs().map(Vec::from_iter);
+            *theirs.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            waiter.unpark();
+        })?;
+    loop {
+        if let Some(found) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return found;
+        }
+        // Wakes early on unpark (or spuriously): the slot says which.
+        std::thread::park_timeout(left(deadline)?);
+    }
 }
 
 /// connect(2) on an abstract Unix socket with a deadline: a stream socket's connect

@@ -20,7 +20,6 @@
 //! mount IDs are unique among the kernel's live mounts and each mount belongs to exactly
 //! one namespace, so two processes share a mount ID only if they share the namespace.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
@@ -130,21 +129,23 @@ fn same_mount_ns(pid: i32) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             let mine = mount_ids(&std::fs::read("/proc/self/mountinfo")?);
             let theirs = mount_ids(&std::fs::read(format!("/proc/{pid}/mountinfo"))?);
-            Ok(!mine.is_disjoint(&theirs))
+            Ok(theirs.iter().any(|id| mine.binary_search(id).is_ok()))
         }
         Err(e) => Err(e),
     }
 }
 
-/// The mount IDs (first field of each line) of a mountinfo file.
-fn mount_ids(mountinfo: &[u8]) -> HashSet<u64> {
-    mountinfo
+/// The mount IDs (first field of each line) of a mountinfo file, sorted.
+fn mount_ids(mountinfo: &[u8]) -> Vec<u64> {
+    let mut ids: Vec<u64> = mountinfo
         .split(|b| *b == b'\n')
         .filter_map(|line| {
             let id = line.split(|b| *b == b' ').next()?;
             std::str::from_utf8(id).ok()?.parse().ok()
         })
-        .collect()
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 #[cfg(test)]
@@ -164,7 +165,7 @@ mod tests {
 
     #[test]
     fn reads_mount_ids() {
-        let ids = mount_ids(b"22 27 0:21 / /proc rw - proc proc rw\n23 27 0:22 / /sys rw\n\n");
-        assert_eq!(ids, HashSet::from([22, 23]));
+        let ids = mount_ids(b"23 27 0:21 / /proc rw - proc proc rw\n22 27 0:22 / /sys rw\n\n");
+        assert_eq!(ids, [22, 23]);
     }
 }

@@ -25,7 +25,7 @@
 //! probe can still lose its connection if the flood opens a whole pool's worth of new
 //! local connections in the moment between the probe's connect and its request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -261,12 +261,12 @@ struct GateInner {
     next_id: u64,
     /// Bumped at every admission and request: the order of activity.
     clock: u64,
-    conns: HashMap<u64, Conn>,
+    conns: BTreeMap<u64, Conn>,
     /// Activity stamp -> connection id, least recently active first.
     by_activity: BTreeMap<u64, u64>,
     local: usize,
     tcp: usize,
-    per_peer: HashMap<IpAddr, usize>,
+    per_peer: BTreeMap<IpAddr, usize>,
     evicted: u64,
     refused: u64,
 }
