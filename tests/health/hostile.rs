@@ -499,3 +499,30 @@ fn a_dribbling_client_does_not_keep_its_slot() {
     running.signal(15);
     assert_eq!(running.wait_exit(T).code(), Some(143));
 }
+
+#[test]
+fn a_second_kai_init_in_a_container_serves_without_the_default_socket() {
+    let mut first = container(&[]);
+    first.wait_stdout("up", T);
+    let pid = first.pid1(T).to_string();
+    // A `docker exec`ed kai-init: same PID and mount namespaces, so the same default name.
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &pid, "-p", "-m"])
+        .arg(util::bin())
+        .args(["--", "sh", "-c", "exit 7"])
+        .env_remove("KAI_INIT_HEALTH_SOCKET");
+    let (status, _, stderr) = util::run(cmd, T);
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("cannot bind the health socket") && stderr.contains("serving without it"),
+        "{stderr}"
+    );
+    // The first still answers its container's check.
+    let (code, out, _) = check_via(&["nsenter", "-t", &pid, "-p", "-m"], &[], &[]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "healthy: @kai-init/healthz 200 ok")
+    );
+    assert!(util::signal(pid.parse().unwrap(), 15));
+    first.wait_exit(T);
+}
