@@ -56,6 +56,14 @@ pub fn main(argv: &[OsString]) -> u8 {
         Ok(args) => args,
         Err(stop) => return stop.report(),
     };
+    // A variable that is set but unreadable is a usage error, never "unset": unset would
+    // quietly ask another server than the one configured.
+    for key in ["KAI_INIT_HEALTH_LISTEN", "KAI_INIT_HEALTH_SOCKET"] {
+        if std::env::var_os(key).is_some_and(|v| v.to_str().is_none()) {
+            println!("kai-init check: {key} is not valid UTF-8");
+            return USAGE;
+        }
+    }
     let plan = match plan(&args, |k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(msg) => {
