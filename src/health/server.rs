@@ -25,7 +25,6 @@
 //! probe can still lose its connection if the flood opens a whole pool's worth of new
 //! local connections in the moment between the probe's connect and its request.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -259,22 +258,18 @@ pub struct Gate {
 #[derive(Debug, Default)]
 struct GateInner {
     next_id: u64,
-    /// Bumped at every admission and request: the order of activity.
-    clock: u64,
-    conns: BTreeMap<u64, Conn>,
-    /// Activity stamp -> connection id, least recently active first.
-    by_activity: BTreeMap<u64, u64>,
-    local: usize,
-    tcp: usize,
-    per_peer: BTreeMap<IpAddr, usize>,
+    /// Open connections, least recently active first. A list, not maps: it holds at most
+    /// about a thousand entries, scanned only when one is admitted, active or closed, and
+    /// a tree or hash map here cost several KiB of binary.
+    conns: Vec<Conn>,
     evicted: u64,
     refused: u64,
 }
 
 #[derive(Debug)]
 struct Conn {
+    id: u64,
     peer: Peer,
-    stamp: u64,
     switch: oneshot::Sender<()>,
 }
 
@@ -313,44 +308,27 @@ impl Gate {
 
     fn admit(self: &Arc<Self>, peer: Peer) -> Option<Ticket> {
         let mut g = self.lock();
-        let (limit, open) = match peer {
-            Peer::Local => (self.limits.local, g.local),
-            Peer::Tcp(_) => (self.limits.tcp, g.tcp),
+        let local = peer == Peer::Local;
+        let limit = match local {
+            true => self.limits.local,
+            false => self.limits.tcp,
         };
         if limit == 0 {
             g.refused += 1;
             return None;
         }
+        let same_pool = |p: Peer| (p == Peer::Local) == local;
         let mut evicting = false;
-        if let Peer::Tcp(ip) = peer {
-            if g.per_peer.get(&ip).copied().unwrap_or(0) >= self.limits.per_peer {
-                evicting = g.evict(|p| p == peer);
-            }
+        if !local && g.count(|p| p == peer) >= self.limits.per_peer {
+            evicting = g.evict(|p| p == peer);
         }
-        if !evicting && open >= limit {
-            let local = peer == Peer::Local;
-            evicting = g.evict(|p| (p == Peer::Local) == local);
+        if !evicting && g.count(same_pool) >= limit {
+            evicting = g.evict(same_pool);
         }
         let id = g.next_id;
         g.next_id += 1;
         let (switch, evicted) = oneshot::channel();
-        let stamp = g.tick();
-        g.by_activity.insert(stamp, id);
-        g.conns.insert(
-            id,
-            Conn {
-                peer,
-                stamp,
-                switch,
-            },
-        );
-        match peer {
-            Peer::Local => g.local += 1,
-            Peer::Tcp(ip) => {
-                g.tcp += 1;
-                *g.per_peer.entry(ip).or_default() += 1;
-            }
-        }
+        g.conns.push(Conn { id, peer, switch });
         Some(Ticket {
             evicted,
             guard: Guard {
@@ -364,7 +342,7 @@ impl Gate {
     pub fn stats(&self) -> Connections {
         let g = self.lock();
         Connections {
-            open: g.local + g.tcp,
+            open: g.conns.len(),
             limit: self.limits.local + self.limits.tcp,
             evicted: g.evicted,
             refused: g.refused,
@@ -373,45 +351,23 @@ impl Gate {
 }
 
 impl GateInner {
-    fn tick(&mut self) -> u64 {
-        self.clock += 1;
-        self.clock
+    fn count(&self, matches: impl Fn(Peer) -> bool) -> usize {
+        self.conns.iter().filter(|c| matches(c.peer)).count()
     }
 
     /// Closes the least recently active connection whose peer matches; false if none.
     fn evict(&mut self, matches: impl Fn(Peer) -> bool) -> bool {
-        let found = self
-            .by_activity
-            .values()
-            .copied()
-            .find(|id| self.conns.get(id).is_some_and(|c| matches(c.peer)));
-        match found.and_then(|id| self.remove(id)) {
-            Some(conn) => {
-                let _ = conn.switch.send(());
-                self.evicted += 1;
-                true
-            }
-            None => false,
-        }
+        let Some(i) = self.conns.iter().position(|c| matches(c.peer)) else {
+            return false;
+        };
+        // Forgotten at once: its slot is free even before its task has closed it.
+        let _ = self.conns.remove(i).switch.send(());
+        self.evicted += 1;
+        true
     }
 
-    /// Forgets a connection (its slot is free from now on).
-    fn remove(&mut self, id: u64) -> Option<Conn> {
-        let conn = self.conns.remove(&id)?;
-        self.by_activity.remove(&conn.stamp);
-        match conn.peer {
-            Peer::Local => self.local -= 1,
-            Peer::Tcp(ip) => {
-                self.tcp -= 1;
-                if let Some(n) = self.per_peer.get_mut(&ip) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.per_peer.remove(&ip);
-                    }
-                }
-            }
-        }
-        Some(conn)
+    fn position(&self, id: u64) -> Option<usize> {
+        self.conns.iter().position(|c| c.id == id)
     }
 }
 
@@ -419,18 +375,19 @@ impl Guard {
     /// A request arrived: the connection is now the most recently active.
     fn active(&self) {
         let mut g = self.gate.lock();
-        let stamp = g.tick();
-        if let Some(conn) = g.conns.get_mut(&self.id) {
-            let old = std::mem::replace(&mut conn.stamp, stamp);
-            g.by_activity.remove(&old);
-            g.by_activity.insert(stamp, self.id);
+        if let Some(i) = g.position(self.id) {
+            let conn = g.conns.remove(i);
+            g.conns.push(conn);
         }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.gate.lock().remove(self.id);
+        let mut g = self.gate.lock();
+        if let Some(i) = g.position(self.id) {
+            g.conns.remove(i);
+        }
     }
 }
 
