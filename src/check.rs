@@ -1,7 +1,7 @@
 //! `kai-init check`: the HEALTHCHECK client (issue 3). Docker runs it every interval in
 //! every container, so it is plain synchronous std: no async runtime, no logging set-up,
-//! one request written by hand and only the status line (and the first lines of the body,
-//! for the message) read back.
+//! one request (`http::get_request`, the probe's too) and only the status line (and the
+//! first lines of the body, for the message) read back.
 //!
 //! With no TARGET it asks the running kai-init: the TCP listener in KAI_INIT_HEALTH_LISTEN
 //! if set (an unspecified address such as 0.0.0.0 means loopback), else the abstract socket
