@@ -293,8 +293,8 @@ fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream
     Err(last)
 }
 
-/// getaddrinfo on a helper thread, waited for until `deadline`. A slot and park/unpark,
-/// not a channel: std's mpsc costs more binary than this whole client.
+/// getaddrinfo on a helper thread, waited for until `deadline`. One value crosses, so a
+/// slot and park/unpark do what a channel would.
 fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
     use std::sync::{Arc, Mutex};
     type Slot = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
