@@ -1,12 +1,18 @@
 //! `kai-init check`: the HEALTHCHECK client (issue 3). Docker runs it every interval in
 //! every container, so it is plain synchronous std: no async runtime, no logging set-up,
-//! one request written by hand and only the status line (and the first lines of the body,
-//! for the message) read back.
+//! one request (`http::get_request`, the probe's too) and only the status line (and the
+//! first lines of the body, for the message) read back.
 //!
 //! With no TARGET it asks the running kai-init: the TCP listener in KAI_INIT_HEALTH_LISTEN
 //! if set (an unspecified address such as 0.0.0.0 means loopback), else the abstract socket
-//! in KAI_INIT_HEALTH_SOCKET (default @kai-init), path --path (default /healthz). Given
-//! http:// and tcp:// targets it checks those instead; all must pass.
+//! in KAI_INIT_HEALTH_SOCKET (default @kai-init: this container's own name, see
+//! `health_socket`), path --path (default /healthz). The server on the socket is believed
+//! only if the kernel says it runs in this container's mount namespace. Given http:// and
+//! tcp:// targets it checks those instead; all must pass.
+//!
+//! --timeout bounds the whole check, not each step: name look-up (on a helper thread that
+//! is abandoned at the deadline; getaddrinfo cannot be cancelled), connect, write and every
+//! read share one deadline.
 //!
 //! Exit 0 healthy, 1 unhealthy or unreachable, 64 usage error (never 2: Docker reserves
 //! it). It prints one line under 500 bytes saying what it saw.
@@ -14,21 +20,26 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::config::{CheckArgs, Target};
-use crate::health::probe::{short, status_code};
+use crate::config::{Authority, CheckArgs, Target};
+use crate::health_socket::{Setting, Stranger};
+use crate::http::{self, short};
 
 const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
 enum Dest {
-    Tcp { host: String, port: u16 },
-    Abstract(String),
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// An abstract socket: this name, or (`None`) this container's own.
+    Abstract(Option<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +56,14 @@ pub fn main(argv: &[OsString]) -> u8 {
         Ok(args) => args,
         Err(stop) => return stop.report(),
     };
+    // A variable that is set but unreadable is a usage error, never "unset": unset would
+    // quietly ask another server than the one configured.
+    for key in ["KAI_INIT_HEALTH_LISTEN", "KAI_INIT_HEALTH_SOCKET"] {
+        if std::env::var_os(key).is_some_and(|v| v.to_str().is_none()) {
+            println!("kai-init check: {key} is not valid UTF-8");
+            return USAGE;
+        }
+    }
     let plan = match plan(&args, |k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(msg) => {
@@ -59,7 +78,9 @@ pub fn main(argv: &[OsString]) -> u8 {
             return USAGE;
         }
     };
-    let deadline = Instant::now() + args.timeout;
+    // Capped at a year: `Instant + Duration` panics on overflow, and no check waits that
+    // long anyway.
+    let deadline = Instant::now() + args.timeout.min(MAX_TIMEOUT);
     let mut healthy = true;
     let mut parts = Vec::with_capacity(plan.len());
     for probe in &plan {
@@ -69,7 +90,16 @@ pub fn main(argv: &[OsString]) -> u8 {
                 let ok = expect.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code));
                 (ok, format!("{code} {summary}").trim_end().to_string())
             }
-            Err(e) => (false, format!("unreachable ({})", short(&e))),
+            Err(Failed::TimedOut) => (
+                false,
+                format!(
+                    "timed out after {}",
+                    crate::health::format::duration(args.timeout)
+                ),
+            ),
+            Err(Failed::Stranger(s)) => (false, s.to_string()),
+            Err(Failed::Io(e)) => (false, format!("unreachable ({})", short(&e))),
+            Err(Failed::Invalid(what)) => (false, format!("unreachable ({what})")),
         };
         healthy &= ok;
         parts.push(format!("{} {seen}", probe.label));
@@ -121,14 +151,22 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
         }]);
     }
     let socket = env("KAI_INIT_HEALTH_SOCKET").unwrap_or_else(|| "@kai-init".into());
-    let name = socket.trim().trim_start_matches('@');
-    if name.is_empty() || name.eq_ignore_ascii_case("off") {
+    let setting = Setting::parse(&socket);
+    if setting == Setting::Off {
         return Err("the health socket is off (KAI_INIT_HEALTH_SOCKET) and KAI_INIT_HEALTH_LISTEN is not set; give a target".into());
     }
+    // The label is the name as configured: the derived one is long and says nothing.
+    let label = match setting {
+        Setting::Named(name) => format!("@{name}{path}"),
+        _ => format!("@{}{path}", crate::health_socket::DEFAULT),
+    };
     Ok(vec![Probe {
-        dest: Dest::Abstract(name.to_owned()),
+        dest: Dest::Abstract(match setting {
+            Setting::Named(name) => Some(name.to_owned()),
+            _ => None,
+        }),
         path: Some(path.clone()),
-        label: format!("@{name}{path}"),
+        label,
     }])
 }
 
@@ -168,38 +206,67 @@ enum Seen {
     Http(u16, String),
 }
 
-fn run(probe: &Probe, headers: &[String], deadline: Instant) -> io::Result<Seen> {
+/// Why one target failed.
+#[derive(Debug)]
+enum Failed {
+    TimedOut,
+    Io(io::Error),
+    /// Not an HTTP response, or none at all.
+    Invalid(&'static str),
+    /// The socket's server is not this container's kai-init.
+    Stranger(Stranger),
+}
+
+impl From<io::Error> for Failed {
+    fn from(e: io::Error) -> Failed {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failed::TimedOut,
+            _ => Failed::Io(e),
+        }
+    }
+}
+
+fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Failed> {
     match &probe.dest {
         Dest::Tcp { host, port } => {
             let stream = connect_tcp(host, *port, deadline)?;
             match &probe.path {
                 None => Ok(Seen::Connected),
                 Some(path) => {
-                    let host_header = match host.contains(':') {
-                        true => format!("[{host}]:{port}"),
-                        false => format!("{host}:{port}"),
-                    };
-                    stream.set_read_timeout(Some(left(deadline)?))?;
-                    stream.set_write_timeout(Some(left(deadline)?))?;
-                    get(stream, &host_header, path, headers)
+                    let req = http::get_request(
+                        path,
+                        &Authority(host, *port).to_string(),
+                        "kai-init-check",
+                        headers,
+                    );
+                    exchange(Conn::Tcp(stream), &req, deadline)
                 }
             }
         }
         Dest::Abstract(name) => {
-            let stream = connect_abstract(name, deadline)?;
-            stream.set_read_timeout(Some(left(deadline)?))?;
-            stream.set_write_timeout(Some(left(deadline)?))?;
-            get(
-                stream,
-                "kai-init",
-                probe.path.as_deref().unwrap_or("/healthz"),
-                headers,
-            )
+            let name = match name {
+                Some(name) => name.clone(),
+                None => own_name()?,
+            };
+            let stream = connect_abstract(&name, deadline)?;
+            crate::health_socket::verify(&stream).map_err(Failed::Stranger)?;
+            let path = probe.path.as_deref().unwrap_or("/healthz");
+            let req = http::get_request(path, "kai-init", "kai-init-check", headers);
+            exchange(Conn::Unix(stream), &req, deadline)
         }
     }
 }
 
-/// Time left before `deadline`, or a timeout error.
+/// This container's own socket name; not knowing it fails the check.
+fn own_name() -> Result<String, Failed> {
+    match Setting::Own.name() {
+        Ok(Some(name)) => Ok(name),
+        Ok(None) => Err(Failed::Invalid("no socket name")),
+        Err(e) => Err(Failed::Stranger(Stranger::Unknown(e))),
+    }
+}
+
+/// Time left before `deadline`, or a timeout.
 fn left(deadline: Instant) -> io::Result<Duration> {
     let d = deadline.saturating_duration_since(Instant::now());
     if d.is_zero() {
@@ -208,15 +275,45 @@ fn left(deadline: Instant) -> io::Result<Duration> {
     Ok(d)
 }
 
+/// Resolves and connects, all before `deadline`. An IP address needs no look-up; a name
+/// is resolved on a helper thread, which is left behind if the deadline passes first (it
+/// holds nothing but its own stack, and the process exits right after).
 fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => resolve(host, port, deadline)?,
+    };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in addrs {
         match TcpStream::connect_timeout(&addr, left(deadline)?) {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// getaddrinfo on a helper thread, waited for until `deadline`. One value crosses, so a
+/// slot and park/unpark do what a channel would.
+fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+    use std::sync::{Arc, Mutex};
+    type Slot = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
+    let slot: Arc<Slot> = Arc::default();
+    let (theirs, name, waiter) = (slot.clone(), host.to_owned(), std::thread::current());
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port).to_socket_addrs().map(Vec::from_iter);
+            *theirs.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            waiter.unpark();
+        })?;
+    loop {
+        if let Some(found) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return found;
+        }
+        // Wakes early on unpark (or spuriously): the slot says which.
+        std::thread::park_timeout(left(deadline)?);
+    }
 }
 
 /// connect(2) on an abstract Unix socket with a deadline: a stream socket's connect
@@ -226,6 +323,7 @@ fn connect_abstract(name: &str, deadline: Instant) -> io::Result<UnixStream> {
         connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
     };
     use nix::sys::time::{TimeVal, TimeValLike};
+    use std::os::fd::AsRawFd;
     let fd = socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -243,60 +341,79 @@ fn connect_abstract(name: &str, deadline: Instant) -> io::Result<UnixStream> {
     Ok(UnixStream::from(fd))
 }
 
-/// One `GET path` with `Connection: close`; reads at most 4 KiB of the answer.
-fn get<S: Read + Write>(mut s: S, host: &str, path: &str, headers: &[String]) -> io::Result<Seen> {
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kai-init-check/{}\r\nAccept: */*\r\nConnection: close\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
+/// A connected stream of either kind.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// Bounds the next read or write by the time left before `deadline`, so that a server
+    /// that sends a byte now and then cannot stretch the check past it.
+    fn bound(&self, deadline: Instant) -> io::Result<()> {
+        let d = Some(left(deadline)?);
+        match self {
+            Conn::Tcp(s) => s.set_read_timeout(d).and(s.set_write_timeout(d)),
+            Conn::Unix(s) => s.set_read_timeout(d).and(s.set_write_timeout(d)),
+        }
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
+
+    fn io(&mut self) -> &mut dyn ReadWrite {
+        match self {
+            Conn::Tcp(s) => s,
+            Conn::Unix(s) => s,
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Writes `request` and reads at most 4 KiB of the answer, all before `deadline`.
+fn exchange(mut conn: Conn, request: &[u8], deadline: Instant) -> Result<Seen, Failed> {
+    let mut sent = 0;
+    while sent < request.len() {
+        conn.bound(deadline)?;
+        match conn.io().write(&request[sent..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut buf = [0u8; 4096];
     let mut len = 0;
-    loop {
-        match s.read(&mut buf[len..]) {
+    while len < buf.len() {
+        let read = conn
+            .bound(deadline)
+            .and_then(|()| conn.io().read(&mut buf[len..]));
+        match read {
             Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if len == buf.len() {
-                    break;
-                }
-            }
+            Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // What arrived before a timeout still counts if the status line is in it.
-            Err(e)
-                if len > 0
-                    && matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-            {
-                break
-            }
-            Err(e) => return Err(e),
+            Err(e) => match Failed::from(e) {
+                // What arrived before the deadline still counts if the status line is in
+                // it: the server is judged by its code, as kubelet does.
+                Failed::TimedOut if matches!(http::status(&buf[..len]), Ok(Some(_))) => break,
+                failed => return Err(failed),
+            },
         }
     }
     let data = &buf[..len];
-    let code = status_code(data).ok_or_else(|| {
-        let msg = if len == 0 {
-            "connection closed without a response"
-        } else {
-            "not an HTTP response"
-        };
-        io::Error::new(io::ErrorKind::InvalidData, msg)
-    })?;
-    Ok(Seen::Http(code, summary(data)))
+    match http::status(data) {
+        Ok(Some(code)) => Ok(Seen::Http(code, summary(data))),
+        _ if len == 0 => Err(Failed::Invalid("connection closed without a response")),
+        _ => Err(Failed::Invalid("not an HTTP response")),
+    }
 }
 
 /// The most telling line of the body: the first failed check (`[-]...`) if any, else the
 /// first line.
 fn summary(response: &[u8]) -> String {
-    let text = String::from_utf8_lossy(response);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let body = match http::parse_head(response) {
+        http::Head::Complete { len, .. } => String::from_utf8_lossy(&response[len..]),
+        _ => return String::new(),
+    };
     let line = body
         .lines()
         .find(|l| l.starts_with("[-]"))
@@ -335,13 +452,15 @@ mod tests {
     #[test]
     fn defaults_to_the_abstract_socket() {
         let p = plan(&args(&[]), |_| None).unwrap();
-        assert_eq!(p[0].dest, Dest::Abstract("kai-init".into()));
+        assert_eq!(p[0].dest, Dest::Abstract(None));
+        assert_eq!(p[0].label, "@kai-init/healthz");
         assert_eq!(p[0].path.as_deref(), Some("/healthz"));
         let p = plan(&args(&["--path", "/livez"]), |k| {
             (k == "KAI_INIT_HEALTH_SOCKET").then(|| "@other".into())
         })
         .unwrap();
         assert_eq!(p[0].label, "@other/livez");
+        assert_eq!(p[0].dest, Dest::Abstract(Some("other".into())));
     }
 
     #[test]

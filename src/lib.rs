@@ -10,6 +10,8 @@ pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod health;
+pub mod health_socket;
+pub mod http;
 pub mod json;
 pub mod launch;
 pub mod log;

@@ -16,6 +16,8 @@ mod abuse;
 mod check;
 #[path = "health/endpoint.rs"]
 mod endpoint;
+#[path = "health/hostile.rs"]
+mod hostile;
 #[path = "health/notify.rs"]
 mod notify;
 #[path = "health/probes.rs"]

@@ -167,10 +167,7 @@ impl Health {
         if let Some(addr) = args.health_listen {
             listeners.push(server::bind_tcp(addr)?);
         }
-        let socket = args.health_socket.trim();
-        if !socket.is_empty() && !socket.eq_ignore_ascii_case("off") {
-            listeners.extend(server::bind_unix(socket));
-        }
+        listeners.extend(server::bind_unix(&args.health_socket)?);
         let notify = notify::Setup::new(args.notify)
             .map_err(Error::setup("create the notification channel"))?;
         let shared = Arc::new(Shared {
@@ -182,7 +179,7 @@ impl Health {
             state,
             status: Mutex::new(Status::default()),
             requests: Mutex::new(metrics::Requests::default()),
-            gate: Arc::new(server::Gate::new()),
+            gate: server::Gate::new(),
             upstream: notify::Upstream::from_env(),
             claims,
         });

@@ -20,6 +20,7 @@ use super::readiness::ProbeResult;
 use super::Shared;
 use crate::config::{Authority, Target};
 use crate::exit::Ended;
+use crate::http::{self, short};
 use crate::signal_names::name;
 use crate::state::Claims;
 
@@ -258,52 +259,31 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
 /// GET with `Connection: close`; only the status line is read, as kubelet judges by it.
 async fn http(host: &str, port: u16, path: &str) -> Result<String, String> {
     let mut stream = connect(host, port).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: kai-init/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        Authority(host, port),
-        env!("CARGO_PKG_VERSION"),
-    );
+    let authority = Authority(host, port).to_string();
+    let request = http::get_request(path, &authority, "kai-init", &[]);
     let io_err = |e: std::io::Error| format!("{}: {}", Authority(host, port), short(&e));
-    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
-    let mut buf = [0u8; 128];
+    stream.write_all(&request).await.map_err(io_err)?;
+    // A status line longer than this is not one a health endpoint sends.
+    let mut buf = [0u8; 512];
     let mut len = 0;
-    while len < buf.len() && !buf[..len].contains(&b'\n') {
+    let code = loop {
+        match http::status(&buf[..len]) {
+            Ok(Some(code)) => break Some(code),
+            Err(http::Invalid) => break None,
+            Ok(None) if len == buf.len() => break None,
+            Ok(None) => {}
+        }
         match stream.read(&mut buf[len..]).await.map_err(io_err)? {
-            0 => break,
+            0 if len == 0 => return Err("connection closed without a response".into()),
+            0 => break None,
             n => len += n,
         }
-    }
-    match status_code(&buf[..len]) {
+    };
+    match code {
         Some(code @ 200..=399) => Ok(format!("HTTP {code}")),
         Some(code) => Err(format!("HTTP {code}")),
-        None if len == 0 => Err("connection closed without a response".into()),
         None => Err("not an HTTP response".into()),
     }
-}
-
-/// An I/O error as a short phrase: "connection refused", not "Connection refused (os
-/// error 111)"; these end up in one-line answers and logs.
-pub fn short(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// The code from an `HTTP/1.x NNN ...` status line.
-pub fn status_code(head: &[u8]) -> Option<u16> {
-    let rest = head.strip_prefix(b"HTTP/1.")?;
-    let code = rest.get(2..5)?;
-    if rest.get(1) != Some(&b' ') || !code.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// An `exec:` probe. The spawn runs on a helper thread: std's spawn waits until the
@@ -383,14 +363,6 @@ mod tests {
             Target::parse("file:/tmp/ready"),
             Ok(Target::File("/tmp/ready".into()))
         );
-    }
-
-    #[test]
-    fn reads_status_lines() {
-        assert_eq!(status_code(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(status_code(b"HTTP/1.0 503 x"), Some(503));
-        assert_eq!(status_code(b"HTTP/1.1 20"), None);
-        assert_eq!(status_code(b"SSH-2.0-OpenSSH"), None);
     }
 
     #[test]

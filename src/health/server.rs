@@ -3,20 +3,31 @@
 //! thread, next to the supervisor.
 //!
 //! Nothing here may hold up that thread, so every limit is enforced without blocking:
-//! - at most `limit` connections are open (from RLIMIT_NOFILE, at most 1024); at the limit
-//!   a new connection evicts the oldest one that has not sent a byte yet, or is refused if
-//!   none is idle. A flood of idle connections therefore never locks out a real probe;
+//! - descriptors come first: kai-init keeps [`RESERVED_FDS`] of RLIMIT_NOFILE for itself
+//!   (its runtime, signalfd, listeners, notify socket, an exec probe's /dev/null and pipe
+//!   while it starts); connections share what is left;
+//! - local connections (the abstract socket: `kai-init check`, exec probes) have a pool of
+//!   their own, at least [`LOCAL_MIN`] slots even when nothing is left, which no TCP client
+//!   can take; TCP connections share the rest, at most a quarter of it per peer address;
+//! - at a limit a new connection closes the least recently active one (of its peer, when
+//!   the peer is at its cap; else of its pool): a slot is held by answering requests, not
+//!   by having connected, or by having sent a byte. TCP connections are refused only when
+//!   the limit leaves TCP no slot at all;
 //! - a connection that sends nothing for 10 s is closed; so is one whose request head takes
-//!   longer than 10 s (hyper's header-read timeout, which also bounds keep-alive idling);
-//!   request heads are at most 8 KiB and 32 headers (431 beyond), and a connection lives
-//!   at most 5 minutes;
+//!   longer than 10 s after its first byte (hyper's header-read timeout, which also bounds
+//!   keep-alive idling); request heads are at most 8 KiB and 32 headers (431 beyond), and a
+//!   connection lives at most 5 minutes;
 //! - an idle connection costs a task and a socket, not a buffer: hyper (and its 8 KiB read
 //!   buffer) is only set up once the first byte has arrived.
+//!
+//! So a flood cannot lock a local probe out: TCP floods never reach the local pool, and a
+//! local flood only ever makes a probe close its oldest, least active connection. A local
+//! probe can still lose its connection if the flood opens a whole pool's worth of new
+//! local connections in the moment between the probe's connect and its request.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::linux::net::SocketAddrExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,8 +42,17 @@ use super::io::{Stream, Timer};
 use super::metrics::Connections;
 use super::{routes, Shared};
 use crate::error::Error;
+use crate::health_socket::Setting;
 
-const MAX_CONNECTIONS: usize = 1024;
+/// Descriptors kai-init keeps for itself out of RLIMIT_NOFILE: about a dozen of its own,
+/// five while an exec probe starts, and slack for connections accepted while an evicted
+/// one is still being closed.
+pub const RESERVED_FDS: u64 = 32;
+/// The local pool's size: a quarter of the spare descriptors, within these bounds.
+pub const LOCAL_MIN: usize = 4;
+const LOCAL_MAX: usize = 64;
+/// TCP connections at most.
+const TCP_MAX: usize = 1024;
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_AGE: Duration = Duration::from_secs(300);
@@ -46,23 +66,35 @@ pub enum Listener {
     Tcp(std::net::TcpListener, SocketAddr),
 }
 
-/// Binds the abstract socket `name` (a leading `@` is optional). A failure (the name is
-/// taken, typically by another kai-init in the same network namespace) is logged and
-/// kai-init goes on without it, as issue 3 asks.
-pub fn bind_unix(name: &str) -> Option<Listener> {
-    let name = name.strip_prefix('@').unwrap_or(name);
+/// Binds the health socket `setting` (`--health-socket`), see `health_socket`.
+///
+/// The default (`@kai-init`, this container's own name) that is taken, or cannot be
+/// derived, is logged and kai-init serves without it: another kai-init in this container
+/// has it (a `docker exec`ed one), or a squatter, whom `check` will not believe. A name
+/// given explicitly that cannot be bound is a start-up error (exit 125): it was asked for,
+/// and serving without it would leave whoever took it answering in kai-init's place.
+pub fn bind_unix(setting: &str) -> Result<Option<Listener>, Error> {
+    let setting = Setting::parse(setting);
+    let name = match setting.name() {
+        Ok(Some(name)) => name,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            warn!("cannot name this container's health socket ({e}); serving without it");
+            return Ok(None);
+        }
+    };
     let bound = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
         .and_then(|addr| std::os::unix::net::UnixListener::bind_addr(&addr))
         .and_then(|l| l.set_nonblocking(true).map(|()| l));
     match bound {
-        Ok(l) => Some(Listener::Unix(l, name.to_owned())),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-            warn!(socket = %format!("@{name}"), "health socket name already taken; serving without it");
-            None
-        }
+        Ok(l) => Ok(Some(Listener::Unix(l, name))),
+        Err(err) if matches!(setting, Setting::Named(_)) => Err(Error::Bind {
+            addr: format!("@{name}"),
+            err,
+        }),
         Err(e) => {
             warn!(socket = %format!("@{name}"), "cannot bind the health socket ({e}); serving without it");
-            None
+            Ok(None)
         }
     }
 }
@@ -86,14 +118,17 @@ pub fn start(listeners: Vec<Listener>, shared: &Arc<Shared>) {
                 Ok(l) => {
                     // Always there by default: worth a line only when asked for.
                     debug!(socket = %format!("@{name}"), "health endpoint listening");
-                    tokio::spawn(accept_loop(Serving::Unix(l), shared.clone()));
+                    tokio::spawn(accept_loop(Accepting::Unix(l), shared.clone()));
                 }
                 Err(e) => warn!("cannot serve the health socket: {e}"),
             },
             Listener::Tcp(l, addr) => match TcpListener::from_std(l) {
                 Ok(l) => {
                     info!(%addr, "health endpoint listening");
-                    tokio::spawn(accept_loop(Serving::Tcp(l), shared.clone()));
+                    if shared.gate.limits.tcp == 0 {
+                        warn!(%addr, "RLIMIT_NOFILE leaves no descriptors for TCP health connections; every one will be refused");
+                    }
+                    tokio::spawn(accept_loop(Accepting::Tcp(l), shared.clone()));
                 }
                 Err(e) => warn!(%addr, "cannot serve the health endpoint: {e}"),
             },
@@ -102,33 +137,39 @@ pub fn start(listeners: Vec<Listener>, shared: &Arc<Shared>) {
 }
 
 /// A listener being served.
-enum Serving {
+enum Accepting {
     Tcp(TcpListener),
     Unix(UnixListener),
 }
 
-impl Serving {
-    async fn next(&self) -> io::Result<Stream> {
+impl Accepting {
+    async fn next(&self) -> io::Result<(Stream, Peer)> {
         Ok(match self {
-            Serving::Tcp(l) => {
-                let (stream, _) = l.accept().await?;
+            Accepting::Tcp(l) => {
+                let (stream, addr) = l.accept().await?;
                 // Responses are one small write; do not let Nagle hold the last bytes back.
                 let _ = stream.set_nodelay(true);
-                Stream::Tcp(stream)
+                (Stream::Tcp(stream), Peer::Tcp(addr.ip().to_canonical()))
             }
-            Serving::Unix(l) => Stream::Unix(l.accept().await?.0),
+            Accepting::Unix(l) => (Stream::Unix(l.accept().await?.0), Peer::Local),
         })
     }
 }
 
-async fn accept_loop(listener: Serving, shared: Arc<Shared>) {
+async fn accept_loop(listener: Accepting, shared: Arc<Shared>) {
     loop {
         match listener.next().await {
-            Ok(stream) => match shared.gate.admit(&shared.gate) {
+            Ok((stream, peer)) => match shared.gate.admit(peer) {
                 Some(ticket) => {
+                    let evicted = ticket.evicting;
                     tokio::spawn(serve(stream, ticket, shared.clone()));
+                    if evicted {
+                        // Let the evicted connection's task run and close its socket
+                        // before the next accept takes another descriptor.
+                        tokio::task::yield_now().await;
+                    }
                 }
-                None => debug!("health connection refused: every slot is busy"),
+                None => debug!("health connection refused: no descriptors for it"),
             },
             Err(e) => {
                 // EMFILE and the like: the connection stays queued, so retrying at once
@@ -141,19 +182,24 @@ async fn accept_loop(listener: Serving, shared: Arc<Shared>) {
 }
 
 async fn serve(stream: Stream, ticket: Ticket, shared: Arc<Shared>) {
-    let Ticket { evicted, guard } = ticket;
+    let Ticket { evicted, guard, .. } = ticket;
+    let work = async {
+        tokio::select! {
+            ready = stream.first_byte() => if ready.is_err() { return },
+            () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => return,
+        }
+        // Boxed: hyper's connection state is allocated only now, so a task that waits for
+        // its first byte stays a few hundred bytes (a thousand idle connections ~ 1 MiB).
+        Box::pin(http(stream, shared, &guard)).await;
+    };
+    // Eviction ends the connection whatever it is doing: a slot is never held for good.
     tokio::select! {
-        ready = stream.first_byte() => if ready.is_err() { return },
-        _ = evicted => return,
-        () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => return,
+        () = work => {}
+        _ = evicted => {}
     }
-    guard.busy();
-    // Boxed: hyper's connection state is allocated only now, so a task that waits for its
-    // first byte stays a few hundred bytes (a thousand idle connections ~ 1 MiB).
-    Box::pin(http(stream, shared)).await;
 }
 
-async fn http(stream: Stream, shared: Arc<Shared>) {
+async fn http(stream: Stream, shared: Arc<Shared>, guard: &Guard) {
     let mut builder = http1::Builder::new();
     builder
         .timer(Timer)
@@ -162,6 +208,7 @@ async fn http(stream: Stream, shared: Arc<Shared>) {
         .max_header_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
     let service = service_fn(move |req| {
+        guard.active();
         std::future::ready(Ok::<_, Infallible>(routes::handle(&req, &shared)))
     });
     match tokio::time::timeout(MAX_AGE, builder.serve_connection(stream, service)).await {
@@ -171,26 +218,66 @@ async fn http(stream: Stream, shared: Arc<Shared>) {
     }
 }
 
-/// The connection limit, with eviction of idle connections.
+/// Where a connection comes from, for the pools and the per-peer cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// The abstract socket.
+    Local,
+    Tcp(IpAddr),
+}
+
+/// How many connections of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub local: usize,
+    pub tcp: usize,
+    pub per_peer: usize,
+}
+
+impl Limits {
+    /// What a soft RLIMIT_NOFILE of `soft` leaves for connections.
+    pub fn from_nofile(soft: u64) -> Limits {
+        let spare = usize::try_from(soft.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+        let local = (spare / 4).clamp(LOCAL_MIN, LOCAL_MAX);
+        let tcp = spare.saturating_sub(local).min(TCP_MAX);
+        Limits {
+            local,
+            tcp,
+            per_peer: tcp.div_ceil(4),
+        }
+    }
+}
+
+/// The connection limits, enforced by evicting the least recently active connection.
 #[derive(Debug)]
 pub struct Gate {
-    limit: usize,
+    limits: Limits,
     inner: Mutex<GateInner>,
 }
 
 #[derive(Debug, Default)]
 struct GateInner {
-    open: usize,
     next_id: u64,
-    /// Connections that have not sent a byte yet, oldest first, with their eviction switch.
-    idle: BTreeMap<u64, oneshot::Sender<()>>,
+    /// Open connections, least recently active first. A list, not maps: it holds at most
+    /// about a thousand entries, scanned only when one is admitted, active or closed, and
+    /// a tree or hash map here cost several KiB of binary.
+    conns: Vec<Conn>,
     evicted: u64,
     refused: u64,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    peer: Peer,
+    switch: oneshot::Sender<()>,
 }
 
 struct Ticket {
     evicted: oneshot::Receiver<()>,
     guard: Guard,
+    /// Admitting it closed another connection.
+    evicting: bool,
 }
 
 /// One open connection's slot; freed on drop.
@@ -200,75 +287,107 @@ struct Guard {
 }
 
 impl Gate {
-    /// The limit follows RLIMIT_NOFILE (half of the soft limit, so that the child's
-    /// probes and kai-init's own descriptors always have room), at most 1024.
-    pub fn new() -> Gate {
+    /// Limits from the soft RLIMIT_NOFILE; one that cannot be read counts as the usual
+    /// container default, 1024 (it only sizes the pools; nothing is opened on its word).
+    pub fn new() -> Arc<Gate> {
         let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map_or(1024, |(soft, _)| soft);
-        let limit = usize::try_from(soft / 2)
-            .unwrap_or(MAX_CONNECTIONS)
-            .clamp(16, MAX_CONNECTIONS);
-        Gate {
-            limit,
+        Gate::with(Limits::from_nofile(soft))
+    }
+
+    pub fn with(limits: Limits) -> Arc<Gate> {
+        Arc::new(Gate {
+            limits,
             inner: Mutex::new(GateInner::default()),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GateInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn admit(&self, this: &Arc<Gate>) -> Option<Ticket> {
+    fn admit(self: &Arc<Self>, peer: Peer) -> Option<Ticket> {
         let mut g = self.lock();
-        if g.open >= self.limit {
-            match g.idle.pop_first() {
-                Some((_, switch)) => {
-                    let _ = switch.send(());
-                    g.evicted += 1;
-                }
-                None => {
-                    g.refused += 1;
-                    return None;
-                }
-            }
+        let local = peer == Peer::Local;
+        let limit = match local {
+            true => self.limits.local,
+            false => self.limits.tcp,
+        };
+        if limit == 0 {
+            g.refused += 1;
+            return None;
         }
-        g.open += 1;
+        let same_pool = |p: Peer| (p == Peer::Local) == local;
+        let mut evicting = false;
+        if !local && g.count(|p| p == peer) >= self.limits.per_peer {
+            evicting = g.evict(|p| p == peer);
+        }
+        if !evicting && g.count(same_pool) >= limit {
+            evicting = g.evict(same_pool);
+        }
         let id = g.next_id;
         g.next_id += 1;
         let (switch, evicted) = oneshot::channel();
-        g.idle.insert(id, switch);
+        g.conns.push(Conn { id, peer, switch });
         Some(Ticket {
             evicted,
             guard: Guard {
-                gate: this.clone(),
+                gate: self.clone(),
                 id,
             },
+            evicting,
         })
     }
 
     pub fn stats(&self) -> Connections {
         let g = self.lock();
         Connections {
-            open: g.open,
-            limit: self.limit,
+            open: g.conns.len(),
+            limit: self.limits.local + self.limits.tcp,
             evicted: g.evicted,
             refused: g.refused,
         }
     }
 }
 
+impl GateInner {
+    fn count(&self, matches: impl Fn(Peer) -> bool) -> usize {
+        self.conns.iter().filter(|c| matches(c.peer)).count()
+    }
+
+    /// Closes the least recently active connection whose peer matches; false if none.
+    fn evict(&mut self, matches: impl Fn(Peer) -> bool) -> bool {
+        let Some(i) = self.conns.iter().position(|c| matches(c.peer)) else {
+            return false;
+        };
+        // Forgotten at once: its slot is free even before its task has closed it.
+        let _ = self.conns.remove(i).switch.send(());
+        self.evicted += 1;
+        true
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.conns.iter().position(|c| c.id == id)
+    }
+}
+
 impl Guard {
-    /// The connection sent its first byte: it can no longer be evicted.
-    fn busy(&self) {
-        self.gate.lock().idle.remove(&self.id);
+    /// A request arrived: the connection is now the most recently active.
+    fn active(&self) {
+        let mut g = self.gate.lock();
+        if let Some(i) = g.position(self.id) {
+            let conn = g.conns.remove(i);
+            g.conns.push(conn);
+        }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         let mut g = self.gate.lock();
-        g.idle.remove(&self.id);
-        g.open -= 1;
+        if let Some(i) = g.position(self.id) {
+            g.conns.remove(i);
+        }
     }
 }
 
@@ -276,38 +395,90 @@ impl Drop for Guard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn evicts_the_oldest_idle_connection_at_the_limit() {
-        let gate = Arc::new(Gate {
-            limit: 2,
-            inner: Mutex::new(GateInner::default()),
-        });
-        let mut a = gate.admit(&gate).expect("first");
-        let b = gate.admit(&gate).expect("second");
-        b.guard.busy();
-        let _c = gate.admit(&gate).expect("third evicts the idle first");
-        assert_eq!(a.evicted.try_recv(), Ok(()));
-        drop(a);
-        let _d = gate.admit(&gate).expect("fourth evicts the third");
-        assert!(gate.admit(&gate).is_some(), "one idle is left to evict");
-        let s = gate.stats();
-        assert_eq!((s.evicted, s.refused), (3, 0));
-        drop(_d);
-        drop(b);
+    fn tcp(last: u8) -> Peer {
+        Peer::Tcp(IpAddr::from([10, 0, 0, last]))
     }
 
     #[test]
-    fn refuses_when_everything_is_busy() {
-        let gate = Arc::new(Gate {
-            limit: 1,
-            inner: Mutex::new(GateInner::default()),
+    fn evicts_the_least_recently_active_even_after_its_first_byte() {
+        let gate = Gate::with(Limits {
+            local: 1,
+            tcp: 2,
+            per_peer: 2,
         });
-        let a = gate.admit(&gate).expect("first");
-        a.guard.busy();
-        assert!(gate.admit(&gate).is_none());
+        let mut a = gate.admit(tcp(1)).expect("first");
+        let b = gate.admit(tcp(2)).expect("second");
+        // `a` answered a request since: `b` is now the least recently active.
+        a.guard.active();
+        let mut b = b;
+        let c = gate.admit(tcp(3)).expect("third evicts b");
+        assert!(c.evicting);
+        assert_eq!(b.evicted.try_recv(), Ok(()));
+        assert!(a.evicted.try_recv().is_err());
+        drop(b);
+        assert_eq!(gate.stats().open, 2, "an evicted slot is free at once");
+        assert_eq!(gate.stats().evicted, 1);
+    }
+
+    #[test]
+    fn tcp_never_takes_the_local_pool() {
+        let gate = Gate::with(Limits {
+            local: 1,
+            tcp: 1,
+            per_peer: 1,
+        });
+        let mut local = gate.admit(Peer::Local).expect("local");
+        let _t: Vec<_> = (0..10).map(|i| gate.admit(tcp(i)).expect("tcp")).collect();
+        assert!(local.evicted.try_recv().is_err(), "TCP evicted a local one");
+        assert_eq!(gate.stats().open, 2);
+    }
+
+    #[test]
+    fn a_peer_at_its_cap_evicts_its_own() {
+        let gate = Gate::with(Limits {
+            local: 1,
+            tcp: 4,
+            per_peer: 2,
+        });
+        let mut other = gate.admit(tcp(9)).expect("other peer");
+        let mut mine: Vec<_> = (0..5).map(|_| gate.admit(tcp(1)).expect("mine")).collect();
+        assert!(other.evicted.try_recv().is_err(), "another peer paid");
+        let still_open = mine
+            .iter_mut()
+            .filter_map(|t| t.evicted.try_recv().err())
+            .count();
+        assert_eq!(still_open, 2);
+        assert_eq!(gate.stats().open, 3);
+    }
+
+    #[test]
+    fn no_tcp_slots_refuses_tcp_but_not_local() {
+        let limits = Limits::from_nofile(24);
+        assert_eq!((limits.local, limits.tcp), (LOCAL_MIN, 0));
+        let gate = Gate::with(limits);
+        assert!(gate.admit(tcp(1)).is_none());
         assert_eq!(gate.stats().refused, 1);
-        drop(a);
+        let held: Vec<_> = (0..10)
+            .map(|_| gate.admit(Peer::Local).expect("local"))
+            .collect();
+        assert_eq!(gate.stats().open, LOCAL_MIN);
+        drop(held);
         assert_eq!(gate.stats().open, 0);
-        assert!(gate.admit(&gate).is_some());
+    }
+
+    #[test]
+    fn limits_follow_the_descriptor_limit() {
+        assert_eq!(
+            Limits::from_nofile(1024),
+            Limits {
+                local: 64,
+                tcp: 928,
+                per_peer: 232
+            }
+        );
+        assert_eq!(Limits::from_nofile(u64::MAX).tcp, TCP_MAX);
+        assert_eq!(Limits::from_nofile(0).tcp, 0);
+        let l = Limits::from_nofile(64);
+        assert_eq!((l.local, l.tcp, l.per_peer), (8, 24, 6));
     }
 }

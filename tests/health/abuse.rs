@@ -1,4 +1,4 @@
-//! Abuse: 1,000 idle connections held open while a probe, a forwarded signal and other
+//! Abuse: 1,000 idle connections held open (as many as the pools take) while a probe, a forwarded signal and other
 //! clients' answers still complete promptly; garbage, oversized heads and request bodies
 //! crash nothing; kai-init's memory stays bounded throughout.
 
@@ -30,7 +30,7 @@ time.sleep(120)
 
 /// `cmd` run with RLIMIT_NOFILE raised to 4096 (as far as the hard limit allows), through
 /// a shell's `ulimit`, so that a thousand sockets fit on both ends.
-fn with_nofile(cmd: &Command) -> Command {
+pub fn with_nofile(cmd: &Command) -> Command {
     let mut sh = Command::new("sh");
     sh.arg("-c")
         .arg("ulimit -n 4096 2>/dev/null || ulimit -n \"$(ulimit -H -n)\"; exec \"$0\" \"$@\"")
@@ -97,12 +97,10 @@ fn a_thousand_idle_connections_delay_nothing() {
         ),
         Some(0.0)
     );
-    if limit > 1001.0 {
-        assert!(
-            m.value("kai_init_http_connections_open") > 1000.0,
-            "all 1000 held open"
-        );
-    }
+    // The pools are full (local connections have a pool of their own, TCP a cap per
+    // address), and what does not fit closed the least recently active connection.
+    let open = m.value("kai_init_http_connections_open");
+    assert!(open <= limit && open >= 64.0, "{open} open, limit {limit}");
 
     // Other clients are answered at once, on both transports.
     for at in [&tcp, &unix] {

@@ -182,6 +182,16 @@ fn usage_errors_exit_64_and_help_0() {
     }
     let (code, _) = check(&[], &[("KAI_INIT_HEALTH_SOCKET", "off")]);
     assert_eq!(code, 64);
+    // Unreadable is not unset (which would ask the default socket instead).
+    for key in ["KAI_INIT_HEALTH_SOCKET", "KAI_INIT_HEALTH_LISTEN"] {
+        use std::os::unix::ffi::OsStrExt;
+        let mut cmd = Command::new(util::bin());
+        cmd.arg("check")
+            .env(key, std::ffi::OsStr::from_bytes(b"kai\xff"));
+        let (status, stdout, _) = util::run(cmd, T);
+        assert_eq!(status.code(), Some(64), "{key}: {stdout}");
+        assert_eq!(stdout, format!("kai-init check: {key} is not valid UTF-8"));
+    }
     let (status, stdout, _) = util::run(
         {
             let mut c = Command::new(util::bin());

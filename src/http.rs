@@ -1,0 +1,201 @@
+//! The client half of HTTP/1.1 that kai-init speaks: the one GET request both the `http://`
+//! probe and `kai-init check` write, and the reader of the response head they get back.
+//! No I/O here, so the reader is a pure function a fuzz target and property tests can
+//! drive with any bytes.
+//!
+//! The head is parsed with `httparse` (already linked through hyper): only `HTTP/1.0` and
+//! `HTTP/1.1` status lines count, a three-digit code, then CRLF (or LF) or a reason.
+
+use std::fmt::Write as _;
+
+/// Headers a response head may have before it is refused as a whole; the status line is
+/// still read from a head with more (see [`status`]).
+const MAX_HEADERS: usize = 64;
+
+/// `GET path` for `host` (the `Host` value: `config::Authority` for TCP), with
+/// `Connection: close` and `extra` header lines (`Name: value`, already validated).
+pub fn get_request(path: &str, host: &str, user_agent: &str, extra: &[String]) -> Vec<u8> {
+    let mut req = String::with_capacity(128);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        req,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+/// What the bytes read so far make of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// A complete head: its status code, and where the body starts.
+    Complete { status: u16, len: usize },
+    /// Not enough bytes yet; everything so far is a valid beginning.
+    Partial,
+    /// Not an HTTP/1.0 or HTTP/1.1 response.
+    Invalid,
+}
+
+/// Parses the response head at the start of `buf`.
+pub fn parse_head(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => match resp.code {
+            Some(status) => Head::Complete { status, len },
+            None => Head::Invalid,
+        },
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => Head::Invalid,
+    }
+}
+
+/// The status code, as soon as the status line is complete (the headers need not be: a
+/// probe judges by the code alone, as kubelet does). `Ok(None)`: read more.
+pub fn status(buf: &[u8]) -> Result<Option<u16>, Invalid> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let parsed = resp.parse(buf);
+    // httparse fills `reason` only once the status line has ended (CRLF, LF or a reason
+    // after the code), so a code seen without it may still be followed by a fourth digit.
+    let line_done = resp.reason.is_some();
+    match (parsed, resp.code) {
+        (Ok(_), Some(code)) if line_done => Ok(Some(code)),
+        (Ok(httparse::Status::Partial), _) => Ok(None),
+        // A malformed header after a good status line: the status line still stands.
+        (Err(_), Some(code)) if line_done => Ok(Some(code)),
+        (Ok(httparse::Status::Complete(_)), _) | (Err(_), _) => Err(Invalid),
+    }
+}
+
+/// The bytes are not an HTTP/1.0 or HTTP/1.1 response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid;
+
+/// An I/O error as a short phrase: "connection refused", not "Connection refused (os
+/// error 111)"; these end up in one-line answers and logs.
+pub fn short(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_status_lines() {
+        assert_eq!(status(b"HTTP/1.1 200 OK\r\n"), Ok(Some(200)));
+        assert_eq!(status(b"HTTP/1.0 503 x\r\n"), Ok(Some(503)));
+        assert_eq!(status(b"HTTP/1.1 204\r\n"), Ok(Some(204)));
+        assert_eq!(status(b"HTTP/1.1 20"), Ok(None));
+        assert_eq!(
+            status(b"HTTP/1.1 200"),
+            Ok(None),
+            "a fourth digit may follow"
+        );
+        assert_eq!(status(b"HTTP/1.1 2000 x\r\n"), Err(Invalid));
+        assert_eq!(status(b"HTTP/1.9 200 OK\r\n"), Err(Invalid));
+        assert_eq!(status(b"HTTP/2 200 OK\r\n"), Err(Invalid));
+        assert_eq!(status(b"SSH-2.0-OpenSSH"), Err(Invalid));
+        assert_eq!(status(b""), Ok(None));
+    }
+
+    #[test]
+    fn finds_the_body() {
+        let r = b"HTTP/1.1 503 Service Unavailable\r\nA: b\r\n\r\nbody";
+        assert_eq!(
+            parse_head(r),
+            Head::Complete {
+                status: 503,
+                len: r.len() - 4
+            }
+        );
+        assert_eq!(parse_head(&r[..20]), Head::Partial);
+        assert_eq!(parse_head(b"HTTP/1.9 200 OK\r\n\r\n"), Head::Invalid);
+    }
+
+    #[test]
+    fn writes_one_get() {
+        let host = crate::config::Authority("::1", 8).to_string();
+        let req = get_request("/x", &host, "t", &["X-A: b".into()]);
+        let text = String::from_utf8(req).unwrap();
+        assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: [::1]:8\r\nUser-Agent: t/"));
+        assert!(text.ends_with("Connection: close\r\nX-A: b\r\n\r\n"));
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A well-formed head: version, code, reason, headers, blank line.
+        fn head() -> impl Strategy<Value = (u16, Vec<u8>)> {
+            (
+                prop_oneof![Just("1.0"), Just("1.1")],
+                100u16..=999,
+                "[A-Za-z ]{0,20}",
+                proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8),
+                any::<bool>(),
+            )
+                .prop_map(|(version, code, reason, headers, lf_only)| {
+                    let eol = if lf_only { "\n" } else { "\r\n" };
+                    let mut text = format!("HTTP/{version} {code} {reason}{eol}");
+                    for (name, value) in headers {
+                        text.push_str(&format!("{name}: {}{eol}", value.trim()));
+                    }
+                    text.push_str(eol);
+                    (code, text.into_bytes())
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_head(&bytes);
+                let _ = status(&bytes);
+            }
+
+            #[test]
+            fn a_well_formed_head_yields_its_code((code, bytes) in head(), body in "[ -~]{0,40}") {
+                let mut all = bytes.clone();
+                all.extend_from_slice(body.as_bytes());
+                prop_assert_eq!(parse_head(&all), Head::Complete { status: code, len: bytes.len() });
+                prop_assert_eq!(status(&all), Ok(Some(code)));
+            }
+
+            #[test]
+            fn truncated_heads_ask_for_more((code, bytes) in head()) {
+                for cut in 0..bytes.len() {
+                    let part = &bytes[..cut];
+                    prop_assert_eq!(parse_head(part), Head::Partial, "cut at {}", cut);
+                    // The code, once given, is the right one; before that, read more.
+                    match status(part) {
+                        Ok(Some(c)) => prop_assert_eq!(c, code),
+                        Ok(None) => {}
+                        Err(Invalid) => prop_assert!(false, "valid prefix refused at {}", cut),
+                    }
+                }
+            }
+
+            #[test]
+            fn other_versions_are_refused(minor in 2u8..=9, code in 100u16..=999) {
+                let text = format!("HTTP/1.{minor} {code} OK\r\n\r\n");
+                prop_assert_eq!(parse_head(text.as_bytes()), Head::Invalid);
+                prop_assert_eq!(status(text.as_bytes()), Err(Invalid));
+            }
+        }
+    }
+}
