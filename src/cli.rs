@@ -183,7 +183,7 @@ const OPTIONS: &[Opt] = &[
         opt(
             "health-socket",
             "NAME|off",
-            "Abstract Unix socket for the health endpoint (\"off\" disables it)",
+            "Abstract Unix socket for the health endpoint; the default stands for this container's own name, @kai-init/<mount-namespace inode> (\"off\" disables it)",
         ),
         "@kai-init",
     ),

@@ -237,7 +237,7 @@ pub fn render(
     m.family(
         "kai_init_http_connections_dropped_total",
         "counter",
-        "Connections closed at the limit: idle ones evicted, or new ones refused.",
+        "Connections closed at the limit: the least recently active one evicted, or a new one refused.",
     );
     m.sample(
         "kai_init_http_connections_dropped_total",
