@@ -64,7 +64,7 @@ pub fn processes() -> Option<Vec<Proc>> {
 
 /// State, PPid and process group from /proc/PID/stat; the command name in parentheses
 /// may itself contain spaces and parentheses, so fields are counted after the last ')'.
-fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
+pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     let state = fields.next()?;
     Some(Proc {

@@ -1,0 +1,236 @@
+//! What each fuzz target does with its bytes, in one place: `fuzz/fuzz_targets/NAME.rs`
+//! is one line that calls the function named NAME here, and the `corpora_replay` test
+//! feeds every committed input for NAME (`fuzz/seeds/NAME/`, `fuzz/corpus/NAME/`) to the
+//! same function on stable, so CI replays exactly what the fuzzer explored.
+//!
+//! Each function takes arbitrary bytes, must never panic on them, and asserts the
+//! invariants its parser promises (ranges, round trips); a failed assertion is a finding
+//! like any crash. Adding a target: a function here, a line in [`TARGETS`], a one-line
+//! file in fuzz/fuzz_targets/ with its `[[bin]]` in fuzz/Cargo.toml, and a seeded
+//! `fuzz/seeds/NAME/` (fuzz/README.md).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use crate::config::Target;
+use crate::exit::{Ended, WaitEvent};
+use crate::signal_names::{RTMAX, RTMIN};
+use crate::user::UserSpec;
+
+/// What a fuzz target runs on one input.
+pub type Run = fn(&[u8]);
+
+/// Every target by name: the fuzz target's file name and its corpus directory.
+pub const TARGETS: &[(&str, Run)] = &[
+    ("duration", duration),
+    ("signal_names", signal_names),
+    ("target", target),
+    ("exit_status", exit_status),
+    ("cli", cli),
+    ("proc_stat", proc_stat),
+    ("user_spec", user_spec),
+];
+
+/// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
+/// never change the answer.
+pub fn duration(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let padded = crate::duration::parse(&format!(" {text}\t"));
+    assert_eq!(crate::duration::parse(text).ok(), padded.ok(), "{text:?}");
+}
+
+/// Signal specs: the first byte says whether 0 is allowed. A parsed number is in range,
+/// and every signal's name parses back to it; `name` takes any number.
+pub fn signal_names(data: &[u8]) {
+    let Some((&flag, rest)) = data.split_first() else {
+        return;
+    };
+    if let Some(raw) = rest.first_chunk::<4>() {
+        let sig = i32::from_le_bytes(*raw);
+        let name = crate::signal_names::name(sig);
+        if (1..=RTMAX).contains(&sig) {
+            assert_eq!(crate::signal_names::parse(&name, false), Ok(sig), "{name}");
+        }
+    }
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let allow_zero = flag & 1 == 1;
+    if let Ok(sig) = crate::signal_names::parse(text, allow_zero) {
+        assert!(
+            (1..=RTMAX).contains(&sig) || (allow_zero && sig == 0),
+            "{sig}"
+        );
+        if sig != 0 {
+            let name = crate::signal_names::name(sig);
+            assert_eq!(crate::signal_names::parse(&name, false), Ok(sig), "{name}");
+            assert!(sig < RTMIN || name.starts_with("SIGRTMIN+"), "{name}");
+        }
+    }
+}
+
+/// Probe and check targets. A `--probe` target (IP or localhost host) prints as text that
+/// parses back to the same target; `parse_probe` accepts nothing `parse` refuses.
+pub fn target(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = Target::parse(text);
+    if let Ok(t) = &parsed {
+        let _ = t.to_string();
+    }
+    if let Ok(probe) = Target::parse_probe(text) {
+        assert_eq!(parsed.as_ref(), Ok(&probe));
+        let shown = probe.to_string();
+        assert_eq!(Target::parse(&shown), Ok(probe), "{shown}");
+    }
+}
+
+/// Raw wait statuses (4 bytes) and `--success-code` lists (the rest): the exit code is the
+/// child's code, or 128+N for signal N, or 0 when listed.
+pub fn exit_status(data: &[u8]) {
+    let Some((raw, codes)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let event = crate::exit::decode(i32::from_le_bytes(*raw));
+    let ended = match event {
+        WaitEvent::Ended(ended) => ended,
+        WaitEvent::Stopped(sig) => {
+            assert!((0..=255).contains(&sig), "{sig}");
+            return;
+        }
+        WaitEvent::Continued => return,
+    };
+    let plain = match ended {
+        Ended::Exited(code) => u8::try_from(code).expect("an exit code fits a byte"),
+        Ended::Signaled(sig) => {
+            assert!((0..128).contains(&sig), "{sig}");
+            128 + sig as u8
+        }
+    };
+    assert_eq!(crate::exit::exit_code(ended, &[]), plain);
+    let code = crate::exit::exit_code(ended, codes);
+    assert_eq!(code, if codes.contains(&plain) { 0 } else { plain });
+}
+
+/// Whole command lines: the first byte picks `kai-init` or `kai-init check`, the rest is
+/// split at NUL into arguments (bytes, not necessarily UTF-8). Run with no KAI_INIT_*
+/// variable set: the parser reads them.
+pub fn cli(data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let args: Vec<OsString> = rest
+        .split(|&b| b == 0)
+        .map(|a| OsString::from_vec(a.to_vec()))
+        .collect();
+    if which & 1 == 0 {
+        let _ = crate::cli::parse(&args);
+    } else {
+        let _ = crate::cli::parse_check(&args);
+    }
+}
+
+/// /proc/PID/stat lines as the kernel writes them, and worse.
+pub fn proc_stat(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(p) = crate::sys::reaper::parse_stat(7, text) {
+        assert_eq!(p.pid, 7);
+    }
+}
+
+/// `--user USER[:GROUP]`: a parsed spec prints as text that parses back to it.
+pub fn user_spec(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(spec) = UserSpec::parse(text) {
+        assert!(
+            !spec.user.is_empty() && !spec.user.contains(':'),
+            "{spec:?}"
+        );
+        assert_eq!(UserSpec::parse(&spec.to_string()), Ok(spec));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use super::{Run, TARGETS};
+
+    fn fuzz_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+    }
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.is_file())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every committed input through its target, on stable, so a crash found once stays
+    /// found. `seeds/NAME/`: written by hand (valid values, edge cases, fixed crashes),
+    /// never minimised. `corpus/NAME/`: what the fuzzer grew, minimised. `crashes/NAME/`:
+    /// reproducers of crashes found and not fixed yet (the fuzzer does not load them, so
+    /// it keeps exploring); each must still panic, so the fix moves it into the seeds.
+    #[test]
+    fn corpora_replay() {
+        let panics = |run: Run, path: &Path| {
+            let data = std::fs::read(path).expect("corpus file");
+            std::panic::catch_unwind(|| run(&data)).is_err()
+        };
+        let mut failed = Vec::new();
+        for (name, run) in TARGETS {
+            let seeds = files(&fuzz_dir().join("seeds").join(name));
+            assert!(seeds.len() >= 5, "fuzz/seeds/{name} has too few seeds");
+            let corpus = files(&fuzz_dir().join("corpus").join(name));
+            for path in seeds.iter().chain(&corpus).filter(|p| panics(*run, p)) {
+                failed.push(format!("panics: {}", path.display()));
+            }
+            let crashes = fuzz_dir().join("crashes").join(name);
+            if crashes.is_dir() {
+                for path in files(&crashes).iter().filter(|p| !panics(*run, p)) {
+                    failed.push(format!("fixed, move it to the seeds: {}", path.display()));
+                }
+            }
+        }
+        assert!(failed.is_empty(), "{failed:#?}");
+    }
+
+    /// The table here, the target files and fuzz/Cargo.toml name the same targets, so a
+    /// target cannot be fuzzed without being replayed, or the reverse.
+    #[test]
+    fn targets_are_registered_everywhere() {
+        let table: BTreeSet<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
+        let sources: BTreeSet<String> = files(&fuzz_dir().join("fuzz_targets"))
+            .iter()
+            .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+            .collect();
+        assert_eq!(table, sources, "TARGETS vs fuzz/fuzz_targets/*.rs");
+        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+        for name in &table {
+            let bin = format!("name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\"");
+            assert!(
+                manifest.contains(&bin),
+                "fuzz/Cargo.toml lacks [[bin]] {name}"
+            );
+            let call = format!("kai_init::fuzzing::{name}(data)");
+            let source =
+                std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{name}.rs")));
+            assert!(
+                source.unwrap().contains(&call),
+                "{name}.rs must call {call}"
+            );
+        }
+    }
+}
