@@ -4,7 +4,7 @@
 //! otherwise) and records each result; the rules in `readiness` turn the results into
 //! ready/live. `exec:` commands are started with std's `Command` in a process group of
 //! their own; the supervisor's reaper collects their status and hands it over through
-//! `state::Claims` (tokio's process support would race that reaper).
+//! `sys::claims::Claims` (tokio's process support would race that reaper).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use super::Shared;
 use crate::config::{Authority, Target};
 use crate::exit::Ended;
 use crate::signal_names::name;
-use crate::state::Claims;
+use crate::sys::claims::Claims;
 
 /// --probe-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]
