@@ -459,10 +459,20 @@ mod tests {
     #[test]
     fn deadlines_saturate_instead_of_panicking() {
         let now = Instant::now();
-        assert_eq!(after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
-        for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::from_secs_f64(1e19)] {
+        assert_eq!(
+            after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::from_secs_f64(1e19),
+        ] {
             let at = after(now, huge);
-            assert!(at > now + Duration::from_secs(50 * 365 * 24 * 3600), "{huge:?}");
+            assert!(
+                at > now + Duration::from_secs(50 * 365 * 24 * 3600),
+                "{huge:?}"
+            );
         }
     }
 
@@ -471,7 +481,10 @@ mod tests {
         let mut b = Backoff::default();
         let got: Vec<(Duration, bool)> = (0..12).map(|_| b.fail()).collect();
         let ms: Vec<u128> = got.iter().map(|(d, _)| d.as_millis()).collect();
-        assert_eq!(ms, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000, 1000]);
+        assert_eq!(
+            ms,
+            [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000, 1000]
+        );
         let logged: Vec<usize> = (0..12).filter(|i| got[*i].1).map(|i| i + 1).collect();
         assert_eq!(logged, [1, 2, 4, 8]);
         for _ in 0..100 {

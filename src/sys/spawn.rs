@@ -36,7 +36,9 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     // A descriptor dup2'ed onto its own number keeps FD_CLOEXEC with some libcs: give the
     // child a copy from another number instead (closed here once the spawn is done).
     let moved = match spec.pre.dup_fd {
-        Some((from, to)) if from == to => Some(dup_cloexec(from).map_err(Error::setup("prepare the notify descriptor"))?),
+        Some((from, to)) if from == to => {
+            Some(dup_cloexec(from).map_err(Error::setup("prepare the notify descriptor"))?)
+        }
         _ => None,
     };
     let dup_fd = spec
@@ -124,7 +126,10 @@ pub fn spawn_probe(argv: &[String], remove_env: &[&str]) -> io::Result<i32> {
         .collect();
     let (argv, envp) = c_strings(argv, &env)?;
     let stdio = [
-        FileAction::DevNull { fd: 0, write: false },
+        FileAction::DevNull {
+            fd: 0,
+            write: false,
+        },
         FileAction::DevNull { fd: 1, write: true },
         FileAction::DevNull { fd: 2, write: true },
     ];

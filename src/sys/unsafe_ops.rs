@@ -163,7 +163,11 @@ pub fn posix_spawnp(
                         fa,
                         fd,
                         c"/dev/null".as_ptr(),
-                        if write { libc::O_WRONLY } else { libc::O_RDONLY },
+                        if write {
+                            libc::O_WRONLY
+                        } else {
+                            libc::O_RDONLY
+                        },
                         0,
                     ),
                 })
@@ -338,4 +342,3 @@ pub fn wait_any() -> nix::Result<Option<(i32, i32)>> {
         pid => Ok(Some((pid, status))),
     }
 }
-

@@ -100,3 +100,44 @@ fn success_code_from_environment_is_a_list() {
     let (status, _, stderr) = run(cmd, T);
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+/// `--notify fd:N` must not disturb how a failed exec is reported, whatever N: it used to
+/// be dup2'ed between fork and exec onto whatever descriptor std had picked for its
+/// exec-error pipe (fd:11 gave "started child" and exit 1 instead of 127). And the child
+/// gets the descriptor: a pipe at N that it can write its readiness line on.
+#[test]
+fn notify_fd_keeps_126_and_127_exact_for_every_n() {
+    let dir = TempDir::new("notify-fd");
+    let noexec = dir.file("noexec.sh");
+    std::fs::write(&noexec, "#!/bin/sh\necho should-not-run\n").unwrap();
+    std::fs::set_permissions(&noexec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The child finds a pipe (kai-init's read end) at N and can write its line on it.
+    let writer = "import os, stat, sys; n = int(sys.argv[1]); \
+                  assert stat.S_ISFIFO(os.fstat(n).st_mode); \
+                  os.write(n, b'\\n'); print('wrote', flush=True)";
+    let ns: Vec<i32> = (3..=20).chain([64, 100, 255, 1000]).collect();
+    for n in ns {
+        let fd = format!("fd:{n}");
+        let n_arg = n.to_string();
+        let cases: [(&[&str], i32); 3] = [
+            (&["/nonexistent/kai-init-test"], 127),
+            (&[noexec.as_str()], 126),
+            (&[crate::util::python3(), "-c", writer, &n_arg], 0),
+        ];
+        for (argv, want) in cases {
+            let mut args = vec!["--log-level", "debug", "--notify", &fd, "--"];
+            args.extend(argv);
+            let (status, stdout, stderr) = run(crate::kai(&args), T);
+            assert_eq!(
+                status.code(),
+                Some(want),
+                "--notify {fd} {argv:?}: {stderr}"
+            );
+            if want == 0 {
+                assert_eq!(stdout, "wrote", "{stderr}");
+            } else {
+                assert!(!stderr.contains("started child"), "{fd}: {stderr}");
+            }
+        }
+    }
+}
