@@ -60,7 +60,7 @@ pub const LIBC_INTERNAL: [i32; 2] = [32, 33];
 
 /// Every signal 1..=64 that kai-init blocks and reads from its signalfd.
 pub const BLOCKED: u64 = {
-    let mut set = u64::MAX & !bit(libc::SIGKILL) & !bit(libc::SIGSTOP) & !bit(NOT_BLOCKED);
+    let mut set = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(NOT_BLOCKED));
     let mut i = 0;
     while i < SYNCHRONOUS.len() {
         set &= !bit(SYNCHRONOUS[i]);

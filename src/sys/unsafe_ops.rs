@@ -237,10 +237,15 @@ pub fn spawn_taking_terminal(mut cmd: Command, dup: Option<(RawFd, RawFd)>) -> i
     // be the descriptor the step dup2s over. /dev/null stands in when `to` is free.
     let _placeholder = match dup {
         Some((_, to)) if nix::fcntl::fcntl(to, nix::fcntl::FcntlArg::F_GETFD).is_err() => {
-            let null = std::fs::File::open("/dev/null")?;
-            nix::unistd::dup3(null.as_raw_fd(), to, nix::fcntl::OFlag::O_CLOEXEC)?;
-            // SAFETY: dup3 just opened `to`, which was free; nothing else owns it.
-            Some(unsafe { OwnedFd::from_raw_fd(to) })
+            // std opens close-on-exec; it may land on `to` itself, the lowest free number.
+            let null = OwnedFd::from(std::fs::File::open("/dev/null")?);
+            if null.as_raw_fd() == to {
+                Some(null)
+            } else {
+                nix::unistd::dup3(null.as_raw_fd(), to, nix::fcntl::OFlag::O_CLOEXEC)?;
+                // SAFETY: dup3 just opened `to`, which was free; nothing else owns it.
+                Some(unsafe { OwnedFd::from_raw_fd(to) })
+            }
         }
         _ => None,
     };

@@ -141,3 +141,60 @@ fn notify_fd_keeps_126_and_127_exact_for_every_n() {
         }
     }
 }
+
+/// Python: installs a seccomp filter that makes prctl(PR_SET_NO_NEW_PRIVS) fail with
+/// EPERM (root may install one without no_new_privs), then execs argv[1:].
+const DENY_NO_NEW_PRIVS: &str = r#"
+import ctypes, os, platform, sys
+class Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
+nr_prctl = {"x86_64": 157, "aarch64": 167}[platform.machine()]
+LD, JEQ, RET = 0x20, 0x15, 0x06   # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+insns = (Insn * 6)(
+    Insn(LD, 0, 0, 0),             # seccomp_data.nr
+    Insn(JEQ, 0, 3, nr_prctl),
+    Insn(LD, 0, 0, 16),            # args[0], low word
+    Insn(JEQ, 0, 1, 38),           # PR_SET_NO_NEW_PRIVS
+    Insn(RET, 0, 0, 0x00050000 | 1),  # SECCOMP_RET_ERRNO | EPERM
+    Insn(RET, 0, 0, 0x7fff0000),   # SECCOMP_RET_ALLOW
+)
+prog = Prog(6, insns)
+libc = ctypes.CDLL(None, use_errno=True)
+# prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)
+if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// `--no-new-privs` is a security setting: if it cannot be put in force, kai-init refuses
+/// to start the child (125, one line), instead of warning and running it without.
+#[test]
+fn no_new_privs_that_cannot_be_set_is_125() {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let mut cmd = std::process::Command::new(crate::util::python3());
+    cmd.args([
+        "-c",
+        DENY_NO_NEW_PRIVS,
+        &bin,
+        "--no-new-privs",
+        "--",
+        "sh",
+        "-c",
+        "echo ran",
+    ]);
+    let (status, stdout, stderr) = run(crate::hermetic(cmd), T);
+    assert_eq!(status.code(), Some(125), "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "the child must not run: {stdout}");
+    assert_one_line(&stderr, &["no_new_privs"]);
+    // The same launcher without the flag runs the child: the filter alone is harmless.
+    let mut cmd = std::process::Command::new(crate::util::python3());
+    cmd.args(["-c", DENY_NO_NEW_PRIVS, &bin, "--", "sh", "-c", "echo ran"]);
+    let (status, stdout, stderr) = run(crate::hermetic(cmd), T);
+    assert_eq!(
+        (status.code(), stdout.as_str()),
+        (Some(0), "ran"),
+        "{stderr}"
+    );
+}
