@@ -17,7 +17,8 @@
 //! - 32 and 33: read and dropped. Every libc reserves them for its own threads
 //!   (cancellation, set*id broadcast, timers); no application can install a handler for
 //!   them through libc, so forwarding one could only hit a libc's internals or kill a
-//!   child at its default action. They are never fatal to kai-init.
+//!   child at its default action. They are never fatal to kai-init: 32..=34 are also set
+//!   to SIG_IGN, for the moment musl's posix_spawn unblocks them (see `block_all`).
 //! - SIGPIPE: ignored, never blocked (see [`NOT_BLOCKED`]).
 //! - SIGKILL and SIGSTOP: cannot be blocked or caught.
 //! - The synchronous signals ([`SYNCHRONOUS`]): left unblocked at their default action,
@@ -58,6 +59,9 @@ pub const NOT_BLOCKED: i32 = libc::SIGPIPE;
 /// forwarded (see the module comment).
 pub const LIBC_INTERNAL: [i32; 2] = [32, 33];
 
+/// 32..=34: what musl reserves (glibc reserves 32 and 33, and its SIGRTMIN is 34).
+pub const LIBC_RESERVED: u64 = 0b111 << 31;
+
 /// Every signal 1..=64 that kai-init blocks and reads from its signalfd.
 pub const BLOCKED: u64 = {
     let mut set = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(NOT_BLOCKED));
@@ -78,7 +82,12 @@ pub const BLOCKED: u64 = {
 /// the child.
 pub fn block_all() -> io::Result<()> {
     super::unsafe_ops::block_signals(BLOCKED)?;
-    super::unsafe_ops::reset_dispositions(inherited_ignored() & BLOCKED);
+    super::unsafe_ops::reset_dispositions(inherited_ignored() & BLOCKED & !LIBC_RESERVED);
+    // Blocked is not always enough for these: musl's posix_spawn unblocks them for a
+    // moment (see `unsafe_ops::posix_spawnp`). Ignored, one arriving then is lost instead
+    // of ending kai-init; blocked, they still queue for the signalfd. The child gets them
+    // back at SIG_DFL from the spawn.
+    super::unsafe_ops::ignore_dispositions(LIBC_RESERVED);
     Ok(())
 }
 
@@ -144,6 +153,7 @@ mod tests {
             assert_eq!(BLOCKED & bit(sig) != 0, expect, "signal {sig}");
         }
         // libc's reserved signals are the ones sigfillset leaves out.
-        assert_eq!(BLOCKED & (0b111 << 31), 0b111 << 31);
+        assert_eq!(BLOCKED & LIBC_RESERVED, LIBC_RESERVED);
+        assert_eq!(LIBC_RESERVED, bit(32) | bit(33) | bit(34));
     }
 }

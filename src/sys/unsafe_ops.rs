@@ -145,7 +145,7 @@ pub fn posix_spawnp(
         defaults
             .as_mut_ptr()
             .cast::<u64>()
-            .write(1 << (libc::SIGPIPE - 1) | 0b111 << 31);
+            .write(crate::sys::signals::bit(libc::SIGPIPE) | crate::sys::signals::LIBC_RESERVED);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
@@ -190,6 +190,10 @@ pub fn posix_spawnp(
         libc::posix_spawnattr_destroy(attr);
         result?;
     }
+    // musl's posix_spawn restores the caller's mask through pthread_sigmask, which strips
+    // its reserved signals (32..=34) from the saved set: block them again, so they go back
+    // to the signalfd. (Meanwhile they are SIG_IGN, see `signals::block_all`.)
+    block_signals(crate::sys::signals::BLOCKED)?;
     Ok(pid)
 }
 
@@ -303,8 +307,19 @@ struct KernelSigaction {
 /// and STOP, which cannot be caught or ignored. Only call it with those signals blocked or
 /// in a child about to exec: a default action is to terminate.
 pub fn reset_dispositions(signals: u64) {
+    set_dispositions(signals, libc::SIG_DFL);
+}
+
+/// Sets every signal whose bit is in `signals` to SIG_IGN (but KILL and STOP). A blocked
+/// signal is queued (and read from the signalfd) whatever its disposition; SIG_IGN only
+/// matters in a moment when it is not blocked, where it makes it harmless.
+pub fn ignore_dispositions(signals: u64) {
+    set_dispositions(signals, libc::SIG_IGN);
+}
+
+fn set_dispositions(signals: u64, handler: libc::sighandler_t) {
     let default = KernelSigaction {
-        handler: libc::SIG_DFL,
+        handler,
         flags: 0,
         restorer: 0,
         mask: 0,
