@@ -219,3 +219,22 @@ fn synchronous_signals_keep_their_default_action_as_subreaper() {
         assert_eq!(status.signal(), Some(sig), "signal {sig}: {status:?}");
     }
 }
+
+/// kai-init's own signal state once the child runs: 32..=34 blocked (so they reach the
+/// signalfd) and ignored (so a moment unblocked cannot be fatal). musl's posix_spawn
+/// restores the parent's mask without its reserved signals; kai-init blocks them again.
+#[test]
+fn kai_init_keeps_32_to_34_blocked_and_ignored_after_spawning() {
+    for as_pid1 in [false, true] {
+        let args = ["--", "sh", "-c", "echo ready; exec sleep 300"];
+        let mut r = start(if as_pid1 { pid1(&args) } else { kai(&args) });
+        r.wait_stdout("ready", T);
+        let kai_pid = if as_pid1 { r.pid1(T) } else { r.pid() };
+        let reserved = 0b111u64 << 31;
+        for key in ["SigBlk", "SigIgn"] {
+            let value = crate::util::status_line(kai_pid, key).expect(key);
+            let bits = u64::from_str_radix(&value, 16).expect("hex");
+            assert_eq!(bits & reserved, reserved, "{key}: {value} (pid 1: {as_pid1})");
+        }
+    }
+}
