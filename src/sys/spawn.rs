@@ -10,7 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use super::unsafe_ops::{dup_cloexec, posix_spawnp, spawn_taking_terminal, FileAction};
+use super::unsafe_ops::{
+    dup_cloexec, posix_spawnp, spawn_taking_terminal, FileAction, TerminalSpawnError,
+};
 use crate::error::Error;
 
 /// What the child gets besides argv and environment.
@@ -64,9 +66,16 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
         };
     }
     // std reports exec failures through a CLOEXEC pipe and reaps the failed child itself.
-    let child = spawn_taking_terminal(cmd, dup_fd).map_err(|err| match err.kind() {
-        io::ErrorKind::Other => Error::setup("start the child")(err),
-        _ => exec_error(program, err),
+    let child = spawn_taking_terminal(cmd, dup_fd).map_err(|err| match err {
+        TerminalSpawnError::NotSingleThreaded(n) => {
+            let why = match n {
+                Some(n) => format!("{n} threads are running"),
+                None => "/proc/self/task cannot be read".into(),
+            };
+            Error::setup("hand the terminal to the child safely")(io::Error::other(why))
+        }
+        TerminalSpawnError::Setup(err) => Error::setup("prepare the notify descriptor")(err),
+        TerminalSpawnError::Spawn(err) => exec_error(program, err),
     })?;
     // Dropping `Child` neither waits nor kills: the reaper owns its exit status.
     Ok(child.id() as i32)

@@ -219,39 +219,23 @@ fn spawn_err(code: libc::c_int) -> io::Result<()> {
 /// thread could hold a lock the step needs, e.g. the allocator's). That is checked here,
 /// just before the fork, and the spawn refused (fails closed) when it does not hold or
 /// cannot be proven; nothing between the check and the fork starts a thread.
-pub fn spawn_taking_terminal(mut cmd: Command, dup: Option<(RawFd, RawFd)>) -> io::Result<Child> {
+pub fn spawn_taking_terminal(
+    mut cmd: Command,
+    dup: Option<(RawFd, RawFd)>,
+) -> Result<Child, TerminalSpawnError> {
     if let Some((from, to)) = dup {
         assert_ne!(from, to, "the caller moves `from` off `to` first");
     }
     match crate::sys::thread_count() {
         Some(1) => {}
-        Some(n) => {
-            return Err(io::Error::other(format!(
-                "cannot hand the terminal over safely: {n} threads are running"
-            )))
-        }
-        None => {
-            return Err(io::Error::other(
-                "cannot hand the terminal over safely: /proc/self/task is unreadable",
-            ))
-        }
+        n => return Err(TerminalSpawnError::NotSingleThreaded(n)),
     }
     // std reports a failed exec through a close-on-exec pipe whose number it picks at
-    // spawn time: keep `to` occupied in the parent for the spawn, so that pipe can never
-    // be the descriptor the step dup2s over. /dev/null stands in when `to` is free.
+    // spawn time: keep the dup2 target occupied in the parent during the spawn, so that
+    // pipe can never be the descriptor the step dup2s over.
     let _placeholder = match dup {
-        Some((_, to)) if nix::fcntl::fcntl(to, nix::fcntl::FcntlArg::F_GETFD).is_err() => {
-            // std opens close-on-exec; it may land on `to` itself, the lowest free number.
-            let null = OwnedFd::from(std::fs::File::open("/dev/null")?);
-            if null.as_raw_fd() == to {
-                Some(null)
-            } else {
-                nix::unistd::dup3(null.as_raw_fd(), to, nix::fcntl::OFlag::O_CLOEXEC)?;
-                // SAFETY: dup3 just opened `to`, which was free; nothing else owns it.
-                Some(unsafe { OwnedFd::from_raw_fd(to) })
-            }
-        }
-        _ => None,
+        Some((_, to)) => occupy(to).map_err(TerminalSpawnError::Setup)?,
+        None => None,
     };
     let step = move || -> io::Result<()> {
         // The mask is still kai-init's, SIGTTOU included, so tcsetpgrp from this
@@ -288,7 +272,35 @@ pub fn spawn_taking_terminal(mut cmd: Command, dup: Option<(RawFd, RawFd)>) -> i
     unsafe {
         cmd.pre_exec(step);
     }
-    cmd.spawn()
+    cmd.spawn().map_err(TerminalSpawnError::Spawn)
+}
+
+/// Makes sure descriptor `to` is open in kai-init: if it is free, /dev/null (close-on-exec)
+/// takes the number until the returned guard drops.
+fn occupy(to: RawFd) -> io::Result<Option<OwnedFd>> {
+    if nix::fcntl::fcntl(to, nix::fcntl::FcntlArg::F_GETFD).is_ok() {
+        return Ok(None);
+    }
+    // std opens close-on-exec; it may land on `to` itself, the lowest free number.
+    let null = OwnedFd::from(std::fs::File::open("/dev/null")?);
+    if null.as_raw_fd() == to {
+        return Ok(Some(null));
+    }
+    nix::unistd::dup3(null.as_raw_fd(), to, nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: dup3 just opened `to`, which was free; nothing else owns it.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(to) }))
+}
+
+/// Why [`spawn_taking_terminal`] did not start the child.
+#[derive(Debug)]
+pub enum TerminalSpawnError {
+    /// More than one thread runs (Some(n)), or /proc/self/task cannot be read (None):
+    /// the step between fork and exec would not be sound.
+    NotSingleThreaded(Option<usize>),
+    /// Reserving the notify descriptor's number failed.
+    Setup(io::Error),
+    /// The fork or the exec failed.
+    Spawn(io::Error),
 }
 
 /// The kernel's `struct sigaction` for rt_sigaction(2), in the layout of

@@ -234,7 +234,11 @@ fn kai_init_keeps_32_to_34_blocked_and_ignored_after_spawning() {
         for key in ["SigBlk", "SigIgn"] {
             let value = crate::util::status_line(kai_pid, key).expect(key);
             let bits = u64::from_str_radix(&value, 16).expect("hex");
-            assert_eq!(bits & reserved, reserved, "{key}: {value} (pid 1: {as_pid1})");
+            assert_eq!(
+                bits & reserved,
+                reserved,
+                "{key}: {value} (pid 1: {as_pid1})"
+            );
         }
     }
 }

@@ -314,8 +314,8 @@ fn worker_terms(dir: &TempDir) -> String {
     std::fs::read_to_string(dir.join("worker-terms")).unwrap_or_else(|_| "no report".into())
 }
 
-/// `docker stop`: TERM to kai-init goes to the child's group, the main child dies of it,
-/// the worker (same group) is still shutting down gracefully when the cleanup starts.
+/// `docker stop`: TERM to kai-init goes to the main child, which dies of it; the worker
+/// (same group) gets its one TERM from the cleanup and is still shutting down gracefully.
 fn stop_with_graceful_worker(as_pid1: bool) {
     let dir = TempDir::new("graceful");
     let d = dir.path().to_string_lossy().into_owned();
