@@ -196,6 +196,10 @@ fn signal_map_from_environment_with_numbers_and_sig_names() {
 /// (every `sig` tested is below WINCH=28), so the count is final when the grandchild
 /// prints it. `env` is added to kai-init's environment.
 fn group_case(extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
+    group_case_as(true, extra, env, sig)
+}
+
+fn group_case_as(as_pid1: bool, extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
     let grandchild = py(r#"
 seen = 0
 sig = int(sys.argv[1])
@@ -232,14 +236,14 @@ wait_forever()
         &grandchild,
         &sig_arg,
     ]);
-    let mut cmd = pid1(&args);
+    let mut cmd = if as_pid1 { pid1(&args) } else { kai(&args) };
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut r = start(cmd);
     r.wait_stdout("main ready", T);
     r.wait_stdout("grandchild ready", T);
-    signal(r.pid1(T), sig);
+    signal(if as_pid1 { r.pid1(T) } else { r.pid() }, sig);
     let line = r.wait_stdout("grandchild saw", T);
     assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
     assert!(
@@ -282,6 +286,23 @@ fn signal_group_term_sends_term_to_the_whole_group() {
     assert_eq!(
         group_case(&["--signal-group", "TERM"], &[], libc::SIGTERM),
         "grandchild saw 1 time(s)"
+    );
+}
+
+/// As a subreaper too: while the main child runs, its group is provably kai-init's.
+#[test]
+fn signal_group_reaches_the_whole_group_as_subreaper() {
+    for sig in [libc::SIGTERM, libc::SIGUSR1] {
+        let name = if sig == libc::SIGTERM { "TERM" } else { "USR1" };
+        assert_eq!(
+            group_case_as(false, &["--signal-group", name], &[], sig),
+            "grandchild saw 1 time(s)",
+            "signal {sig}"
+        );
+    }
+    assert_eq!(
+        group_case_as(false, &[], &[], libc::SIGTERM),
+        "grandchild saw 0 time(s)"
     );
 }
 
@@ -349,23 +370,51 @@ wait_forever()
     }
 }
 
-/// A second stop signal during --drain-delay ends the drain: the stop goes out at once.
+/// A second stop signal during --drain-delay ends the drain: the stop goes out at once and
+/// the --stop-timeout clock starts (a child that shrugs it off is KILLed after 1 s, not
+/// after the 300 s drain). Other signals during the drain are forwarded and start nothing.
 #[test]
 fn a_second_stop_signal_while_draining_stops_at_once() {
+    let child = py(r#"
+def on(n, frame):
+    print("got", signal.Signals(n).name, flush=True)
+signal.signal(signal.SIGTERM, on)
+signal.signal(signal.SIGUSR1, on)
+print("ready", flush=True)
+wait_forever()
+"#);
     let mut r = start(pid1(&[
         "--drain-delay",
         "300s",
+        "--stop-timeout",
+        "1s",
         "--",
-        "sh",
+        crate::util::python3(),
         "-c",
-        DEFAULT_CHILD,
+        &child,
     ]));
     r.wait_stdout("ready", T);
     let kai_pid = r.pid1(T);
     signal(kai_pid, libc::SIGTERM);
     r.wait_line("draining before stop", T);
+    signal(kai_pid, libc::SIGUSR1);
+    r.wait_stdout("got SIGUSR1", T);
     signal(kai_pid, libc::SIGTERM);
-    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+    r.wait_stdout("got SIGTERM", T);
+    assert_eq!(r.wait_exit(T).code(), Some(137), "{:#?}", r.stderr);
+    let stops: Vec<&String> = r
+        .stderr
+        .iter()
+        .filter(|l| l.contains("stopping child"))
+        .collect();
+    assert_eq!(stops.len(), 1, "{:#?}", r.stderr);
+    assert!(stops[0].contains("SIGTERM"), "{:#?}", r.stderr);
+    let terms = r.stdout.iter().filter(|l| *l == "got SIGTERM").count();
+    assert_eq!(
+        terms, 1,
+        "the drain held the first TERM back: {:#?}",
+        r.stdout
+    );
 }
 
 /// Deadline arithmetic saturates: an absurd --stop-timeout means "never SIGKILL", not an
