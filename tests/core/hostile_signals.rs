@@ -113,6 +113,12 @@ fn every_signal(as_pid1: bool) {
     }
     let status = r.wait_exit(T);
     assert_eq!(status.code(), Some(42), "{status:?} {:#?}", r.stderr);
+    // Only a stop signal starts the stop (INT, the first sent), and only TERM after it
+    // counts as a repeat; every other signal is just forwarded.
+    let lines = |needle: &str| r.stderr.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("stopping child signal=SIGINT"), 1, "{:#?}", r.stderr);
+    assert_eq!(lines("stopping child"), 1, "{:#?}", r.stderr);
+    assert_eq!(lines("stop signal repeated"), 1, "{:#?}", r.stderr);
     for sig in &fwd {
         let lines = r
             .stdout

@@ -367,6 +367,13 @@ wait_forever()
         signal(kai_pid, sig);
         r.wait_stdout(&format!("got {sig} x2"), T);
         assert_eq!(r.wait_exit(T).code(), Some(7), "{:#?}", r.stderr);
+        assert!(
+            r.stderr
+                .iter()
+                .any(|l| l.contains("stop signal repeated; forwarding it again")),
+            "{:#?}",
+            r.stderr
+        );
     }
 }
 
