@@ -9,8 +9,9 @@ use tracing::{debug, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
-use crate::state::{Claims, State};
+use crate::state::State;
 use crate::supervisor::{Options, Supervisor};
+use crate::sys::claims::Claims;
 use crate::sys::spawn::{PreExec, Spec};
 use crate::sys::{self, signals::Signals};
 use crate::user::{self, Identity, UserSpec};
@@ -18,7 +19,7 @@ use crate::user::{self, Identity, UserSpec};
 pub fn run(args: RunArgs) -> Result<u8, Error> {
     // Before anything else, and so before the child exists: a signal that arrives from
     // here on waits in the signalfd instead of killing or being lost.
-    let sigset = sys::signals::block_all().map_err(|e| Error::setup("block signals")(e.into()))?;
+    sys::signals::block_all().map_err(Error::setup("block signals"))?;
     let pid1 = sys::is_pid1();
     if !pid1 {
         match sys::become_subreaper() {
@@ -36,7 +37,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         .build()
         .map_err(Error::setup("start the event loop"))?;
     let result = runtime.block_on(async move {
-        let mut signals = Signals::open(&sigset).map_err(Error::setup("open a signalfd"))?;
+        let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
         let probe_env = user_env(identity.as_ref());
@@ -51,13 +52,16 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
         let mut env = user_env(identity.as_ref());
         env.extend(health.child_env());
+        if args.no_new_privs {
+            // Asked for and not in force is a security setting silently off: refuse to start.
+            sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
+        }
         let interactive = sys::tty::in_foreground();
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,
             env,
             pre: PreExec {
                 take_terminal: interactive,
-                no_new_privs: args.no_new_privs,
                 dup_fd: health.child_fd(),
             },
         })?;

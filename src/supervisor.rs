@@ -7,6 +7,19 @@
 //! Signals and SIGCHLD come in from the signalfd; decisions and their effects stay here;
 //! state goes out to the health side. No timer exists unless a deadline does, so an idle
 //! kai-init makes no wake-ups at all.
+//!
+//! A repeated stop signal (TERM or INT, after --signal-map) is the user insisting, as with
+//! Ctrl-C pressed twice: while Draining it ends the drain and stops now; while Stopping it
+//! is forwarded to the child again (many servers take a second one as "quit now"), and the
+//! SIGKILL deadline stays where it was. Once the main child has ended (Cleanup) nothing is
+//! forwarded: every leftover gets TERM once and KILL at the deadline.
+//!
+//! Process groups are signalled only while kai-init can show they are its own: the main
+//! child's group while the main child is unreaped (its pid holds the group's number), and
+//! after that only while /proc shows a member descending from kai-init; as a subreaper on
+//! a busy host the number could otherwise have been reused by a stranger's group.
+//!
+//! Every deadline saturates ([`after`]): an absurd --stop-timeout means "never", not a panic.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,8 +31,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit::{Ended, WaitEvent};
 use crate::signal_names::name;
-use crate::state::{Claims, Publisher};
-use crate::sys::reaper::{self, Reap};
+use crate::state::Publisher;
+use crate::sys::claims::Claims;
+use crate::sys::reaper::{self, Proc, Reap};
 use crate::sys::signals::Signals;
 use crate::sys::{kill, tty};
 
@@ -30,6 +44,41 @@ const SIGINT: i32 = libc::SIGINT;
 /// After SIGKILL to the leftovers, how long to wait for processes stuck in the kernel
 /// (D state) before kai-init exits anyway and lets the namespace take them.
 const LAST_GRACE: Duration = Duration::from_secs(2);
+
+/// `now + d`, or a century from now when that overflows (tokio's own timer caps far
+/// deadlines the same way): a deadline computation must never panic PID 1.
+pub fn after(now: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
+/// Pauses between failed signalfd reads: 10 ms doubling up to 1 s, so a persistent error
+/// cannot turn PID 1 into a busy loop, and a passing one costs little.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// Counts one failure; returns how long to pause and whether to log it (the 1st, 2nd,
+    /// 4th, 8th... failure in a row, so a persistent error stays visible but quiet).
+    fn fail(&mut self) -> (Duration, bool) {
+        let pause = Self::FIRST
+            .saturating_mul(1 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        (pause, self.failures.is_power_of_two())
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -77,6 +126,7 @@ pub struct Supervisor {
     /// each gets one, so a graceful shutdown is not cut short by a repeat.
     signalled: HashSet<i32>,
     state: Publisher,
+    read_errors: Backoff,
 }
 
 impl Supervisor {
@@ -89,6 +139,7 @@ impl Supervisor {
             children_left: true,
             signalled: HashSet::new(),
             state,
+            read_errors: Backoff::default(),
         }
     }
 
@@ -111,9 +162,21 @@ impl Supervisor {
             };
             tokio::select! {
                 received = signals.recv() => match received {
-                    Ok((sig, sender)) => self.on_signal(sig, sender),
-                    // Cannot happen with a valid signalfd; PID 1 must not die of its own errors.
-                    Err(e) => error!("cannot read signals: {e}"),
+                    Ok((sig, sender)) => {
+                        self.read_errors.reset();
+                        self.on_signal(sig, sender)
+                    }
+                    // Cannot happen with a valid signalfd; PID 1 must not die of its own
+                    // errors, nor spin on them. SIGCHLD may be what failed to arrive, so
+                    // reap after each pause: children are still collected.
+                    Err(e) => {
+                        let (pause, log) = self.read_errors.fail();
+                        if log {
+                            error!(failures = self.read_errors.failures, ?pause, "cannot read signals: {e}");
+                        }
+                        tokio::time::sleep(pause).await;
+                        self.reap();
+                    }
                 },
                 () = timer => self.on_deadline(),
             }
@@ -146,6 +209,10 @@ impl Supervisor {
             debug!(signal = %name(sig), "dropped by --signal-map");
             return;
         }
+        if crate::sys::signals::LIBC_INTERNAL.contains(&mapped) {
+            debug!(signal = %name(sig), "reserved by libc; not forwarded");
+            return;
+        }
         let is_stop = [sig, mapped].iter().any(|s| *s == SIGTERM || *s == SIGINT);
         debug!(signal = %name(sig), from_pid = sender, "received");
         match self.phase {
@@ -156,14 +223,19 @@ impl Supervisor {
                 info!(signal = %name(sig), delay = ?self.opts.drain_delay, "draining before stop");
                 self.mark_stopping();
                 self.phase = Phase::Draining {
-                    until: Instant::now() + self.opts.drain_delay,
+                    until: after(Instant::now(), self.opts.drain_delay),
                     signal: mapped,
                 };
             }
             Phase::Draining { .. } if is_stop => {
-                debug!("already draining");
+                info!(signal = %name(sig), "stop signal repeated; ending the drain");
+                self.begin_stop(mapped);
             }
-            Phase::Running | Phase::Draining { .. } if is_stop => self.begin_stop(mapped),
+            Phase::Running if is_stop => self.begin_stop(mapped),
+            Phase::Stopping { .. } if is_stop => {
+                info!(signal = %name(sig), "stop signal repeated; forwarding it again");
+                self.forward(mapped);
+            }
             _ => self.forward(mapped),
         }
     }
@@ -181,7 +253,7 @@ impl Supervisor {
         }
         self.forward(sig);
         self.phase = Phase::Stopping {
-            kill_at: Some(Instant::now() + self.opts.stop_timeout),
+            kill_at: Some(after(Instant::now(), self.opts.stop_timeout)),
         };
     }
 
@@ -200,7 +272,7 @@ impl Supervisor {
                 self.signal_leftovers(SIGKILL);
                 self.phase = Phase::Cleanup {
                     kill_at: None,
-                    give_up_at: Some(Instant::now() + LAST_GRACE),
+                    give_up_at: Some(after(Instant::now(), LAST_GRACE)),
                 };
             }
             Phase::Cleanup {
@@ -223,10 +295,19 @@ impl Supervisor {
         self.opts.signal_group.contains(&sig)
     }
 
+    /// Whether kill(-child) can reach only processes of this tree: the main child is not
+    /// reaped yet (its pid holds the group's number), or /proc shows a member of the group
+    /// that descends from kai-init. As PID 1 every process in the namespace is ours.
+    fn group_is_ours(&self, procs: Option<&[Proc]>) -> bool {
+        self.opts.pid1
+            || self.ended.is_none()
+            || procs.is_some_and(|p| reaper::has_member(p, self.child, std::process::id() as i32))
+    }
+
     /// Sends `sig` to the main child, or to its group for a --signal-group signal (a child
     /// that moved itself to another group still gets it directly).
     fn forward(&mut self, sig: i32) {
-        let result = if self.to_group(sig) {
+        let result = if self.to_group(sig) && self.group_is_ours(None) {
             kill(-self.child, sig).or_else(|_| kill(self.child, sig))
         } else {
             kill(self.child, sig)
@@ -243,7 +324,9 @@ impl Supervisor {
     }
 
     fn kill_child_group(&self, sig: i32) {
-        let _ = kill(-self.child, sig);
+        if self.group_is_ours(reaper::processes().as_deref()) {
+            let _ = kill(-self.child, sig);
+        }
         let _ = kill(self.child, sig);
     }
 
@@ -305,7 +388,7 @@ impl Supervisor {
                 self.signal_leftovers(SIGKILL);
                 self.phase = Phase::Cleanup {
                     kill_at: None,
-                    give_up_at: Some(Instant::now() + LAST_GRACE),
+                    give_up_at: Some(after(Instant::now(), LAST_GRACE)),
                 };
             }
             Phase::Stopping { kill_at: Some(at) } => {
@@ -319,30 +402,37 @@ impl Supervisor {
                 info!(timeout = ?self.opts.stop_timeout, "main child ended; stopping the processes it left behind");
                 self.signal_leftovers(SIGTERM);
                 self.phase = Phase::Cleanup {
-                    kill_at: Some(Instant::now() + self.opts.stop_timeout),
+                    kill_at: Some(after(Instant::now(), self.opts.stop_timeout)),
                     give_up_at: None,
                 };
             }
         }
     }
 
-    /// The leftovers: as PID 1 every other process in the namespace, as a subreaper the
-    /// child's group and every process kai-init inherited. TERM goes once to each; KILL to
-    /// all, and as PID 1 through kill(-1), which also catches a process forked meanwhile.
-    /// Without a /proc of this namespace, kill(-1) or the group is all there is.
+    /// The leftovers: as PID 1 every other process in the namespace, as a subreaper every
+    /// process descending from kai-init (the child's group and every orphan it inherited).
+    /// TERM goes once to each; KILL to all, and also through kill(-1) as PID 1 or to the
+    /// child's group while it is provably ours, which catches a process forked meanwhile.
+    /// Without a /proc of this namespace, kill(-1) or the group is all there is; a
+    /// subreaper without it cannot prove the group is still its own and leaves it alone.
     fn signal_leftovers(&mut self, sig: i32) {
         let me = std::process::id() as i32;
         let (pid1, group) = (self.opts.pid1, self.child);
         let procs = reaper::processes();
-        if sig == SIGKILL {
-            let _ = kill(if pid1 { -1 } else { -group }, SIGKILL);
-        } else if procs.is_none() && self.signalled.insert(-1) {
-            let _ = kill(if pid1 { -1 } else { -group }, sig);
+        let whole = if pid1 { -1 } else { -group };
+        let whole_ok = pid1 || self.group_is_ours(procs.as_deref());
+        if sig == SIGKILL && whole_ok {
+            let _ = kill(whole, SIGKILL);
+        } else if procs.is_none() && whole_ok && self.signalled.insert(-1) {
+            let _ = kill(whole, sig);
         }
-        let leftovers = procs
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| !p.zombie && p.pid != me && (pid1 || p.ppid == me || p.pgid == group));
+        let all = procs.unwrap_or_default();
+        let ours = |p: &Proc| pid1 || reaper::descends_from(&all, p.pid, me);
+        let leftovers: Vec<Proc> = all
+            .iter()
+            .filter(|p| !p.zombie && p.pid != me && ours(p))
+            .copied()
+            .collect();
         for p in leftovers {
             if (sig == SIGKILL && !pid1) || (sig != SIGKILL && self.signalled.insert(p.pid)) {
                 debug!(pid = p.pid, signal = %name(sig), "signalling leftover");
@@ -359,5 +449,49 @@ impl Supervisor {
         } else {
             debug!(signal = %name(sig), "child stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_saturate_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(
+            after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::from_secs_f64(1e19),
+        ] {
+            let at = after(now, huge);
+            assert!(
+                at > now + Duration::from_secs(50 * 365 * 24 * 3600),
+                "{huge:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_errors_back_off_to_one_second_and_log_sparsely() {
+        let mut b = Backoff::default();
+        let got: Vec<(Duration, bool)> = (0..12).map(|_| b.fail()).collect();
+        let ms: Vec<u128> = got.iter().map(|(d, _)| d.as_millis()).collect();
+        assert_eq!(
+            ms,
+            [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000, 1000]
+        );
+        let logged: Vec<usize> = (0..12).filter(|i| got[*i].1).map(|i| i + 1).collect();
+        assert_eq!(logged, [1, 2, 4, 8]);
+        for _ in 0..100 {
+            b.fail();
+        }
+        assert_eq!(b.fail().0, Backoff::MAX);
+        b.reset();
+        assert_eq!(b.fail(), (Backoff::FIRST, true));
     }
 }

@@ -15,6 +15,8 @@ mod util;
 mod bad_input;
 #[path = "core/exit_codes.rs"]
 mod exit_codes;
+#[path = "core/hostile_signals.rs"]
+mod hostile_signals;
 #[path = "core/output.rs"]
 mod output;
 #[path = "core/passthrough.rs"]

@@ -1,7 +1,7 @@
 //! The health side (issue 3): the endpoint, probes of the child, readiness notification,
 //! metrics. It reads the supervisor's published state and never touches processes, with
 //! one exception: `exec:` probes start a command (whose status the supervisor reaps and
-//! hands back, see `state::Claims`) and kill it when it overruns.
+//! hands back, see `sys::claims::Claims`) and kill it when it overruns.
 //!
 //! Everything runs as tasks on the supervisor's current-thread runtime and is event-driven:
 //! with no probe and no watchdog configured, an idle kai-init has no timer at all. The
@@ -31,7 +31,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
-use crate::state::{Claims, State, Subscriber};
+use crate::state::{State, Subscriber};
+use crate::sys::claims::Claims;
 use readiness::{checks, passes, Config, Endpoint, ProbeResult, Status};
 
 /// What every health task shares. Locks are held only for a few field updates or one

@@ -5,7 +5,7 @@
 //! each result; the rules in `readiness` turn the results into
 //! ready/live. `exec:` commands are started with std's `Command` in a process group of
 //! their own; the supervisor's reaper collects their status and hands it over through
-//! `state::Claims` (tokio's process support would race that reaper).
+//! `sys::claims::Claims` (tokio's process support would race that reaper).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::config::{Authority, Target};
 use crate::exit::Ended;
 use crate::http::{self, short};
 use crate::signal_names::name;
-use crate::state::Claims;
+use crate::sys::claims::Claims;
 
 /// --probe-interval, --probe-start-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +167,7 @@ pub struct Outstanding {
     stat: Option<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
     spawn: Option<(
         tokio::sync::oneshot::Receiver<std::io::Result<i32>>,
-        crate::state::Spawning,
+        crate::sys::claims::Spawning,
     )>,
 }
 
@@ -179,7 +179,7 @@ impl Outstanding {
         argv: &[String],
         env: &Env,
         claims: &Claims,
-    ) -> Result<(i32, crate::state::Spawning), String> {
+    ) -> Result<(i32, crate::sys::claims::Spawning), String> {
         let (rx, _) = match &mut self.spawn {
             Some(pending) => pending,
             slot @ None => {

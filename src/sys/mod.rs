@@ -1,6 +1,7 @@
 //! The system-call side of kai-init: signals, spawning, reaping, privileges, the
 //! terminal. Nothing here knows about HTTP; nothing outside `sys::unsafe_ops` uses `unsafe`.
 
+pub mod claims;
 pub mod privileges;
 pub mod reaper;
 pub mod signals;
@@ -22,4 +23,15 @@ pub fn is_pid1() -> bool {
 /// (prctl(2), Linux 3.4) makes them ours to reap, as tini -s does.
 pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// PR_SET_NO_NEW_PRIVS on kai-init itself (it never needs to gain privileges after
+/// start-up); the child and every probe inherit it.
+pub fn set_no_new_privs() -> nix::Result<()> {
+    nix::sys::prctl::set_no_new_privs()
+}
+
+/// How many threads kai-init runs, from /proc/self/task; None when that cannot be read.
+pub fn thread_count() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }

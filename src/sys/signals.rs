@@ -1,52 +1,94 @@
 //! Signals reach kai-init through a signalfd, never through handlers.
 //!
-//! Every catchable signal is blocked before the child exists and read from the signalfd
-//! by the event loop. No handler means nothing async-signal-unsafe can run, nothing can be
-//! lost between a handler and the loop, and nothing leaks into the child (std empties the
-//! mask before exec). Blocked signals are queued even for PID 1, which the kernel would
-//! otherwise shield from any signal left at its default action.
+//! Every asynchronous signal 1..=64 is blocked before the child exists and read from the
+//! signalfd by the event loop. No handler means nothing async-signal-unsafe can run,
+//! nothing can be lost between a handler and the loop, and nothing leaks into the child
+//! (spawning empties the mask). Blocked signals are queued even for PID 1, which the kernel
+//! would otherwise shield from any signal left at its default action.
+//!
+//! The set is built from raw bits, not from libc's sigfillset, and blocked and read with
+//! raw system calls: libc leaves out the signals it reserves for itself (32..=34 with
+//! glibc's SIGRTMIN of 34), and one of those left unblocked at its default action (to
+//! terminate) let a plain `kill -34` end kai-init and orphan the application.
+//!
+//! What each signal does:
+//! - 1..=31 but the ones below, and 34..=64: forwarded (see `supervisor`), real-time ones
+//!   one for one (they queue in the signalfd instead of merging).
+//! - 32 and 33: read and dropped. Every libc reserves them for its own threads
+//!   (cancellation, set*id broadcast, timers); no application can install a handler for
+//!   them through libc, so forwarding one could only hit a libc's internals or kill a
+//!   child at its default action. They are never fatal to kai-init: 32..=34 are also set
+//!   to SIG_IGN, for the moment musl's posix_spawn unblocks them (see `block_all`).
+//! - SIGPIPE: ignored, never blocked (see [`NOT_BLOCKED`]).
+//! - SIGKILL and SIGSTOP: cannot be blocked or caught.
+//! - The synchronous signals ([`SYNCHRONOUS`]): left unblocked at their default action,
+//!   never forwarded. A fault in kai-init crashes it loudly with a core-dump status. Sent
+//!   with kill(2): as PID 1 the kernel drops them (init has no handler for them; Rust's
+//!   SEGV/BUS handler, which reports stack overflows, treats a non-fault as nothing);
+//!   not PID 1 they end kai-init as they would any program, tini included.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use tokio::io::unix::AsyncFd;
 
-/// Signals the kernel raises synchronously for a fault in kai-init itself. Blocking them
-/// would turn a crash into a hang, so, as in tini, they keep their default action and are
-/// never forwarded. SIGKILL and SIGSTOP cannot be blocked at all.
-const SYNCHRONOUS: [Signal; 7] = [
-    Signal::SIGABRT,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGSEGV,
-    Signal::SIGSYS,
-    Signal::SIGTRAP,
+/// Bit N-1 for signal N, the kernel's sigset layout.
+pub const fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Signals the kernel raises synchronously for a fault in kai-init itself (and abort()).
+/// They keep their default action and are never forwarded, as in tini.
+pub const SYNCHRONOUS: [i32; 7] = [
+    libc::SIGABRT,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGSEGV,
+    libc::SIGSYS,
+    libc::SIGTRAP,
 ];
 
 /// SIGPIPE stays unblocked and ignored (Rust's runtime ignores it before `main`): a
 /// health client that hangs up mid-answer raises SIGPIPE on kai-init's own thread, and a
 /// blocked one would reach the signalfd and be forwarded to the application, killing it.
-/// The child still starts with SIGPIPE at its default (see `unsafe_ops::install`).
-const NOT_BLOCKED: Signal = Signal::SIGPIPE;
+/// The child still starts with SIGPIPE at its default (see `unsafe_ops::posix_spawnp`).
+pub const NOT_BLOCKED: i32 = libc::SIGPIPE;
 
-/// Blocks every catchable, asynchronous signal in the calling thread (and so in every
-/// thread started after it), then resets what kai-init's parent left ignored (`nohup`, a
-/// shell's `&`, a parent with SIGCHLD ignored, which would make the kernel reap the child
-/// before kai-init could read its status). Blocked signals reach the signalfd whatever
-/// their disposition; the child gets default dispositions from the spawn itself. Call first
-/// thing, before the runtime and the child.
-pub fn block_all() -> nix::Result<SigSet> {
-    let mut set = SigSet::all();
-    for sig in SYNCHRONOUS {
-        set.remove(sig);
+/// The signals libc reserves for itself that no application can handle: read, never
+/// forwarded (see the module comment).
+pub const LIBC_INTERNAL: [i32; 2] = [32, 33];
+
+/// 32..=34: what musl reserves (glibc reserves 32 and 33, and its SIGRTMIN is 34).
+pub const LIBC_RESERVED: u64 = 0b111 << 31;
+
+/// Every signal 1..=64 that kai-init blocks and reads from its signalfd.
+pub const BLOCKED: u64 = {
+    let mut set = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(NOT_BLOCKED));
+    let mut i = 0;
+    while i < SYNCHRONOUS.len() {
+        set &= !bit(SYNCHRONOUS[i]);
+        i += 1;
     }
-    set.remove(NOT_BLOCKED);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-    let keep = 1u64 << (NOT_BLOCKED as i32 - 1);
-    super::unsafe_ops::reset_dispositions(inherited_ignored() & !keep);
-    Ok(set)
+    set
+};
+
+/// Blocks every signal in [`BLOCKED`] in the calling thread (and so in every thread started
+/// after it), then resets what kai-init's parent left ignored (`nohup`, a shell's `&`, a
+/// parent with SIGCHLD ignored, which would make the kernel reap the child before kai-init
+/// could read its status; glibc's posix_spawn leaves 32 and 33 ignored). Only blocked
+/// signals are reset, so none of them can strike between the reset and the signalfd; they
+/// reach the signalfd whatever their disposition. Call first thing, before the runtime and
+/// the child.
+pub fn block_all() -> io::Result<()> {
+    super::unsafe_ops::block_signals(BLOCKED)?;
+    super::unsafe_ops::reset_dispositions(inherited_ignored() & BLOCKED & !LIBC_RESERVED);
+    // Blocked is not always enough for these: musl's posix_spawn unblocks them for a
+    // moment (see `unsafe_ops::posix_spawnp`). Ignored, one arriving then is lost instead
+    // of ending kai-init; blocked, they still queue for the signalfd. The child gets them
+    // back at SIG_DFL from the spawn.
+    super::unsafe_ops::ignore_dispositions(LIBC_RESERVED);
+    Ok(())
 }
 
 /// Signals ignored on entry, bit N-1 for signal N. Only SIG_IGN survives exec, so these are
@@ -64,13 +106,13 @@ fn inherited_ignored() -> u64 {
 
 /// The stream of signals, as (number, sender pid).
 pub struct Signals {
-    fd: AsyncFd<SignalFd>,
+    fd: AsyncFd<OwnedFd>,
 }
 
 impl Signals {
-    /// Opens the signalfd for `set`; needs a tokio runtime with I/O enabled.
-    pub fn open(set: &SigSet) -> io::Result<Self> {
-        let fd = SignalFd::with_flags(set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    /// Opens the signalfd for [`BLOCKED`]; needs a tokio runtime with I/O enabled.
+    pub fn open() -> io::Result<Self> {
+        let fd = super::unsafe_ops::signalfd(BLOCKED)?;
         Ok(Signals {
             fd: super::unsafe_ops::async_readable(fd)?,
         })
@@ -79,13 +121,39 @@ impl Signals {
     /// The next signal. Several deliveries of one standard signal coalesce into one, which
     /// is why the reaper loops until nothing is left.
     pub async fn recv(&mut self) -> io::Result<(i32, i32)> {
+        // struct signalfd_siginfo: 128 bytes, ssi_signo at 0, ssi_pid at 12 (u32 each).
+        let mut info = [0u8; 128];
         loop {
-            let mut guard = self.fd.readable_mut().await?;
-            match guard.get_inner_mut().read_signal() {
-                Ok(Some(info)) => return Ok((info.ssi_signo as i32, info.ssi_pid as i32)),
-                Ok(None) => guard.clear_ready(),
+            let mut guard = self.fd.readable().await?;
+            match nix::unistd::read(guard.get_inner().as_raw_fd(), &mut info) {
+                Ok(128) => return Ok(decode(&info)),
+                Ok(n) => return Err(io::Error::other(format!("short signalfd read: {n} bytes"))),
+                Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// (ssi_signo, ssi_pid) from one signalfd_siginfo.
+fn decode(info: &[u8; 128]) -> (i32, i32) {
+    let word = |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    (word(0) as i32, word(12) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_every_asynchronous_signal_from_1_to_64() {
+        for sig in 1..=64 {
+            let expect = !(SYNCHRONOUS.contains(&sig)
+                || [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE].contains(&sig));
+            assert_eq!(BLOCKED & bit(sig) != 0, expect, "signal {sig}");
+        }
+        // libc's reserved signals are the ones sigfillset leaves out.
+        assert_eq!(BLOCKED & LIBC_RESERVED, LIBC_RESERVED);
+        assert_eq!(LIBC_RESERVED, bit(32) | bit(33) | bit(34));
     }
 }

@@ -314,8 +314,8 @@ fn worker_terms(dir: &TempDir) -> String {
     std::fs::read_to_string(dir.join("worker-terms")).unwrap_or_else(|_| "no report".into())
 }
 
-/// `docker stop`: TERM to kai-init goes to the child's group, the main child dies of it,
-/// the worker (same group) is still shutting down gracefully when the cleanup starts.
+/// `docker stop`: TERM to kai-init goes to the main child, which dies of it; the worker
+/// (same group) gets its one TERM from the cleanup and is still shutting down gracefully.
 fn stop_with_graceful_worker(as_pid1: bool) {
     let dir = TempDir::new("graceful");
     let d = dir.path().to_string_lossy().into_owned();
@@ -417,5 +417,122 @@ fn pid1_cleanup_terms_each_leftover_once() {
         "1",
         "TERMs the graceful worker got; {:#?}",
         r.stderr
+    );
+}
+
+/// Issue 11's wrapper that does not exec: `bash -c "app; echo after"`. TERM goes to bash
+/// only (the default); bash dies of it, and the leftover app gets TERM exactly once from
+/// the cleanup and stops gracefully within --stop-timeout; "after" never runs.
+fn shell_wrapper_case(as_pid1: bool) {
+    let dir = TempDir::new("wrapper");
+    let d = dir.path().to_string_lossy().into_owned();
+    let script = format!("{py} -c \"$1\" {d}; echo after", py = python3());
+    let args = [
+        "--stop-timeout",
+        "20s",
+        "--",
+        "bash",
+        "-c",
+        &script,
+        "bash",
+        GRACEFUL_WORKER,
+    ];
+    let mut r = start(if as_pid1 { pid1(&args) } else { kai(&args) });
+    wait_until("the app to be ready", T, || {
+        dir.join("worker-ready").exists()
+    });
+    let kai_pid = if as_pid1 { r.pid1(T) } else { r.pid() };
+    let sent = Instant::now();
+    util::signal(kai_pid, libc::SIGTERM);
+    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+    let took = sent.elapsed();
+    assert_eq!(
+        worker_terms(&dir),
+        "1",
+        "TERMs the app got; {:#?}",
+        r.stderr
+    );
+    assert!(!r.stdout.iter().any(|l| l == "after"), "{:#?}", r.stdout);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
+        "nothing was killed: {:#?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pid1_shell_wrapper_app_gets_one_term_and_stops_gracefully() {
+    shell_wrapper_case(true);
+}
+
+#[test]
+fn subreaper_shell_wrapper_app_gets_one_term_and_stops_gracefully() {
+    shell_wrapper_case(false);
+}
+
+/// Issue 8, item 3: as a subreaper, once the main child is reaped its process group's
+/// number is free for reuse, and kill(-group) could hit a stranger. Inside a PID namespace
+/// whose init is this script (kai-init runs as an ordinary subreaper under it), the main
+/// child leaves a TERM-ignoring leftover in a session of its own and exits; while kai-init
+/// waits out --stop-timeout, the script forces the next pid to be the main child's old one
+/// (ns_last_pid) and starts a stranger there that leads its own group. kai-init's SIGKILL
+/// at the deadline must reach the leftover and not the stranger.
+const RECYCLED_GROUP: &str = r#"
+import os, signal, subprocess, sys, time
+kai = sys.argv[1]
+main = r'''
+import os, signal
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.close(w)
+    os.execvp("sleep", ["sleep", "300"])
+os.close(w)
+os.read(r, 1)
+print("main", os.getpid(), flush=True)
+'''
+env = dict(os.environ, KAI_INIT_HEALTH_SOCKET="off")
+k = subprocess.Popen([kai, "--stop-timeout", "3s", "--", sys.executable, "-c", main],
+                     stdout=subprocess.PIPE, env=env, text=True)
+x = int(k.stdout.readline().split()[1])
+deadline = time.monotonic() + 20
+while os.path.exists(f"/proc/{x}"):
+    if time.monotonic() > deadline:
+        print("main child not reaped", flush=True); sys.exit(3)
+    time.sleep(0.005)
+with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+    f.write(str(x - 1))
+stranger = os.fork()
+if stranger == 0:
+    os.setsid()
+    time.sleep(300)
+    os._exit(0)
+if stranger != x:
+    print(f"pid {x} not reused (got {stranger})", flush=True); sys.exit(2)
+print("kai-init exit", k.wait(timeout=20), flush=True)
+pid, status = os.waitpid(stranger, os.WNOHANG)
+if pid == 0:
+    print("stranger survived", flush=True)
+    os.kill(stranger, signal.SIGKILL)
+    os.waitpid(stranger, 0)
+else:
+    print("stranger killed by signal", os.WTERMSIG(status), flush=True)
+"#;
+
+#[test]
+fn subreaper_never_signals_a_recycled_process_group() {
+    let bin = util::bin().to_string_lossy().into_owned();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args([python3(), "-c", RECYCLED_GROUP, &bin]);
+    let (status, stdout, stderr) = util::run(crate::hermetic(cmd), T);
+    assert_eq!(status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("kai-init exit 0"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("stranger survived"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("leftover processes did not stop in time"),
+        "the leftover was KILLed at the deadline: {stderr}"
     );
 }

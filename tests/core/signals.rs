@@ -1,4 +1,4 @@
-//! Signals sent to kai-init reach the child (its whole group by default), are rewritten or
+//! Signals sent to kai-init reach the child (only the child by default), are rewritten or
 //! dropped by --signal-map, escalate to SIGKILL after --stop-timeout, and the child starts
 //! with an empty signal mask and no ignored signals.
 //!
@@ -190,62 +190,283 @@ fn signal_map_from_environment_with_numbers_and_sig_names() {
     assert_eq!(status.code(), Some(libc::SIGQUIT), "{:#?}", r.stderr);
 }
 
-/// The main child starts a grandchild in its own process group; on USR1 the main child
-/// asks the grandchild (with USR2) how many USR1s it saw. A group-wide kill reaches both
+/// The main child starts a grandchild in its process group; on `sig` the main child asks
+/// the grandchild (with WINCH) how many `sig`s it saw. A group-wide kill reaches both
 /// processes in one system call, and Python runs pending handlers in signal-number order
-/// (USR1=10 before USR2=12), so the count is final when the grandchild prints it.
-fn single_child_case(extra: &[&str]) -> String {
+/// (every `sig` tested is below WINCH=28), so the count is final when the grandchild
+/// prints it. `env` is added to kai-init's environment.
+fn group_case(extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
+    group_case_as(true, extra, env, sig)
+}
+
+fn group_case_as(as_pid1: bool, extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
     let grandchild = py(r#"
 seen = 0
-def on_usr1(n, frame):
+sig = int(sys.argv[1])
+def on_sig(n, frame):
     global seen
     seen += 1
-def on_usr2(n, frame):
-    print(f"grandchild saw USR1 {seen} time(s)", flush=True)
+def on_ask(n, frame):
+    print(f"grandchild saw {seen} time(s)", flush=True)
     os._exit(0)
-signal.signal(signal.SIGUSR1, on_usr1)
-signal.signal(signal.SIGUSR2, on_usr2)
+signal.signal(sig, on_sig)
+signal.signal(signal.SIGWINCH, on_ask)
 print("grandchild ready", flush=True)
 wait_forever()
 "#);
     let main = py(r#"
 import subprocess
-gc = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
-def on_usr1(n, frame):
-    print("main got USR1", flush=True)
-    os.kill(gc.pid, signal.SIGUSR2)
+sig = int(sys.argv[2])
+gc = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+def on_sig(n, frame):
+    print("main got it", flush=True)
+    os.kill(gc.pid, signal.SIGWINCH)
     sys.exit(gc.wait())
-signal.signal(signal.SIGUSR1, on_usr1)
+signal.signal(sig, on_sig)
 print("main ready", flush=True)
 wait_forever()
 "#);
+    let sig_arg = sig.to_string();
     let mut args = extra.to_vec();
-    args.extend(["--", crate::util::python3(), "-c", &main, &grandchild]);
-    let mut r = start(pid1(&args));
+    args.extend([
+        "--",
+        crate::util::python3(),
+        "-c",
+        &main,
+        &grandchild,
+        &sig_arg,
+    ]);
+    let mut cmd = if as_pid1 { pid1(&args) } else { kai(&args) };
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut r = start(cmd);
     r.wait_stdout("main ready", T);
     r.wait_stdout("grandchild ready", T);
-    signal(r.pid1(T), libc::SIGUSR1);
+    signal(if as_pid1 { r.pid1(T) } else { r.pid() }, sig);
     let line = r.wait_stdout("grandchild saw", T);
     assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
     assert!(
-        r.stdout.iter().any(|l| l == "main got USR1"),
+        r.stdout.iter().any(|l| l == "main got it"),
         "{:#?}",
         r.stdout
     );
     line
 }
 
+fn single_child_case(extra: &[&str]) -> String {
+    group_case(extra, &[], libc::SIGUSR1)
+}
+
 #[test]
 fn signals_reach_only_the_main_child_by_default() {
-    assert_eq!(single_child_case(&[]), "grandchild saw USR1 0 time(s)");
+    assert_eq!(single_child_case(&[]), "grandchild saw 0 time(s)");
 }
 
 #[test]
 fn signal_group_sends_that_signal_to_the_whole_group() {
     assert_eq!(
         single_child_case(&["--signal-group", "USR1"]),
-        "grandchild saw USR1 1 time(s)"
+        "grandchild saw 1 time(s)"
     );
+}
+
+/// Issue 11: `docker stop` while the child runs tells the child only; a grandchild in its
+/// group is the child's to stop.
+#[test]
+fn term_reaches_only_the_main_child_by_default() {
+    assert_eq!(
+        group_case(&[], &[], libc::SIGTERM),
+        "grandchild saw 0 time(s)"
+    );
+}
+
+#[test]
+fn signal_group_term_sends_term_to_the_whole_group() {
+    assert_eq!(
+        group_case(&["--signal-group", "TERM"], &[], libc::SIGTERM),
+        "grandchild saw 1 time(s)"
+    );
+}
+
+/// As a subreaper too: while the main child runs, its group is provably kai-init's.
+#[test]
+fn signal_group_reaches_the_whole_group_as_subreaper() {
+    for sig in [libc::SIGTERM, libc::SIGUSR1] {
+        let name = if sig == libc::SIGTERM { "TERM" } else { "USR1" };
+        assert_eq!(
+            group_case_as(false, &["--signal-group", name], &[], sig),
+            "grandchild saw 1 time(s)",
+            "signal {sig}"
+        );
+    }
+    assert_eq!(
+        group_case_as(false, &[], &[], libc::SIGTERM),
+        "grandchild saw 0 time(s)"
+    );
+}
+
+#[test]
+fn signal_group_all_sends_every_signal_to_the_whole_group() {
+    for sig in [libc::SIGUSR2, libc::SIGTERM, libc::SIGHUP] {
+        assert_eq!(
+            group_case(&["--signal-group", "all"], &[], sig),
+            "grandchild saw 1 time(s)",
+            "signal {sig}"
+        );
+    }
+}
+
+#[test]
+fn signal_group_from_the_environment() {
+    let env = [("KAI_INIT_SIGNAL_GROUP", "TERM,INT")];
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        assert_eq!(
+            group_case(&[], &env, sig),
+            "grandchild saw 1 time(s)",
+            "signal {sig}"
+        );
+    }
+    // A signal left out of the list still goes to the child only.
+    assert_eq!(
+        group_case(&[], &env, libc::SIGHUP),
+        "grandchild saw 0 time(s)"
+    );
+}
+
+/// A second stop signal while stopping is the user insisting (Ctrl-C twice): it is
+/// forwarded to the child again, well before the SIGKILL deadline.
+#[test]
+fn a_second_stop_signal_while_stopping_is_forwarded_again() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let child = py(r#"
+seen = 0
+def on(n, frame):
+    global seen
+    seen += 1
+    print(f"got {n} x{seen}", flush=True)
+    if seen == 2:
+        sys.exit(7)
+signal.signal(signal.SIGTERM, on)
+signal.signal(signal.SIGINT, on)
+print("ready", flush=True)
+wait_forever()
+"#);
+        let mut r = start(pid1(&[
+            "--stop-timeout",
+            "300s",
+            "--",
+            crate::util::python3(),
+            "-c",
+            &child,
+        ]));
+        r.wait_stdout("ready", T);
+        let kai_pid = r.pid1(T);
+        signal(kai_pid, sig);
+        r.wait_stdout(&format!("got {sig} x1"), T);
+        signal(kai_pid, sig);
+        r.wait_stdout(&format!("got {sig} x2"), T);
+        assert_eq!(r.wait_exit(T).code(), Some(7), "{:#?}", r.stderr);
+        assert!(
+            r.stderr
+                .iter()
+                .any(|l| l.contains("stop signal repeated; forwarding it again")),
+            "{:#?}",
+            r.stderr
+        );
+    }
+}
+
+/// A second stop signal during --drain-delay ends the drain: the stop goes out at once and
+/// the --stop-timeout clock starts (a child that shrugs it off is KILLed after 1 s, not
+/// after the 300 s drain). Other signals during the drain are forwarded and start nothing.
+#[test]
+fn a_second_stop_signal_while_draining_stops_at_once() {
+    let child = py(r#"
+def on(n, frame):
+    print("got", signal.Signals(n).name, flush=True)
+signal.signal(signal.SIGTERM, on)
+signal.signal(signal.SIGUSR1, on)
+print("ready", flush=True)
+wait_forever()
+"#);
+    let mut r = start(pid1(&[
+        "--drain-delay",
+        "300s",
+        "--stop-timeout",
+        "1s",
+        "--",
+        crate::util::python3(),
+        "-c",
+        &child,
+    ]));
+    r.wait_stdout("ready", T);
+    let kai_pid = r.pid1(T);
+    signal(kai_pid, libc::SIGTERM);
+    r.wait_line("draining before stop", T);
+    signal(kai_pid, libc::SIGUSR1);
+    r.wait_stdout("got SIGUSR1", T);
+    signal(kai_pid, libc::SIGTERM);
+    r.wait_stdout("got SIGTERM", T);
+    assert_eq!(r.wait_exit(T).code(), Some(137), "{:#?}", r.stderr);
+    let stops: Vec<&String> = r
+        .stderr
+        .iter()
+        .filter(|l| l.contains("stopping child"))
+        .collect();
+    assert_eq!(stops.len(), 1, "{:#?}", r.stderr);
+    assert!(stops[0].contains("SIGTERM"), "{:#?}", r.stderr);
+    let terms = r.stdout.iter().filter(|l| *l == "got SIGTERM").count();
+    assert_eq!(
+        terms, 1,
+        "the drain held the first TERM back: {:#?}",
+        r.stdout
+    );
+}
+
+/// Deadline arithmetic saturates: an absurd --stop-timeout means "never SIGKILL", not an
+/// "overflow when adding duration to instant" panic that aborts PID 1 (exit 134). Where
+/// the parser rejects such a value it must say so with 125, never abort either.
+#[test]
+fn an_absurd_stop_timeout_neither_panics_nor_aborts() {
+    for value in ["1e19", "9000000000000000000s"] {
+        let mut r = start(pid1(&[
+            "--stop-timeout",
+            value,
+            "--",
+            "sh",
+            "-c",
+            DEFAULT_CHILD,
+        ]));
+        let deadline = Instant::now() + T;
+        let status = loop {
+            assert!(
+                Instant::now() < deadline,
+                "no start nor exit: {:#?}",
+                r.stderr
+            );
+            if r.child.try_wait().expect("try_wait").is_some() {
+                break r.wait_exit(T);
+            }
+            r.drain();
+            if r.stdout.iter().any(|l| l == "ready") {
+                signal(r.pid1(T), libc::SIGTERM);
+                break r.wait_exit(T);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let code = status.code();
+        assert!(
+            code == Some(143) || code == Some(125),
+            "--stop-timeout {value}: {status:?} {:#?}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.iter().any(|l| l.contains("panicked")),
+            "{:#?}",
+            r.stderr
+        );
+    }
 }
 
 /// The child's own SigBlk and SigIgn (grep reads /proc/self/status; python would not do:

@@ -287,3 +287,35 @@ fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
     );
     assert_eq!(s.code, 0, "{}", s.output);
 }
+
+/// The terminal hand-over is the one spawn that still runs a step between fork and exec;
+/// with `--notify fd:N` that step dup2s onto N, which must never be std's exec-error pipe:
+/// a missing command is 127 and a non-executable one 126 for every N, and a child that
+/// runs finds a pipe at N. (Issue 8, item 8.)
+#[test]
+fn interactive_child_with_notify_fd_keeps_126_and_127_exact() {
+    let dir = util::TempDir::new("tty-notify");
+    let noexec = dir.file("noexec.sh");
+    std::fs::write(&noexec, "#!/bin/sh\necho should-not-run\n").unwrap();
+    let writer = "import os, stat, sys; n = int(sys.argv[1]); \
+                  assert stat.S_ISFIFO(os.fstat(n).st_mode); \
+                  os.write(n, b'\\n'); print('WROTE-ON-FD', flush=True)";
+    for n in (3..=16).chain([100]) {
+        let fd = format!("fd:{n}");
+        let n_arg = n.to_string();
+        let cases: [(&[&str], i64); 3] = [
+            (&["/nonexistent/kai-init-test"], 127),
+            (&[noexec.as_str()], 126),
+            (&[python3(), "-c", writer, &n_arg], 0),
+        ];
+        for (cmd, want) in cases {
+            let mut args = vec!["--notify", &fd, "--"];
+            args.extend(cmd);
+            let argv = kai_argv(&args);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let s = on_terminal(&[], &argv);
+            assert_eq!(s.code, want, "--notify {fd} {cmd:?}:\n{}", s.output);
+            assert_eq!(s.output.contains("WROTE-ON-FD"), want == 0, "{}", s.output);
+        }
+    }
+}
