@@ -29,6 +29,9 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("cli", cli),
     ("proc_stat", proc_stat),
     ("user_spec", user_spec),
+    ("passwd", passwd),
+    ("sd_notify", sd_notify),
+    ("http_head", http_head),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -133,28 +136,92 @@ pub fn cli(data: &[u8]) {
     }
 }
 
-/// /proc/PID/stat lines as the kernel writes them, and worse.
+/// /proc/PID/stat lines as the kernel writes them (any bytes in the name), and worse: a
+/// line parses whatever its name holds, so replacing the name changes nothing.
 pub fn proc_stat(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Some(p) = crate::sys::reaper::parse_stat(7, text) {
+    if let Some(p) = crate::sys::reaper::parse_stat(7, data) {
         assert_eq!(p.pid, 7);
+        if let (Some(open), Some(close)) = (
+            data.iter().position(|&b| b == b'('),
+            data.iter().rposition(|&b| b == b')'),
+        ) {
+            if open < close {
+                let renamed = [&data[..open], b"(x\xff)", &data[close + 1..]].concat();
+                assert_eq!(crate::sys::reaper::parse_stat(7, &renamed), Some(p));
+            }
+        }
     }
 }
 
-/// `--user USER[:GROUP]`: a parsed spec prints as text that parses back to it.
+/// `--user USER[:GROUP]` as bytes: a parsed spec joined back with `:` parses to itself.
 pub fn user_spec(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(spec) = UserSpec::parse(text) {
+    if let Ok(spec) = UserSpec::parse(data) {
         assert!(
-            !spec.user.is_empty() && !spec.user.contains(':'),
+            !spec.user.is_empty() && !spec.user.contains(&b':'),
             "{spec:?}"
         );
-        assert_eq!(UserSpec::parse(&spec.to_string()), Ok(spec));
+        let mut joined = spec.user.clone();
+        if let Some(group) = &spec.group {
+            joined.push(b':');
+            joined.extend_from_slice(group);
+        }
+        assert_eq!(UserSpec::parse(&joined), Ok(spec));
     }
+}
+
+/// /etc/passwd and /etc/group as any bytes: the first line of the input is the `--user`
+/// spec, the rest is split at the first NUL into passwd and group. Resolving never
+/// panics, and what it finds is consistent: an explicit numeric GROUP is the only group,
+/// the primary gid comes first, and no id is (uid_t)-1.
+pub fn passwd(data: &[u8]) {
+    let (spec, files) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let (passwd, group) = match files.iter().position(|&b| b == 0) {
+        Some(i) => (&files[..i], &files[i + 1..]),
+        None => (files, &b""[..]),
+    };
+    let Ok(spec) = UserSpec::parse(spec) else {
+        return;
+    };
+    if let Ok(id) = crate::user::resolve(&spec, passwd, group) {
+        assert_eq!(id.groups.first(), Some(&id.gid), "{id:?}");
+        assert!(id.uid != u32::MAX && id.gid != u32::MAX, "{id:?}");
+        if spec.group.is_some() {
+            assert_eq!(id.groups, vec![id.gid], "{id:?}");
+        }
+        assert!(!id.home.is_empty(), "{id:?}");
+    }
+}
+
+/// sd_notify datagrams as any bytes, applied twice to one status: never a panic, and no
+/// control character survives into STATUS (it is shown to clients and in logs).
+pub fn sd_notify(data: &[u8]) {
+    let mut status = crate::health::notify::NotifyStatus::default();
+    let now = std::time::Instant::now();
+    for _ in 0..2 {
+        let _ = crate::health::notify::apply(&mut status, data, now);
+        if let Some(text) = &status.status {
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+        }
+    }
+}
+
+/// HTTP response heads as the check client and the http probe read them: never a panic;
+/// a complete head has a three-digit status and ends inside the input; `status` agrees
+/// with `parse_head` on every complete head.
+pub fn http_head(data: &[u8]) {
+    use crate::http::{parse_head, status, Head};
+    match parse_head(data) {
+        Head::Complete { status: code, len } => {
+            assert!((100..=999).contains(&code), "{code}");
+            assert!(len <= data.len());
+            assert_eq!(status(data).ok(), Some(Some(code)));
+        }
+        Head::Partial | Head::Invalid => {}
+    }
+    let _ = status(data);
 }
 
 #[cfg(test)]

@@ -55,7 +55,9 @@ pub fn processes() -> Option<Vec<Proc>> {
     Some(
         dir.filter_map(|e| {
             let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Bytes: the command name is whatever the process set (prctl PR_SET_NAME), and
+            // a process skipped for a non-UTF-8 name would never be told to stop.
+            let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
             parse_stat(pid, &stat)
         })
         .collect(),
@@ -88,8 +90,12 @@ pub fn has_member(procs: &[Proc], pgid: i32, ancestor: i32) -> bool {
 
 /// State, PPid and process group from /proc/PID/stat; the command name in parentheses
 /// may itself contain spaces and parentheses, so fields are counted after the last ')'.
-pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+pub fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
+    let after_name = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    // What follows the name is ASCII numbers and letters, written by the kernel.
+    let mut fields = std::str::from_utf8(after_name)
+        .ok()?
+        .split_ascii_whitespace();
     let state = fields.next()?;
     Some(Proc {
         pid,
@@ -143,7 +149,7 @@ mod tests {
     #[test]
     fn parses_stat_after_odd_names() {
         assert_eq!(
-            parse_stat(12, "12 (a) b) c) S 7 9 12 0"),
+            parse_stat(12, b"12 (a) b) c) S 7 9 12 0"),
             Some(Proc {
                 pid: 12,
                 ppid: 7,
@@ -151,7 +157,10 @@ mod tests {
                 zombie: false
             })
         );
-        assert_eq!(parse_stat(3, "3 (x) Z 1 3 3").map(|p| p.zombie), Some(true));
-        assert_eq!(parse_stat(1, "garbage"), None);
+        assert_eq!(
+            parse_stat(3, b"3 (\xff) Z 1 3 3").map(|p| p.zombie),
+            Some(true)
+        );
+        assert_eq!(parse_stat(1, b"garbage"), None);
     }
 }

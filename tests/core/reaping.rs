@@ -136,6 +136,21 @@ while True:
 
 #[test]
 fn pid1_terms_a_leftover_before_exiting() {
+    leftover_gets_term("");
+}
+
+/// A process name is whatever bytes a program sets (prctl PR_SET_NAME): /proc shows them
+/// raw, and a leftover named so must be found and told like any other (it was skipped
+/// when /proc/PID/stat was read as UTF-8).
+#[test]
+fn pid1_terms_a_leftover_whose_name_is_not_utf8() {
+    leftover_gets_term(
+        "import ctypes; ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b'\\xff\\xfe-left'), 0, 0, 0)\n",
+    );
+}
+
+fn leftover_gets_term(prelude: &str) {
+    let program = format!("{prelude}{POLITE_LEFTOVER}");
     let dir = TempDir::new("leftover");
     let d = dir.path().to_string_lossy().into_owned();
     // The main child starts the leftover in the background, waits until it runs, exits.
@@ -154,7 +169,7 @@ fn pid1_terms_a_leftover_before_exiting() {
         "-c",
         &script,
         "sh",
-        POLITE_LEFTOVER,
+        &program,
     ]));
     r.wait_stdout("ready", T);
     let status = r.wait_exit(T);
