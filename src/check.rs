@@ -304,11 +304,11 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAdd
         .name("resolve".into())
         .spawn(move || {
             let found = (name.as_str(), port).to_socket_addrs().map(Vec::from_iter);
-            *theirs.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            *crate::lock::lock(&theirs) = Some(found);
             waiter.unpark();
         })?;
     loop {
-        if let Some(found) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(found) = crate::lock::lock(&slot).take() {
             return found;
         }
         // Wakes early on unpark (or spuriously): the slot says which.

@@ -15,6 +15,7 @@ pub mod health_socket;
 pub mod http;
 pub mod json;
 pub mod launch;
+pub mod lock;
 pub mod log;
 pub mod signal_names;
 pub mod state;

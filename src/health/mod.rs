@@ -24,13 +24,14 @@ mod server;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
+use crate::lock::lock;
 use crate::state::{State, Subscriber};
 use crate::sys::claims::Claims;
 use readiness::{checks, passes, Config, Endpoint, ProbeResult, Status};
@@ -139,11 +140,6 @@ impl Shared {
             metrics::render(cfg, st, s, verdicts, &requests, conns)
         })
     }
-}
-
-/// A poisoned lock cannot happen (panic = abort), and every update keeps its data valid.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The health side between binding (as root, before the child) and serving.

@@ -303,7 +303,7 @@ impl Gate {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GateInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.inner)
     }
 
     fn admit(self: &Arc<Self>, peer: Peer) -> Option<Ticket> {

@@ -70,7 +70,7 @@ impl Claims {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock cannot happen (panic = abort) and the map stays consistent anyway.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.0)
     }
 }
 
