@@ -297,12 +297,14 @@ impl Stop {
                 println!("kai-init {}", env!("CARGO_PKG_VERSION"));
                 0
             }
+            // Messages quote what they were given: escaped, so one failure is one line.
             Stop::Usage(spec, msg) => {
+                let msg = crate::text::printable(&msg);
                 eprintln!("{}: {msg} (see {} --help)", spec.name, spec.name);
                 spec.usage_code
             }
             Stop::Invalid(spec, msg) => {
-                eprintln!("{}: {msg}", spec.name);
+                eprintln!("{}: {}", spec.name, crate::text::printable(&msg));
                 spec.invalid_code
             }
         }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         // A start-up failure is always reported, even with --log-level off.
         Err(e) if quiet => {
-            eprintln!("kai-init: {e}");
+            eprintln!("kai-init: {}", kai_init::text::printable(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
         Err(e) => {

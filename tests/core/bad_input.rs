@@ -262,3 +262,22 @@ fn arguments_that_are_not_utf8_are_options_or_values_not_commands() {
     cmd.arg(os(b"1s\xff")).args(["--", "true"]);
     rejects_cmd(cmd, 125, &["--stop-timeout", r"1s\xff"]);
 }
+
+/// A value is quoted back in the error, escaped: a newline or an escape sequence in it
+/// can neither forge a second `kai-init:` line nor paint the terminal.
+#[test]
+fn a_value_cannot_forge_a_second_line() {
+    rejects(
+        &["--stop-timeout", "1x\nkai-init: fake line", "--", "true"],
+        &[],
+        125,
+        &["--stop-timeout", "\\n"],
+    );
+    rejects(
+        &["--", "true"],
+        &[("KAI_INIT_STOP_TIMEOUT", "2\u{1b}[31mred\r")],
+        125,
+        &["KAI_INIT_STOP_TIMEOUT", "\\x1b"],
+    );
+    rejects(&["--frob\nkai-init: fake", "true"], &[], 2, &["--frob"]);
+}
