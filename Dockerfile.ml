@@ -70,7 +70,7 @@ RUN --mount=type=cache,id=kai-pip,target=/root/.cache/pip \
  # Where --prefix puts site-packages differs between Python builds (Ubuntu's
  # patched python uses local/lib/python3.X/dist-packages, python.org builds
  # lib/python3.X/site-packages): move it to one fixed path for PYTHONPATH.
- && sp="$(find /install -type d \( -name site-packages -o -name dist-packages \) | head -n 1)" \
+ && sp="$(find /install -type d \( -name site-packages -o -name dist-packages \) -print -quit)" \
  && test -n "$sp" \
  && mkdir -p /opt/ml \
  && mv "$sp" /opt/ml/site-packages \
@@ -121,7 +121,8 @@ COPY --from=node-build /app/node_modules ./node_modules
 COPY --from=node-build /app/package.json ./
 COPY --from=node-build /app/front ./front
 COPY --from=node-build /app/worker ./worker
-USER app
+# Numeric, so Kubernetes' runAsNonRoot can verify it without a runAsUser.
+USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # start-period covers the model load (TensorFlow import) before failures count.

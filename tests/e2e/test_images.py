@@ -51,7 +51,7 @@ class BuildTests(unittest.TestCase):
         cfg = h.inspect(image("api"))["Config"]
         self.assertEqual(cfg["Entrypoint"][0], "/sbin/kai-init")
         self.assertEqual(cfg["Healthcheck"]["Test"], ["CMD", "/sbin/kai-init", "check"])
-        self.assertEqual(cfg["User"], "node")
+        self.assertEqual(cfg["User"], "1000:1000")
         self.assertIn("3000/tcp", cfg["ExposedPorts"])
 
     def test_ml_builds(self):
@@ -59,7 +59,7 @@ class BuildTests(unittest.TestCase):
         cfg = h.inspect(image("ml"))["Config"]
         self.assertEqual(cfg["Entrypoint"][0], "/sbin/kai-init")
         self.assertEqual(cfg["Healthcheck"]["Test"], ["CMD", "/sbin/kai-init", "check"])
-        self.assertEqual(cfg["User"], "app")
+        self.assertEqual(cfg["User"], "10001:10001")
         self.assertIn("PYTHONUNBUFFERED=1", cfg["Env"])
 
     def test_api_runtime_has_production_files_only(self):
