@@ -46,7 +46,7 @@ pub fn parse_head(buf: &[u8]) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => match resp.code {
+        Ok(httparse::Status::Complete(len)) => match resp.code.filter(|&c| has_class(c)) {
             Some(status) => Head::Complete { status, len },
             None => Head::Invalid,
         },
@@ -65,12 +65,20 @@ pub fn status(buf: &[u8]) -> Result<Option<u16>, Invalid> {
     // after the code), so a code seen without it may still be followed by a fourth digit.
     let line_done = resp.reason.is_some();
     match (parsed, resp.code) {
+        (_, Some(code)) if line_done && !has_class(code) => Err(Invalid),
         (Ok(_), Some(code)) if line_done => Ok(Some(code)),
         (Ok(httparse::Status::Partial), _) => Ok(None),
         // A malformed header after a good status line: the status line still stands.
         (Err(_), Some(code)) if line_done => Ok(Some(code)),
         (Ok(httparse::Status::Complete(_)), _) | (Err(_), _) => Err(Invalid),
     }
+}
+
+/// httparse takes any three digits; a status's first digit is its class (RFC 9110,
+/// section 15), and no class starts with 0: `HTTP/1.1 003` is not a response (found by
+/// the `http_head` fuzz target).
+fn has_class(code: u16) -> bool {
+    code >= 100
 }
 
 /// The bytes are not an HTTP/1.0 or HTTP/1.1 response.
@@ -108,6 +116,8 @@ mod tests {
             "a fourth digit may follow"
         );
         assert_eq!(status(b"HTTP/1.1 2000 x\r\n"), Err(Invalid));
+        assert_eq!(status(b"HTTP/1.0 003 x\r\n"), Err(Invalid));
+        assert_eq!(parse_head(b"HTTP/1.1 099 x\r\n\r\n"), Head::Invalid);
         assert_eq!(status(b"HTTP/1.9 200 OK\r\n"), Err(Invalid));
         assert_eq!(status(b"HTTP/2 200 OK\r\n"), Err(Invalid));
         assert_eq!(status(b"SSH-2.0-OpenSSH"), Err(Invalid));
