@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::abuse::with_nofile;
 use crate::util::{self, wait_until};
-use crate::{get, hermetic_pid1, kai, metrics, socket_name, wait_status, At, T};
+use crate::{
+    get, hermetic_pid1, kai, metrics, socket_name, term_exits_143, wait_status, wrapped, At, T,
+};
 
 /// Binds the abstract socket argv[1] and answers every connection `200 OK` after reading
 /// its request: an impostor. Prints `squatting` once bound.
@@ -194,9 +196,7 @@ fn check_believes_its_own_kai_init_as_any_user() {
     ];
     let (code, out, _) = check_via(&nobody, &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -388,9 +388,7 @@ fn a_one_byte_flood_locks_out_no_local_probe_and_no_other_peer() {
         m.value("kai_init_http_connections_open") <= m.value("kai_init_http_connections_limit")
     );
     drop(flood);
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -413,17 +411,8 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
         "120",
     ]);
     let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg("ulimit -n 24 && exec \"$0\" \"$@\"")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let mut running = util::start(sh);
+    sh.args(["-c", "ulimit -n 24 && exec \"$0\" \"$@\""]);
+    let mut running = util::start(wrapped(sh, &cmd));
     wait_status(&unix, "/livez", 200, T);
 
     let mut idle = util::start(python(PY_IDLE, &[&port.to_string(), "20", &sock]));
@@ -449,9 +438,7 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
         running.stderr
     );
     drop(idle);
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -496,8 +483,7 @@ fn a_dribbling_client_does_not_keep_its_slot() {
         closed >= Duration::from_secs(9) && closed < Duration::from_secs(15),
         "closed after {closed:?}"
     );
-    running.signal(15);
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, Instant};
 
 use crate::util::{self, TempDir};
-use crate::{get, kai, metrics, socket_name, wait_status, At, T};
+use crate::{get, kai, metrics, socket_name, term_exits_143, wait_status, At, T};
 
 /// Steps through sd_notify as the test creates files in `argv[1]`: STATUS, then READY=1
 /// and a 600 ms watchdog fed every 100 ms, then starving the watchdog, feeding it again,
@@ -258,8 +258,7 @@ console.log('node: started');
     assert_eq!(m.value("kai_init_notify_ready"), 1.0);
     assert_eq!(m.value("kai_init_started"), 1.0);
     running.wait_line("child notified readiness", T);
-    running.signal(15);
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
