@@ -490,3 +490,9 @@ pub fn term_exits_143(running: &mut util::Running) {
     running.signal(15);
     assert_eq!(running.wait_exit(T).code(), Some(143));
 }
+
+/// Waits until `path` answers `code`, and asserts that this answer's body says `needle`.
+pub fn wait_status_saying(at: &At, path: &str, code: u16, needle: &str) {
+    let r = wait_status(at, path, code, T);
+    assert!(r.body.contains(needle), "{}", r.body);
+}

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{python3, signal, start, Running};
-use crate::{pid1, T};
+use crate::{assert_no_sigkill, pid1, T};
 
 /// Generous enough for a loaded machine; the servers' graceful stops take ~2 s here.
 const STOP_TIMEOUT: &str = "20s";
@@ -236,11 +236,7 @@ fn group_all_term_still_drains(server: Server) {
 fn stop(kai: &mut Running) -> Option<i32> {
     signal(kai.pid1(T), libc::SIGTERM);
     let code = kai.wait_exit(T).code();
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "a graceful stop needs no SIGKILL: {:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
     code
 }
 
@@ -265,11 +261,7 @@ fn term_drains_request(server: Server) {
     );
     let code = kai.wait_exit(T).code();
     assert_eq!(code, Some(0), "{:#?}\n{:#?}", kai.stdout, kai.stderr);
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
 }
 
 #[test]
@@ -399,11 +391,7 @@ fn wrapper_that_does_not_exec_app_gets_one_term_and_stops_gracefully() {
     );
     assert_eq!(code, Some(143), "bash dies of the TERM: {:#?}", kai.stderr);
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
 }
 
 /// With the group routing the app gets the TERM with bash (the group); when bash has died,

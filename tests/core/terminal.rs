@@ -295,8 +295,7 @@ fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
 #[test]
 fn interactive_child_with_notify_fd_keeps_126_and_127_exact() {
     let dir = util::TempDir::new("tty-notify");
-    let noexec = dir.file("noexec.sh");
-    std::fs::write(&noexec, "#!/bin/sh\necho should-not-run\n").unwrap();
+    let noexec = crate::non_executable_script(&dir, "noexec.sh");
     let writer = "import os, stat, sys; n = int(sys.argv[1]); \
                   assert stat.S_ISFIFO(os.fstat(n).st_mode); \
                   os.write(n, b'\\n'); print('WROTE-ON-FD', flush=True)";

@@ -132,6 +132,14 @@ fn mount_ns(pid: i32) -> u64 {
         .unwrap_or_else(|_| panic!("odd link {link}"))
 }
 
+/// `check` run as nobody, with no supplementary groups.
+const NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
 #[test]
 fn check_refuses_a_squatter_on_a_given_name() {
     let name = socket_name("squat");
@@ -157,13 +165,7 @@ fn check_refuses_a_squatter_on_a_given_name() {
     );
     assert!(out.ends_with("is in another mount namespace)"), "{out}");
     // As an unprivileged user, which may not read root's namespace links: still refused.
-    let nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    let (code, out, _) = check_via(&nobody, &[], &env);
+    let (code, out, _) = check_via(&NOBODY, &[], &env);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("is in another mount namespace"), "{out}");
 
@@ -188,13 +190,7 @@ fn check_believes_its_own_kai_init_as_any_user() {
     let (code, out, _) = check_via(&[], &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
     // The mountinfo comparison: nobody may not read root's /proc/PID/ns/mnt.
-    let nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    let (code, out, _) = check_via(&nobody, &[], &env);
+    let (code, out, _) = check_via(&NOBODY, &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
     term_exits_143(&mut running);
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::util::{self, wait_until};
-use crate::{get, kai, metrics, socket_name, wait_body, wait_status, At, T};
+use crate::{get, kai, metrics, socket_name, wait_body, wait_status, wait_status_saying, At, T};
 
 /// A probe script whose behaviour the test changes by rewriting `mode`.
 fn probe_script(dir: &util::TempDir) -> String {
@@ -45,8 +45,7 @@ fn exec_probe_statuses(pid1: bool) {
     assert!(r.body.contains("[+]probe ok: exit 0"), "{}", r.body);
 
     set_mode(&dir, "exit 3");
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(r.body.contains("[-]probe failed: exit 3"), "{}", r.body);
+    wait_status_saying(&at, "/readyz?verbose", 503, "[-]probe failed: exit 3");
 
     set_mode(&dir, "kill -TERM $$");
     wait_body(
@@ -145,11 +144,11 @@ fn initial_delay_holds_the_first_probe() {
         "sleep",
         "60",
     ]));
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(
-        r.body.contains("[-]probe failed: no result yet"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        503,
+        "[-]probe failed: no result yet",
     );
     assert_eq!(
         get(&at, "/livez").status,
