@@ -1,5 +1,6 @@
 //! Exit status under a real PID 1: the child's code passes through unchanged, exec
 //! failures are 126 (cannot execute) and 127 (not found), --success-code remaps.
+
 use crate::util::{run, start, TempDir};
 use crate::{assert_one_line, non_executable_script, pid1, T};
 
