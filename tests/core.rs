@@ -137,3 +137,21 @@ pub fn assert_one_line(stderr: &str, needles: &[&str]) {
         );
     }
 }
+
+/// Asserts that nothing was SIGKILLed: no line of kai-init's stderr mentions SIGKILL.
+pub fn assert_no_sigkill(stderr: &[String]) {
+    assert!(
+        !stderr.iter().any(|l| l.contains("SIGKILL")),
+        "nothing may need a SIGKILL: {stderr:#?}"
+    );
+}
+
+/// A `#!/bin/sh` script `name` in `dir` (it would print "should-not-run") without the
+/// execute bit (mode 0644): exec'ing it fails with EACCES, 126.
+pub fn non_executable_script(dir: &util::TempDir, name: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.file(name);
+    std::fs::write(&path, "#!/bin/sh\necho should-not-run\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    path
+}

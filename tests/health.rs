@@ -469,3 +469,30 @@ pub fn node_server(args: &[&str], port: u16, listen_now: bool) -> util::Running 
     }
     util::start(cmd)
 }
+
+/// `outer ... PROGRAM ARGS...`: `inner`'s command line appended to `outer`'s, with
+/// `inner`'s environment changes (the hermetic clean-up included) carried over, so that a
+/// wrapper (a shell's `ulimit`, unshare) can run kai-init as the test built it.
+pub fn wrapped(mut outer: Command, inner: &Command) -> Command {
+    outer.arg(inner.get_program()).args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => outer.env(key, v),
+            None => outer.env_remove(key),
+        };
+    }
+    outer
+}
+
+/// SIGTERM to kai-init: its child dies of the forwarded signal, so kai-init exits with
+/// 128 + 15 (within the deadline).
+pub fn term_exits_143(running: &mut util::Running) {
+    running.signal(15);
+    assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+/// Waits until `path` answers `code`, and asserts that this answer's body says `needle`.
+pub fn wait_status_saying(at: &At, path: &str, code: u16, needle: &str) {
+    let r = wait_status(at, path, code, T);
+    assert!(r.body.contains(needle), "{}", r.body);
+}

@@ -1,10 +1,8 @@
 //! Exit status under a real PID 1: the child's code passes through unchanged, exec
 //! failures are 126 (cannot execute) and 127 (not found), --success-code remaps.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::util::{run, start, TempDir};
-use crate::{assert_one_line, pid1, T};
+use crate::{assert_one_line, non_executable_script, pid1, T};
 
 #[test]
 fn child_exit_codes_pass_through_as_pid1() {
@@ -36,9 +34,7 @@ fn child_exit_codes_pass_through_as_pid1() {
 #[test]
 fn non_executable_file_is_126_as_pid1() {
     let dir = TempDir::new("noexec");
-    let path = dir.file("script.sh");
-    std::fs::write(&path, "#!/bin/sh\necho should-not-run\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = non_executable_script(&dir, "script.sh");
     let (status, stdout, stderr) = run(pid1(&["--", &path]), T);
     assert_eq!(status.code(), Some(126), "{stderr}");
     assert!(!stdout.contains("should-not-run"));
@@ -108,9 +104,7 @@ fn success_code_from_environment_is_a_list() {
 #[test]
 fn notify_fd_keeps_126_and_127_exact_for_every_n() {
     let dir = TempDir::new("notify-fd");
-    let noexec = dir.file("noexec.sh");
-    std::fs::write(&noexec, "#!/bin/sh\necho should-not-run\n").unwrap();
-    std::fs::set_permissions(&noexec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let noexec = non_executable_script(&dir, "noexec.sh");
     // The child finds a pipe (kai-init's read end) at N and can write its line on it.
     let writer = "import os, stat, sys; n = int(sys.argv[1]); \
                   assert stat.S_ISFIFO(os.fstat(n).st_mode); \

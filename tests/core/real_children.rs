@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::util::{self, python3, signal, start, Proc};
-use crate::{pid1, py, T};
+use crate::{assert_no_sigkill, pid1, py, T};
 
 /// Starts `argv` under kai-init as PID 1, waits for `ready`, sends SIGTERM to kai-init and
 /// returns (exit code, stdout).
@@ -16,11 +16,7 @@ fn term_after_ready(argv: &[&str]) -> (Option<i32>, Vec<String>) {
     r.wait_stdout("ready", T);
     signal(r.pid1(T), libc::SIGTERM);
     let status = r.wait_exit(T);
-    assert!(
-        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        r.stderr
-    );
+    assert_no_sigkill(&r.stderr);
     (status.code(), r.stdout.clone())
 }
 
@@ -92,11 +88,7 @@ fn node_and_python_worker(node_program: &str, worker: &str) -> (Option<i32>, Vec
     let status = r.wait_exit(T);
     // Both stopped on the one TERM, not by the SIGKILL 60 s later.
     assert!(sent.elapsed() < T, "took {:?}", sent.elapsed());
-    assert!(
-        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        r.stderr
-    );
+    assert_no_sigkill(&r.stderr);
     for p in everyone {
         assert!(!p.exists(), "pid {} is left behind", p.pid);
     }

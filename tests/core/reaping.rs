@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::util::{self, ppid, python3, start, wait_until, Proc, TempDir};
-use crate::{kai, pid1, T};
+use crate::{assert_no_sigkill, kai, pid1, T};
 
 /// The main child double-forks 2,000 orphans (they exit at once, reparented to PID 1),
 /// then, still running, waits until every orphan pid has left /proc and counts the
@@ -263,11 +263,7 @@ fn subreaper_stops_leftovers_in_and_out_of_the_childs_group() {
     }
     // Both died of TERM: no wait for the 60 s --stop-timeout.
     assert!(since.elapsed() < T, "took {:?}", since.elapsed());
-    assert!(
-        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        r.stderr
-    );
+    assert_no_sigkill(&r.stderr);
 }
 
 #[test]
@@ -469,11 +465,7 @@ fn shell_wrapper_case(as_pid1: bool) {
     );
     assert!(!r.stdout.iter().any(|l| l == "after"), "{:#?}", r.stdout);
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        !r.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "nothing was killed: {:#?}",
-        r.stderr
-    );
+    assert_no_sigkill(&r.stderr);
 }
 
 #[test]

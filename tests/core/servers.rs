@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{python3, signal, start, Running};
-use crate::{pid1, T};
+use crate::{assert_no_sigkill, pid1, T};
 
 /// Generous enough for a loaded machine; the servers' graceful stops take ~2 s here.
 const STOP_TIMEOUT: &str = "20s";
@@ -28,6 +28,17 @@ const STOP_TIMEOUT: &str = "20s";
 enum Routing {
     Child,
     GroupAll,
+}
+
+impl Routing {
+    /// kai-init's flags for this routing, with the generous --stop-timeout.
+    fn flags(self) -> Vec<&'static str> {
+        let mut args = vec!["--stop-timeout", STOP_TIMEOUT];
+        if self == Routing::GroupAll {
+            args.extend(["--signal-group", "all"]);
+        }
+        args
+    }
 }
 
 fn repo(rel: &str) -> String {
@@ -64,10 +75,7 @@ impl Server {
 
     /// kai-init running the server as PID 1, and the server's port once it listens.
     fn start(self, routing: Routing) -> (Running, u16) {
-        let mut args = vec!["--stop-timeout", STOP_TIMEOUT];
-        if routing == Routing::GroupAll {
-            args.extend(["--signal-group", "all"]);
-        }
+        let mut args = routing.flags();
         args.push("--");
         let argv = self.argv();
         args.extend(argv.iter().map(String::as_str));
@@ -186,8 +194,16 @@ impl Reply {
 /// for HUP) and what the client got.
 fn signal_in_flight(server: Server, routing: Routing, sig: i32) -> (Running, Reply) {
     let (mut kai, port) = server.start(routing);
+    let (reply, _) = request_and_signal(&mut kai, port, sig);
+    (kai, reply)
+}
+
+/// Starts a 2 s request on `port` and, once the server under `kai` has logged that it
+/// started, sends `sig` to kai-init. Returns what the client got and when `sig` went out.
+fn request_and_signal(kai: &mut Running, port: u16, sig: i32) -> (Reply, Instant) {
     let mut client = curl_slow(port);
     kai.wait_stdout("request started", T);
+    let sent = Instant::now();
     signal(kai.pid1(T), sig);
     let status = client.wait_exit(T);
     let reply = Reply {
@@ -195,18 +211,32 @@ fn signal_in_flight(server: Server, routing: Routing, sig: i32) -> (Running, Rep
         stdout: client.stdout.clone(),
         stderr: client.stderr.clone(),
     };
-    (kai, reply)
+    (reply, sent)
+}
+
+/// `--signal-group all`: `sig` reaches the workers too and the request is cut. Returns
+/// kai-init (maybe still running).
+fn group_all_drops_request(server: Server, sig: i32) -> Running {
+    let (kai, reply) = signal_in_flight(server, Routing::GroupAll, sig);
+    assert!(
+        reply.dropped(),
+        "expected the request to be cut: {reply:#?}"
+    );
+    kai
+}
+
+/// `--signal-group all`, TERM: the request still completes and kai-init exits 0.
+fn group_all_term_still_drains(server: Server) {
+    let (mut kai, reply) = signal_in_flight(server, Routing::GroupAll, libc::SIGTERM);
+    assert!(reply.completed(), "{reply:#?}");
+    assert_eq!(kai.wait_exit(T).code(), Some(0), "{:#?}", kai.stderr);
 }
 
 /// TERMs kai-init and returns its exit code.
 fn stop(kai: &mut Running) -> Option<i32> {
     signal(kai.pid1(T), libc::SIGTERM);
     let code = kai.wait_exit(T).code();
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "a graceful stop needs no SIGKILL: {:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
     code
 }
 
@@ -231,11 +261,7 @@ fn term_drains_request(server: Server) {
     );
     let code = kai.wait_exit(T).code();
     assert_eq!(code, Some(0), "{:#?}\n{:#?}", kai.stdout, kai.stderr);
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
 }
 
 #[test]
@@ -275,23 +301,14 @@ fn node_cluster_term_drains_the_request_and_exits_0() {
 /// the worker serving the request, and the arbiter reports it.
 #[test]
 fn group_all_gunicorn_sync_hup_drops_the_request() {
-    let (mut kai, reply) = signal_in_flight(Server::GunicornSync, Routing::GroupAll, libc::SIGHUP);
-    assert!(
-        reply.dropped(),
-        "expected the request to be cut: {reply:#?}"
-    );
+    let mut kai = group_all_drops_request(Server::GunicornSync, libc::SIGHUP);
     kai.wait_line("was sent SIGHUP!", T);
     assert_eq!(stop(&mut kai), Some(0), "{:#?}", kai.stdout);
 }
 
 #[test]
 fn group_all_gunicorn_gthread_hup_drops_the_request() {
-    let (mut kai, reply) =
-        signal_in_flight(Server::GunicornGthread, Routing::GroupAll, libc::SIGHUP);
-    assert!(
-        reply.dropped(),
-        "expected the request to be cut: {reply:#?}"
-    );
+    let mut kai = group_all_drops_request(Server::GunicornGthread, libc::SIGHUP);
     kai.wait_line("was sent SIGHUP!", T);
     assert_eq!(stop(&mut kai), Some(0), "{:#?}", kai.stdout);
 }
@@ -300,11 +317,7 @@ fn group_all_gunicorn_gthread_hup_drops_the_request() {
 /// the whole group kills them mid-request.
 #[test]
 fn group_all_node_cluster_hup_drops_the_request() {
-    let (mut kai, reply) = signal_in_flight(Server::NodeCluster, Routing::GroupAll, libc::SIGHUP);
-    assert!(
-        reply.dropped(),
-        "expected the request to be cut: {reply:#?}"
-    );
+    let mut kai = group_all_drops_request(Server::NodeCluster, libc::SIGHUP);
     // The primary replaces the killed workers (no exit status is asserted after this: a
     // group TERM now would kill the replacements too, racing the primary's own stop).
     kai.wait_stdout("signal=SIGHUP", T);
@@ -315,11 +328,7 @@ fn group_all_node_cluster_hup_drops_the_request() {
 /// them gracefully.
 #[test]
 fn group_all_node_cluster_term_drops_the_request() {
-    let (mut kai, reply) = signal_in_flight(Server::NodeCluster, Routing::GroupAll, libc::SIGTERM);
-    assert!(
-        reply.dropped(),
-        "expected the request to be cut: {reply:#?}"
-    );
+    let mut kai = group_all_drops_request(Server::NodeCluster, libc::SIGTERM);
     kai.wait_exit(T);
     assert!(
         kai.stdout.iter().any(|l| l.contains("signal=SIGTERM")),
@@ -332,17 +341,12 @@ fn group_all_node_cluster_term_drops_the_request() {
 /// group still lets the request finish: the one row that was safe before.
 #[test]
 fn group_all_gunicorn_sync_term_still_drains_the_request() {
-    let (mut kai, reply) = signal_in_flight(Server::GunicornSync, Routing::GroupAll, libc::SIGTERM);
-    assert!(reply.completed(), "{reply:#?}");
-    assert_eq!(kai.wait_exit(T).code(), Some(0), "{:#?}", kai.stderr);
+    group_all_term_still_drains(Server::GunicornSync);
 }
 
 #[test]
 fn group_all_gunicorn_gthread_term_still_drains_the_request() {
-    let (mut kai, reply) =
-        signal_in_flight(Server::GunicornGthread, Routing::GroupAll, libc::SIGTERM);
-    assert!(reply.completed(), "{reply:#?}");
-    assert_eq!(kai.wait_exit(T).code(), Some(0), "{:#?}", kai.stderr);
+    group_all_term_still_drains(Server::GunicornGthread);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,30 +358,17 @@ fn group_all_gunicorn_gthread_term_still_drains_the_request() {
 /// stops gracefully well within the stop timeout.
 fn wrapper_term(routing: Routing) -> (Running, Option<i32>, Reply, Duration) {
     let script = format!("node {}; echo after", repo("tests/fixtures/node_app.js"));
-    let mut args = vec!["--stop-timeout", STOP_TIMEOUT];
-    if routing == Routing::GroupAll {
-        args.extend(["--signal-group", "all"]);
-    }
+    let mut args = routing.flags();
     args.extend(["--", "bash", "-c", script.as_str()]);
     let mut kai = start(pid1(&args));
     let port = port_after(&kai.wait_stdout("app ready port=", T), "port=");
-    let mut client = curl_slow(port);
-    kai.wait_stdout("request started", T);
-    let sent = Instant::now();
-    signal(kai.pid1(T), libc::SIGTERM);
-    let status = client.wait_exit(T);
-    let reply = Reply {
-        curl_code: status.code(),
-        stdout: client.stdout.clone(),
-        stderr: client.stderr.clone(),
-    };
+    let (reply, sent) = request_and_signal(&mut kai, port, libc::SIGTERM);
     let code = kai.wait_exit(T).code();
     (kai, code, reply, sent.elapsed())
 }
 
-#[test]
-fn wrapper_that_does_not_exec_app_gets_one_term_and_stops_gracefully() {
-    let (kai, code, reply, took) = wrapper_term(Routing::Child);
+/// The request completed, and the app got exactly one TERM and stopped gracefully.
+fn assert_app_stopped_once(kai: &Running, reply: &Reply) {
     assert!(reply.completed(), "{reply:#?}");
     let out = &kai.stdout;
     assert!(
@@ -387,17 +378,20 @@ fn wrapper_that_does_not_exec_app_gets_one_term_and_stops_gracefully() {
     );
     let terms = out.iter().filter(|l| l.contains("app got SIGTERM")).count();
     assert_eq!(terms, 1, "{out:#?}");
+}
+
+#[test]
+fn wrapper_that_does_not_exec_app_gets_one_term_and_stops_gracefully() {
+    let (kai, code, reply, took) = wrapper_term(Routing::Child);
+    assert_app_stopped_once(&kai, &reply);
+    let out = &kai.stdout;
     assert!(
         !out.iter().any(|l| l == "after"),
         "bash did not die: {out:#?}"
     );
     assert_eq!(code, Some(143), "bash dies of the TERM: {:#?}", kai.stderr);
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert!(
-        !kai.stderr.iter().any(|l| l.contains("SIGKILL")),
-        "{:#?}",
-        kai.stderr
-    );
+    assert_no_sigkill(&kai.stderr);
 }
 
 /// With the group routing the app gets the TERM with bash (the group); when bash has died,
@@ -406,14 +400,6 @@ fn wrapper_that_does_not_exec_app_gets_one_term_and_stops_gracefully() {
 #[test]
 fn group_all_wrapper_app_gets_one_term_and_stops_gracefully() {
     let (kai, code, reply, _) = wrapper_term(Routing::GroupAll);
-    assert!(reply.completed(), "{reply:#?}");
-    let out = &kai.stdout;
-    assert!(
-        out.iter()
-            .any(|l| l == "app graceful shutdown complete terms=1"),
-        "{out:#?}"
-    );
-    let terms = out.iter().filter(|l| l.contains("app got SIGTERM")).count();
-    assert_eq!(terms, 1, "{out:#?}");
+    assert_app_stopped_once(&kai, &reply);
     assert_eq!(code, Some(143), "{:#?}", kai.stderr);
 }

@@ -62,7 +62,7 @@ fn subreaper_forwards_term() {
     let mut r = start(kai(&["--", "sh", "-c", DEFAULT_CHILD]));
     r.wait_stdout("ready", T);
     r.signal(libc::SIGTERM);
-    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+    assert_exit(&mut r, 143);
 }
 
 #[test]
@@ -112,19 +112,31 @@ fn got(r: &Running, name: &str) -> bool {
     r.stdout.iter().any(|l| l == &format!("got {name}"))
 }
 
+/// kai-init as PID 1 with `extra` flags, running the python `child`: started, the child
+/// has printed "ready", and kai-init's host pid is known.
+fn start_python(extra: &[&str], child: &str) -> (Running, i32) {
+    let mut args = extra.to_vec();
+    args.extend(["--", crate::util::python3(), "-c", child]);
+    started(pid1(&args))
+}
+
+/// `cmd` started, its child has printed "ready", and kai-init's host pid.
+fn started(cmd: std::process::Command) -> (Running, i32) {
+    let mut r = start(cmd);
+    r.wait_stdout("ready", T);
+    let kai_pid = r.pid1(T);
+    (r, kai_pid)
+}
+
+/// kai-init exits with `code` (within the deadline).
+fn assert_exit(r: &mut Running, code: i32) {
+    assert_eq!(r.wait_exit(T).code(), Some(code), "{:#?}", r.stderr);
+}
+
 #[test]
 fn signal_map_term_to_quit() {
-    let child = reporting_child();
-    let mut r = start(pid1(&[
-        "--signal-map",
-        "TERM:QUIT",
-        "--",
-        crate::util::python3(),
-        "-c",
-        &child,
-    ]));
-    r.wait_stdout("ready", T);
-    signal(r.pid1(T), libc::SIGTERM);
+    let (mut r, kai_pid) = start_python(&["--signal-map", "TERM:QUIT"], &reporting_child());
+    signal(kai_pid, libc::SIGTERM);
     let status = r.wait_exit(T);
     assert!(got(&r, "SIGQUIT"), "child saw QUIT: {:#?}", r.stdout);
     assert!(
@@ -137,19 +149,10 @@ fn signal_map_term_to_quit() {
 
 #[test]
 fn signal_map_to_zero_drops() {
-    let child = reporting_child();
-    let mut r = start(pid1(&[
-        "--log-level",
-        "debug",
-        "--signal-map",
-        "USR1:0",
-        "--",
-        crate::util::python3(),
-        "-c",
-        &child,
-    ]));
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = start_python(
+        &["--log-level", "debug", "--signal-map", "USR1:0"],
+        &reporting_child(),
+    );
     signal(kai_pid, libc::SIGUSR1);
     r.wait_line("dropped by --signal-map", T);
     // USR2 is forwarded after USR1 was handled; had USR1 gone out, the child (which runs
@@ -174,9 +177,7 @@ fn signal_map_from_environment_with_numbers_and_sig_names() {
         &child,
     ]);
     cmd.env("KAI_INIT_SIGNAL_MAP", "SIGUSR1:0,15:3");
-    let mut r = start(cmd);
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = started(cmd);
     signal(kai_pid, libc::SIGUSR1);
     r.wait_line("dropped by --signal-map", T);
     signal(kai_pid, libc::SIGTERM);
@@ -352,21 +353,12 @@ signal.signal(signal.SIGINT, on)
 print("ready", flush=True)
 wait_forever()
 "#);
-        let mut r = start(pid1(&[
-            "--stop-timeout",
-            "300s",
-            "--",
-            crate::util::python3(),
-            "-c",
-            &child,
-        ]));
-        r.wait_stdout("ready", T);
-        let kai_pid = r.pid1(T);
+        let (mut r, kai_pid) = start_python(&["--stop-timeout", "300s"], &child);
         signal(kai_pid, sig);
         r.wait_stdout(&format!("got {sig} x1"), T);
         signal(kai_pid, sig);
         r.wait_stdout(&format!("got {sig} x2"), T);
-        assert_eq!(r.wait_exit(T).code(), Some(7), "{:#?}", r.stderr);
+        assert_exit(&mut r, 7);
         assert!(
             r.stderr
                 .iter()
@@ -390,25 +382,14 @@ signal.signal(signal.SIGUSR1, on)
 print("ready", flush=True)
 wait_forever()
 "#);
-    let mut r = start(pid1(&[
-        "--drain-delay",
-        "300s",
-        "--stop-timeout",
-        "1s",
-        "--",
-        crate::util::python3(),
-        "-c",
-        &child,
-    ]));
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = start_python(&["--drain-delay", "300s", "--stop-timeout", "1s"], &child);
     signal(kai_pid, libc::SIGTERM);
     r.wait_line("draining before stop", T);
     signal(kai_pid, libc::SIGUSR1);
     r.wait_stdout("got SIGUSR1", T);
     signal(kai_pid, libc::SIGTERM);
     r.wait_stdout("got SIGTERM", T);
-    assert_eq!(r.wait_exit(T).code(), Some(137), "{:#?}", r.stderr);
+    assert_exit(&mut r, 137);
     let stops: Vec<&String> = r
         .stderr
         .iter()
@@ -488,48 +469,40 @@ fn assert_clean_signal_state(stdout: &str) {
     assert_eq!(seen, 2, "{stdout}");
 }
 
-fn with_grep(args: &[&str]) -> Vec<String> {
-    args.iter()
-        .chain(&["--"])
-        .chain(&GREP_SIG)
-        .map(|s| s.to_string())
-        .collect()
+/// kai-init (as `wrapper... kai-init flags... -- grep ...`, launched with `ignored` signals
+/// ignored) runs the grep child, which must start with no signal blocked or ignored.
+fn assert_child_starts_clean(ignored: &[i32], wrapper: &[&str], flags: &[&str]) {
+    let bin = crate::util::bin().to_string_lossy().into_owned();
+    let mut argv = wrapper.to_vec();
+    argv.push(&bin);
+    argv.extend(flags);
+    argv.push("--");
+    argv.extend(GREP_SIG);
+    assert_clean_run(launched(ignored, &argv));
+}
+
+fn assert_clean_run(cmd: std::process::Command) {
+    let (status, stdout, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_clean_signal_state(&stdout);
 }
 
 /// kai-init blocks every signal itself: none of that may reach the child. kai-init is
 /// started clean here (as a container runtime starts PID 1), so any bit is kai-init's own.
 #[test]
 fn child_starts_with_empty_mask_and_no_ignores_as_pid1() {
-    let mut argv = vec!["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
-    let bin = crate::util::bin().to_string_lossy().into_owned();
-    argv.push(&bin);
-    let rest = with_grep(&[]);
-    argv.extend(rest.iter().map(String::as_str));
-    let (status, stdout, stderr) = run(launched(&[], &argv), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_clean_signal_state(&stdout);
+    let unshare = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+    assert_child_starts_clean(&[], &unshare, &[]);
 }
 
 #[test]
 fn child_starts_with_empty_mask_and_no_ignores_as_subreaper() {
-    let bin = crate::util::bin().to_string_lossy().into_owned();
-    let rest = with_grep(&[]);
-    let mut argv = vec![bin.as_str()];
-    argv.extend(rest.iter().map(String::as_str));
-    let (status, stdout, stderr) = run(launched(&[], &argv), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_clean_signal_state(&stdout);
+    assert_child_starts_clean(&[], &[], &[]);
 }
 
 #[test]
 fn child_starts_with_empty_mask_and_no_ignores_after_dropping_root() {
-    let bin = crate::util::bin().to_string_lossy().into_owned();
-    let rest = with_grep(&["--user", "nobody", "--no-new-privs"]);
-    let mut argv = vec![bin.as_str()];
-    argv.extend(rest.iter().map(String::as_str));
-    let (status, stdout, stderr) = run(launched(&[], &argv), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_clean_signal_state(&stdout);
+    assert_child_starts_clean(&[], &[], &["--user", "nobody", "--no-new-privs"]);
 }
 
 /// `nohup kai-init ...` ignores HUP; `kai-init ... &` in a script ignores INT and QUIT
@@ -537,10 +510,6 @@ fn child_starts_with_empty_mask_and_no_ignores_after_dropping_root() {
 /// default dispositions, or it shrugs off the very signals kai-init forwards.
 #[test]
 fn child_gets_default_dispositions_that_kai_init_inherited_as_ignored() {
-    let bin = crate::util::bin().to_string_lossy().into_owned();
-    let rest = with_grep(&[]);
-    let mut argv = vec![bin.as_str()];
-    argv.extend(rest.iter().map(String::as_str));
     let ignored = [
         libc::SIGHUP,
         libc::SIGINT,
@@ -548,9 +517,7 @@ fn child_gets_default_dispositions_that_kai_init_inherited_as_ignored() {
         libc::SIGUSR1,
         libc::SIGPIPE,
     ];
-    let (status, stdout, stderr) = run(launched(&ignored, &argv), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_clean_signal_state(&stdout);
+    assert_child_starts_clean(&ignored, &[], &[]);
 }
 
 /// The plainest launch of all, from a Rust (glibc) parent through std's `Command`: glibc's
@@ -558,9 +525,7 @@ fn child_gets_default_dispositions_that_kai_init_inherited_as_ignored() {
 /// pass them on either.
 #[test]
 fn child_signal_state_is_clean_when_started_by_std_command() {
-    let (status, stdout, stderr) = run(pid1(&GREP_SIG), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_clean_signal_state(&stdout);
+    assert_clean_run(pid1(&GREP_SIG));
 }
 
 /// The consequence of an inherited ignore: kai-init started as a background job of a
@@ -574,8 +539,7 @@ fn int_stops_the_child_of_a_backgrounded_kai_init() {
     r.wait_stdout("ready", T);
     // The outer sh's child is kai-init (Running::pid1 finds it the same way).
     signal(r.pid1(T), libc::SIGINT);
-    let status = r.wait_exit(T);
-    assert_eq!(status.code(), Some(130), "{:#?}", r.stderr);
+    assert_exit(&mut r, 130);
 }
 
 /// Real-time signals queue instead of merging: 50 sent to kai-init must reach the child as
@@ -607,7 +571,7 @@ while count < n:
         assert!(signal(kai_pid, rt));
     }
     r.wait_stdout(&format!("rt count={N}"), T);
-    assert_eq!(r.wait_exit(T).code(), Some(0), "{:#?}", r.stderr);
+    assert_exit(&mut r, 0);
     assert!(
         !r.stdout.iter().any(|l| l.starts_with("rt count=")
             && l != &format!("rt count={N}")
@@ -623,12 +587,7 @@ fn realtime_signal_kills_a_default_child_128_plus_n() {
     r.wait_stdout("ready", T);
     let sigrtmin_5 = libc::SIGRTMIN() + 5;
     assert!(signal(r.pid1(T), sigrtmin_5));
-    assert_eq!(
-        r.wait_exit(T).code(),
-        Some(128 + sigrtmin_5),
-        "{:#?}",
-        r.stderr
-    );
+    assert_exit(&mut r, 128 + sigrtmin_5);
 }
 
 /// Signals whose default action is to do nothing still reach a child that handles them.
@@ -638,9 +597,7 @@ fn winch_urg_and_hup_reach_a_child_that_handles_them() {
         "for s in (signal.SIGTERM,",
         "for s in (signal.SIGWINCH, signal.SIGURG, signal.SIGTERM,",
     );
-    let mut r = start(pid1(&["--", crate::util::python3(), "-c", &child]));
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = start_python(&[], &child);
     for (sig, name) in [
         (libc::SIGWINCH, "SIGWINCH"),
         (libc::SIGURG, "SIGURG"),
@@ -650,20 +607,13 @@ fn winch_urg_and_hup_reach_a_child_that_handles_them() {
         r.wait_stdout(&format!("got {name}"), T);
     }
     signal(kai_pid, libc::SIGTERM);
-    assert_eq!(
-        r.wait_exit(T).code(),
-        Some(libc::SIGTERM),
-        "{:#?}",
-        r.stderr
-    );
+    assert_exit(&mut r, libc::SIGTERM);
 }
 
 /// TSTP and CONT sent to kai-init stop and resume the child (kai-init itself stays up).
 #[test]
 fn tstp_and_cont_stop_and_resume_the_child_as_pid1() {
-    let mut r = start(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = started(pid1(&["--", "sh", "-c", DEFAULT_CHILD]));
     let mut child = 0;
     crate::util::wait_until("the child to exec sleep", T, || {
         child = crate::util::children(kai_pid)
@@ -686,32 +636,20 @@ fn tstp_and_cont_stop_and_resume_the_child_as_pid1() {
         crate::util::state(child).is_some_and(|s| s != 'T')
     });
     signal(kai_pid, libc::SIGTERM);
-    assert_eq!(r.wait_exit(T).code(), Some(143), "{:#?}", r.stderr);
+    assert_exit(&mut r, 143);
 }
 
 /// A storm of signals neither kills nor wedges kai-init.
 #[test]
 fn a_storm_of_signals_leaves_kai_init_working() {
-    let mut r = start(pid1(&[
-        "--",
-        crate::util::python3(),
-        "-c",
-        &reporting_child(),
-    ]));
-    r.wait_stdout("ready", T);
-    let kai_pid = r.pid1(T);
+    let (mut r, kai_pid) = start_python(&[], &reporting_child());
     for _ in 0..500 {
         for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP, libc::SIGCHLD] {
             signal(kai_pid, sig);
         }
     }
     signal(kai_pid, libc::SIGTERM);
-    assert_eq!(
-        r.wait_exit(T).code(),
-        Some(libc::SIGTERM),
-        "{:#?}",
-        r.stderr
-    );
+    assert_exit(&mut r, libc::SIGTERM);
 }
 
 /// `kill 1` from inside the container (a common "restart me" idiom) is a signal like any

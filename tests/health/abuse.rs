@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{self, wait_until};
 use crate::{
-    exchange, get, kai, metrics, parse_response, rss_kib, socket_name, wait_status, At,
+    exchange, get, kai, metrics, parse_response, rss_kib, socket_name, wait_status, wrapped, At,
     NODE_SERVER, T,
 };
 
@@ -33,16 +33,8 @@ time.sleep(120)
 pub fn with_nofile(cmd: &Command) -> Command {
     let mut sh = Command::new("sh");
     sh.arg("-c")
-        .arg("ulimit -n 4096 2>/dev/null || ulimit -n \"$(ulimit -H -n)\"; exec \"$0\" \"$@\"")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    sh
+        .arg("ulimit -n 4096 2>/dev/null || ulimit -n \"$(ulimit -H -n)\"; exec \"$0\" \"$@\"");
+    wrapped(sh, cmd)
 }
 
 #[test]

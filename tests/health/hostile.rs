@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::abuse::with_nofile;
 use crate::util::{self, wait_until};
-use crate::{get, hermetic_pid1, kai, metrics, socket_name, wait_status, At, T};
+use crate::{
+    get, hermetic_pid1, kai, metrics, socket_name, term_exits_143, wait_status, wrapped, At, T,
+};
 
 /// Binds the abstract socket argv[1] and answers every connection `200 OK` after reading
 /// its request: an impostor. Prints `squatting` once bound.
@@ -130,6 +132,14 @@ fn mount_ns(pid: i32) -> u64 {
         .unwrap_or_else(|_| panic!("odd link {link}"))
 }
 
+/// `check` run as nobody, with no supplementary groups.
+const NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
 #[test]
 fn check_refuses_a_squatter_on_a_given_name() {
     let name = socket_name("squat");
@@ -155,13 +165,7 @@ fn check_refuses_a_squatter_on_a_given_name() {
     );
     assert!(out.ends_with("is in another mount namespace)"), "{out}");
     // As an unprivileged user, which may not read root's namespace links: still refused.
-    let nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    let (code, out, _) = check_via(&nobody, &[], &env);
+    let (code, out, _) = check_via(&NOBODY, &[], &env);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("is in another mount namespace"), "{out}");
 
@@ -186,17 +190,9 @@ fn check_believes_its_own_kai_init_as_any_user() {
     let (code, out, _) = check_via(&[], &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
     // The mountinfo comparison: nobody may not read root's /proc/PID/ns/mnt.
-    let nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    let (code, out, _) = check_via(&nobody, &[], &env);
+    let (code, out, _) = check_via(&NOBODY, &[], &env);
     assert_eq!((code, out.as_str()), (0, want.as_str()));
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -388,9 +384,7 @@ fn a_one_byte_flood_locks_out_no_local_probe_and_no_other_peer() {
         m.value("kai_init_http_connections_open") <= m.value("kai_init_http_connections_limit")
     );
     drop(flood);
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -413,17 +407,8 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
         "120",
     ]);
     let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg("ulimit -n 24 && exec \"$0\" \"$@\"")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let mut running = util::start(sh);
+    sh.args(["-c", "ulimit -n 24 && exec \"$0\" \"$@\""]);
+    let mut running = util::start(wrapped(sh, &cmd));
     wait_status(&unix, "/livez", 200, T);
 
     let mut idle = util::start(python(PY_IDLE, &[&port.to_string(), "20", &sock]));
@@ -449,9 +434,7 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
         running.stderr
     );
     drop(idle);
-    running.signal(15);
-    // sleep dies of the forwarded SIGTERM: 128 + 15.
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -496,8 +479,7 @@ fn a_dribbling_client_does_not_keep_its_slot() {
         closed >= Duration::from_secs(9) && closed < Duration::from_secs(15),
         "closed after {closed:?}"
     );
-    running.signal(15);
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]

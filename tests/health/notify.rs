@@ -8,7 +8,9 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, Instant};
 
 use crate::util::{self, TempDir};
-use crate::{get, kai, metrics, socket_name, wait_status, At, T};
+use crate::{
+    get, kai, metrics, socket_name, term_exits_143, wait_status, wait_status_saying, At, T,
+};
 
 /// Steps through sd_notify as the test creates files in `argv[1]`: STATUS, then READY=1
 /// and a 600 ms watchdog fed every 100 ms, then starving the watchdog, feeding it again,
@@ -163,11 +165,11 @@ fn sd_notify_from_python_with_watchdog_and_upstream() {
     // STOPPING=1 from the child: not ready, and passed up.
     touch(&dir, "stop");
     running.wait_stdout("stopping sent", T);
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(
-        r.body.contains("[-]notify failed: child sent STOPPING=1"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        503,
+        "[-]notify failed: child sent STOPPING=1",
     );
     assert_eq!(recv(), "STOPPING=1");
     touch(&dir, "exit");
@@ -240,12 +242,11 @@ console.log('node: started');
         NODE,
     ]));
     running.wait_stdout("node: started", T);
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(
-        r.body
-            .contains("[-]notify failed: waiting for a newline on fd 5"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        503,
+        "[-]notify failed: waiting for a newline on fd 5",
     );
     assert_eq!(get(&at, "/livez").status, 200);
     assert_eq!(get(&at, "/startupz").status, 503);
@@ -258,8 +259,7 @@ console.log('node: started');
     assert_eq!(m.value("kai_init_notify_ready"), 1.0);
     assert_eq!(m.value("kai_init_started"), 1.0);
     running.wait_line("child notified readiness", T);
-    running.signal(15);
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+    term_exits_143(&mut running);
 }
 
 #[test]
@@ -328,12 +328,11 @@ fn watchdog_trigger_fails_livez_without_an_armed_watchdog() {
     p.send(0);
     wait_status(&at, "/readyz", 200, T);
     p.send(1);
-    let r = wait_status(&at, "/livez?verbose", 503, T);
-    assert!(
-        r.body
-            .contains("[-]watchdog failed: child sent WATCHDOG=trigger"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/livez?verbose",
+        503,
+        "[-]watchdog failed: child sent WATCHDOG=trigger",
     );
     assert_eq!(get(&at, "/readyz").status, 503, "not live means not ready");
     assert_eq!(metrics(&at).value("kai_init_live"), 0.0);

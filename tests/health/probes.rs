@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::util::{self, wait_until};
-use crate::{get, kai, metrics, socket_name, wait_body, wait_status, At, T};
+use crate::{get, kai, metrics, socket_name, wait_body, wait_status, wait_status_saying, At, T};
 
 /// A probe script whose behaviour the test changes by rewriting `mode`.
 fn probe_script(dir: &util::TempDir) -> String {
@@ -45,8 +45,7 @@ fn exec_probe_statuses(pid1: bool) {
     assert!(r.body.contains("[+]probe ok: exit 0"), "{}", r.body);
 
     set_mode(&dir, "exit 3");
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(r.body.contains("[-]probe failed: exit 3"), "{}", r.body);
+    wait_status_saying(&at, "/readyz?verbose", 503, "[-]probe failed: exit 3");
 
     set_mode(&dir, "kill -TERM $$");
     wait_body(
@@ -145,11 +144,11 @@ fn initial_delay_holds_the_first_probe() {
         "sleep",
         "60",
     ]));
-    let r = wait_status(&at, "/readyz?verbose", 503, T);
-    assert!(
-        r.body.contains("[-]probe failed: no result yet"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        503,
+        "[-]probe failed: no result yet",
     );
     assert_eq!(
         get(&at, "/livez").status,
@@ -321,17 +320,8 @@ fn on_hung_mount(mnt: &std::path::Path, pid1: bool, args: &[&str]) -> util::Runn
     if pid1 {
         cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
     }
-    cmd.args([util::python3(), "-c", HUNG_MOUNT])
-        .arg(mnt)
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    util::start(cmd)
+    cmd.args([util::python3(), "-c", HUNG_MOUNT]).arg(mnt);
+    util::start(crate::wrapped(cmd, &inner))
 }
 
 /// Ten more probes, each failing at its timeout, while /livez answers throughout.
@@ -347,63 +337,44 @@ fn ten_more_failed_probes_while_live(at: &At) {
     );
 }
 
-/// A `file:` probe on a hung mount: stat(2) never returns there. The loop thread must
-/// not wait on it (issue 8, item 10): /livez keeps answering, the probe fails at its
-/// timeout, one stat thread at most is outstanding whatever the number of probes, and
-/// SIGTERM still ends kai-init.
-#[test]
-fn a_file_probe_on_a_hung_mount_never_blocks_the_loop() {
-    let dir = util::TempDir::new("hung-mount");
-    let mnt = dir.join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let at = At::Tcp(crate::free_port());
-    let probe = format!("--probe=file:{}/ready", mnt.display());
-    let mut running = on_hung_mount(
-        &mnt,
-        false,
-        &[
-            &at.flag(),
-            &probe,
-            "--probe-interval=100ms",
-            "--probe-timeout=200ms",
-            "--probe-failures=1000",
-            "--",
-            "sleep",
-            "60",
-        ],
-    );
-    wait_status(&at, "/livez", 200, T);
-    let r = wait_body(&at, "/readyz?verbose", "timed out after 200ms", T);
-    assert!(
-        r.body.contains(&format!(
-            "[-]probe failed: {}/ready: timed out after 200ms",
-            mnt.display()
-        )),
-        "{}",
-        r.body
-    );
-    ten_more_failed_probes_while_live(&at);
-    // The loop's thread and the one stat still waiting on the mount: no thread per probe.
-    let threads = util::status_line(running.pid(), "Threads").unwrap();
-    assert_eq!(threads, "2", "threads of kai-init");
-    running.signal(15);
-    assert_eq!(running.wait_exit(T).code(), Some(143));
+/// What a probe on a hung mount waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hung {
+    /// A `file:` probe: stat(2) of a path on the mount never returns.
+    File,
+    /// An `exec:` probe of a program on the mount: execve(2) never returns, and std's
+    /// spawn waits for it.
+    Exec,
 }
 
-/// An `exec:` probe of a program on a hung mount: execve(2) never returns, and std's
-/// spawn waits for it. The spawn runs on a helper thread: /livez keeps answering, the
-/// probe fails at its timeout, one spawn at most is outstanding. As PID 1 of its own
-/// PID namespace, so that the command stuck in exec dies with it.
-#[test]
-fn an_exec_probe_on_a_hung_mount_never_blocks_the_loop() {
-    let dir = util::TempDir::new("hung-exec");
+/// The loop thread must not wait on a probe stuck on a hung mount (issue 8, item 10):
+/// /livez keeps answering, the probe fails at its timeout, one stat or spawn thread at most
+/// is outstanding whatever the number of probes, and SIGTERM still ends kai-init.
+fn a_probe_on_a_hung_mount_never_blocks_the_loop(hung: Hung) {
+    let dir = util::TempDir::new(match hung {
+        Hung::File => "hung-mount",
+        Hung::Exec => "hung-exec",
+    });
     let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let at = At::Tcp(crate::free_port());
-    let probe = format!("--probe=exec:{}/check --token=s3cr3t", mnt.display());
+    let m = mnt.display();
+    let (probe, failure) = match hung {
+        Hung::File => (
+            format!("--probe=file:{m}/ready"),
+            format!("[-]probe failed: {m}/ready: timed out after 200ms"),
+        ),
+        Hung::Exec => (
+            format!("--probe=exec:{m}/check --token=s3cr3t"),
+            format!("[-]probe failed: timed out after 200ms: exec {m}/check\n"),
+        ),
+    };
+    // The exec probe runs kai-init as PID 1 of its own PID namespace, so that the command
+    // stuck in exec dies with it.
+    let pid1 = hung == Hung::Exec;
     let mut running = on_hung_mount(
         &mnt,
-        true,
+        pid1,
         &[
             &at.flag(),
             &probe,
@@ -417,18 +388,23 @@ fn an_exec_probe_on_a_hung_mount_never_blocks_the_loop() {
     );
     wait_status(&at, "/livez", 200, T);
     let r = wait_body(&at, "/readyz?verbose", "timed out after 200ms", T);
-    assert!(
-        r.body.contains(&format!(
-            "[-]probe failed: timed out after 200ms: exec {}/check\n",
-            mnt.display()
-        )),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains(&failure), "{}", r.body);
     ten_more_failed_probes_while_live(&at);
-    let kai_pid = running.pid1(T);
+    let kai_pid = if pid1 { running.pid1(T) } else { running.pid() };
+    // The loop's thread and the one stat or spawn still waiting on the mount: no thread
+    // per probe.
     let threads = util::status_line(kai_pid, "Threads").unwrap();
     assert_eq!(threads, "2", "threads of kai-init");
     assert!(util::signal(kai_pid, 15));
     assert_eq!(running.wait_exit(T).code(), Some(143));
+}
+
+#[test]
+fn a_file_probe_on_a_hung_mount_never_blocks_the_loop() {
+    a_probe_on_a_hung_mount_never_blocks_the_loop(Hung::File);
+}
+
+#[test]
+fn an_exec_probe_on_a_hung_mount_never_blocks_the_loop() {
+    a_probe_on_a_hung_mount_never_blocks_the_loop(Hung::Exec);
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::util::{self, wait_until, TempDir};
-use crate::{get, kai, metrics, socket_name, wait_status, At, T};
+use crate::{get, kai, metrics, socket_name, wait_status, wait_status_saying, At, T};
 
 /// The main child: prints its NOTIFY_SOCKET, then on `go` in `argv[1]` starts a
 /// grandchild that sends READY=1 (and STATUS=) and stays alive until `exit` appears.
@@ -147,11 +147,11 @@ fn only_the_main_child_and_its_descendants_are_believed() {
     // A descendant (a grandchild of kai-init) is believed.
     std::fs::write(dir.join("go"), "").unwrap();
     running.wait_stdout("grandchild pid", T);
-    let r = wait_status(&at, "/readyz?verbose", 200, T);
-    assert!(
-        r.body.contains("[+]notify ok: from the grandchild"),
-        "{}",
-        r.body
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        200,
+        "[+]notify ok: from the grandchild",
     );
     assert_eq!(
         refused(&at),
