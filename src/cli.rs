@@ -22,6 +22,8 @@
 //! | `KAI_INIT_PROBE_FAILURES` | whole number, at least 1 |
 //! | `KAI_INIT_PROBE_INITIAL_DELAY`, `KAI_INIT_DRAIN_DELAY` | duration |
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
+//! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
+//! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
 //! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming
@@ -88,7 +90,8 @@ Examples:
   kai-init check                                  the HEALTHCHECK command: asks the running kai-init
 
 Exit codes: the child's code; 128+N if it died of signal N; 125 kai-init could not start;
-126 COMMAND cannot be executed; 127 COMMAND not found; 2 usage error.";
+126 COMMAND cannot be executed; 127 COMMAND not found; 124 a --wait-for target was not up
+in time; 2 usage error.";
 
 /// One option: `--long`, its variable `KAI_INIT_<LONG>`, and how it reads.
 #[derive(Debug)]
@@ -242,6 +245,19 @@ const OPTIONS: &[Opt] = &[
         ),
         "0s",
     ),
+    list(opt(
+        "wait-for",
+        "URL",
+        "Before starting COMMAND, wait until this is up: tcp://HOST:PORT, http://HOST:PORT/PATH (200-399) or file:PATH; HOST may be a name (repeatable, in order)",
+    )),
+    with_default(
+        opt(
+            "wait-timeout",
+            "DURATION",
+            "Give up the --wait-for waits after this long: exit 124 and COMMAND never starts",
+        ),
+        "60s",
+    ),
 ];
 
 /// `kai-init check`: usage errors exit 64, never 2, which Docker reserves.
@@ -345,6 +361,8 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         probe_initial_delay: s.value("probe-initial-delay", crate::duration::parse)?,
         notify: s.one("notify", parse_notify)?,
         drain_delay: s.value("drain-delay", crate::duration::parse)?,
+        wait_for: s.list("wait-for", Target::parse_wait)?,
+        wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
         command,
     })
 }

@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("passwd", passwd),
     ("sd_notify", sd_notify),
     ("http_head", http_head),
+    ("wait_target", wait_target),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -88,6 +89,20 @@ pub fn target(data: &[u8]) {
         assert_eq!(parsed.as_ref(), Ok(&probe));
         let shown = probe.to_string();
         assert_eq!(Target::parse(&shown), Ok(probe), "{shown}");
+    }
+}
+
+/// `--wait-for` targets: never `exec:`, the same as [`Target::parse`] gives, and shown
+/// as text that parses back to the same target.
+pub fn wait_target(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(t) = Target::parse_wait(text) {
+        assert!(!matches!(t, Target::Exec(_)), "{text:?}");
+        assert_eq!(Target::parse(text).as_ref(), Ok(&t));
+        let shown = t.to_string();
+        assert_eq!(Target::parse_wait(&shown), Ok(t), "{shown}");
     }
 }
 

@@ -56,6 +56,36 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             // Asked for and not in force is a security setting silently off: refuse to start.
             sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
         }
+        if !args.wait_for.is_empty() {
+            use crate::wait::{wait_all, Interrupted};
+            match wait_all(
+                &args.wait_for,
+                args.wait_timeout,
+                &args.signal_map,
+                &mut signals,
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(Interrupted::Stopped(sig)) => {
+                    return Ok(crate::exit::exit_code(
+                        crate::exit::Ended::Signaled(sig),
+                        &[],
+                    ))
+                }
+                Err(Interrupted::TimedOut {
+                    target,
+                    error,
+                    after,
+                }) => {
+                    return Err(Error::WaitTimeout {
+                        target,
+                        error,
+                        after,
+                    })
+                }
+            }
+        }
         let interactive = sys::tty::in_foreground();
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,

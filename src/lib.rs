@@ -23,3 +23,4 @@ pub mod supervisor;
 pub mod sys;
 pub mod text;
 pub mod user;
+pub mod wait;

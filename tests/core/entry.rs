@@ -1,0 +1,225 @@
+//! What an entrypoint script did, done by kai-init (issue 10): `--wait-for` a dependency
+//! that comes up late, by IP, by `localhost` and by a name resolved through a test
+//! /etc/hosts in a private mount namespace; the timeout's exit code and line; a stop
+//! signal during the wait. Each test checks that COMMAND did or did not run by a fact it
+//! leaves (a stdout line, a file).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, run, start, TempDir};
+use crate::{hermetic, kai, T};
+
+/// A loopback port nothing listens on (the kernel picked it; closed again at once).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The one stderr line at level error, asserting there is exactly one.
+fn error_line(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    errors[0].to_owned()
+}
+
+#[test]
+fn waits_for_a_port_that_opens_late() {
+    let port = free_port();
+    let target = format!("tcp://127.0.0.1:{port}");
+    let mut r = start(kai(&["--wait-for", &target, "--", "echo", "started"]));
+    r.wait_line("waiting", T);
+    // The dependency comes up a second later; until then COMMAND must not run.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(r.stdout.is_empty(), "started too early: {:?}", r.stdout);
+    assert!(r.child.try_wait().unwrap().is_none(), "{:?}", r.stderr);
+    let _listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let opened = Instant::now();
+    r.wait_stdout("started", T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:?}", r.stderr);
+    // Back-off is capped at about a second.
+    assert!(
+        opened.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        opened.elapsed()
+    );
+}
+
+#[test]
+fn http_waits_for_a_passing_status() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen2, paths2) = (seen.clone(), paths.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            paths2
+                .lock()
+                .unwrap()
+                .push(head.lines().next().unwrap_or("").to_owned());
+            // Two "not yet" answers, then a redirect (3xx passes, as with kubelet).
+            let status = match seen2.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => "503 Service Unavailable",
+                _ => "302 Found",
+            };
+            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let target = format!("http://localhost:{port}/ready");
+    let (status, stdout, stderr) = run(kai(&["--wait-for", &target, "--", "echo", "started"]), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "started");
+    assert!(seen.load(Ordering::SeqCst) >= 3);
+    assert!(paths
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|l| l == "GET /ready HTTP/1.1"));
+}
+
+#[test]
+fn waits_are_in_order_and_a_file_counts_once_it_exists() {
+    let dir = TempDir::new("wait-file");
+    let flag = dir.file("ready");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let file = format!("file:{flag}");
+    let mut r = start(kai(&[
+        "--wait-for",
+        &file,
+        "--wait-for",
+        &tcp,
+        "--",
+        "echo",
+        "started",
+    ]));
+    r.wait_line(&format!("waiting target={file}"), T);
+    std::fs::write(&flag, "").unwrap();
+    r.wait_line(&format!("waiting target={tcp}"), T);
+    r.wait_stdout("started", T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:?}", r.stderr);
+}
+
+#[test]
+fn a_name_resolves_through_etc_hosts_once_it_is_there() {
+    let dir = TempDir::new("wait-hosts");
+    let hosts = dir.file("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!(
+        "tcp://kai-dep.test:{}",
+        listener.local_addr().unwrap().port()
+    );
+    // A private mount namespace with the test's own /etc/hosts; the machine's is untouched.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+        .arg(&hosts)
+        .arg(util::bin())
+        .args([
+            "--log-level",
+            "debug",
+            "--wait-for",
+            &target,
+            "--",
+            "echo",
+            "started",
+        ]);
+    let mut r = start(hermetic(cmd));
+    // Not resolving yet is "not up yet", not an error.
+    r.wait_line("cannot resolve kai-dep.test", T);
+    assert!(r.stdout.is_empty());
+    // Same inode, new content: the bind mount shows it, and the next attempt resolves.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 kai-dep.test\n").unwrap();
+    r.wait_stdout("started", T);
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:?}", r.stderr);
+}
+
+#[test]
+fn timeout_exits_124_with_one_line_and_command_never_runs() {
+    let dir = TempDir::new("wait-timeout");
+    let marker = dir.file("ran");
+    let target = format!("tcp://127.0.0.1:{}", free_port());
+    let began = Instant::now();
+    let (status, stdout, stderr) = run(
+        kai(&[
+            "--wait-for",
+            &target,
+            "--wait-timeout",
+            "500ms",
+            "--",
+            "touch",
+            &marker,
+        ]),
+        T,
+    );
+    assert_eq!(status.code(), Some(124), "{stderr}");
+    assert!(began.elapsed() >= Duration::from_millis(500));
+    let line = error_line(&stderr);
+    assert!(line.contains(&target), "{line}");
+    assert!(line.contains("not up after 500ms"), "{line}");
+    assert!(line.contains("connection refused"), "{line}");
+    assert!(stdout.is_empty());
+    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+}
+
+#[test]
+fn term_during_the_wait_exits_143_promptly_and_starts_nothing() {
+    let dir = TempDir::new("wait-term");
+    let marker = dir.file("ran");
+    let missing = format!("file:{}", dir.file("never"));
+    for (sig, code) in [(15, 143), (2, 130)] {
+        let mut r = start(kai(&["--wait-for", &missing, "--", "touch", &marker]));
+        r.wait_line("waiting", T);
+        let sent = Instant::now();
+        r.signal(sig);
+        assert_eq!(r.wait_exit(T).code(), Some(code), "{:?}", r.stderr);
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            sent.elapsed()
+        );
+        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    }
+}
+
+#[test]
+fn wait_targets_are_checked_at_start() {
+    for (value, needle) in [
+        ("exec:true", "not a wait target"),
+        ("tcp://db", "not a wait target"),
+        ("db:5432", "not a wait target"),
+    ] {
+        let (status, _, stderr) = run(kai(&["--wait-for", value, "--", "true"]), T);
+        assert_eq!(status.code(), Some(125), "{value}: {stderr}");
+        crate::assert_one_line(&stderr, &[value, needle]);
+    }
+    let mut cmd = kai(&["--", "true"]);
+    cmd.env("KAI_INIT_WAIT_TIMEOUT", "25h");
+    let (status, _, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(125), "{stderr}");
+    crate::assert_one_line(&stderr, &["KAI_INIT_WAIT_TIMEOUT"]);
+}
+
+#[test]
+fn wait_for_variable_takes_a_comma_separated_list() {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = format!("tcp://127.0.0.1:{}", free_port());
+    let mut cmd = kai(&["--wait-timeout", "300ms", "--", "true"]);
+    let list = format!("tcp://127.0.0.1:{},{b}", a.local_addr().unwrap().port());
+    cmd.env("KAI_INIT_WAIT_FOR", list);
+    let (status, _, stderr) = run(cmd, T);
+    // The first is up; the second names itself in the timeout line.
+    assert_eq!(status.code(), Some(124), "{stderr}");
+    assert!(error_line(&stderr).contains(&b), "{stderr}");
+}
