@@ -223,3 +223,31 @@ fn wait_for_variable_takes_a_comma_separated_list() {
     assert_eq!(status.code(), Some(124), "{stderr}");
     assert!(error_line(&stderr).contains(&b), "{stderr}");
 }
+
+#[test]
+fn term_during_a_hung_name_lookup_still_exits_promptly() {
+    // A name server that takes queries and never answers, on a loopback address of its
+    // own (port 53 must be free there), named by a private resolv.conf.
+    let ns = "127.83.41.7";
+    let server = std::net::UdpSocket::bind((ns, 53)).unwrap();
+    server.set_read_timeout(Some(T)).unwrap();
+    let dir = TempDir::new("wait-dns");
+    let conf = dir.file("resolv.conf");
+    std::fs::write(&conf, format!("nameserver {ns}\noptions timeout:30 attempts:5\n")).unwrap();
+    let marker = dir.file("ran");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(&conf)
+        .arg(util::bin())
+        .args(["--wait-for", "tcp://kai-hung.invalid:80", "--", "touch", &marker]);
+    let mut r = start(hermetic(cmd));
+    // The fact that a lookup is in flight: its query reached the silent server.
+    let mut buf = [0u8; 512];
+    server.recv_from(&mut buf).expect("a DNS query");
+    let sent = Instant::now();
+    r.signal(15);
+    assert_eq!(r.wait_exit(T).code(), Some(143), "{:?}", r.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(2), "{:?}", sent.elapsed());
+    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+}
