@@ -24,6 +24,7 @@
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
+//! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
 //! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming
@@ -103,7 +104,14 @@ struct Opt {
     default: Option<&'static str>,
     /// May be given several times, and its variable holds a comma-separated list.
     list: bool,
+    /// How a list's variable is cut into values (commas, or `--pre`'s unquoted `;`).
+    env_split: fn(&[u8]) -> Vec<Vec<u8>>,
     help: &'static str,
+}
+
+/// A list variable's values: comma-separated.
+fn commas(value: &[u8]) -> Vec<Vec<u8>> {
+    value.split(|b| *b == b',').map(<[u8]>::to_vec).collect()
 }
 
 const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -> Opt {
@@ -113,6 +121,7 @@ const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -
         value_name,
         default: None,
         list: false,
+        env_split: commas,
         help,
     }
 }
@@ -258,6 +267,14 @@ const OPTIONS: &[Opt] = &[
         ),
         "60s",
     ),
+    Opt {
+        env_split: crate::words::steps,
+        ..list(opt(
+            "pre",
+            "COMMAND",
+            "Run this command line to completion before COMMAND, after the waits, as the same user with the same environment; words split like sh's, quotes and backslashes only; a failing step's status is kai-init's and COMMAND never starts (repeatable, in order)",
+        ))
+    },
 ];
 
 /// `kai-init check`: usage errors exit 64, never 2, which Docker reserves.
@@ -363,6 +380,7 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         drain_delay: s.value("drain-delay", crate::duration::parse)?,
         wait_for: s.list("wait-for", Target::parse_wait)?,
         wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
+        pre: s.list("pre", |t| crate::words::split(t).map_err(|e| e.to_string()))?,
         command,
     })
 }
@@ -486,8 +504,8 @@ impl Settings<'_> {
         let set = self.spec.env.then(|| (self.env)(&var)).flatten();
         if let Some(value) = set.filter(|v| !v.is_empty()) {
             let values = match o.list {
-                true => (value.as_bytes().split(|b| *b == b','))
-                    .map(|v| OsString::from_vec(v.to_vec()))
+                true => ((o.env_split)(value.as_bytes()).into_iter())
+                    .map(OsString::from_vec)
                     .collect(),
                 false => vec![value],
             };

@@ -73,6 +73,8 @@ pub struct RunArgs {
     pub wait_for: Vec<Target>,
     /// How long all the waits together may take (`--wait-timeout`).
     pub wait_timeout: Duration,
+    /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
+    pub pre: Vec<Vec<String>>,
     /// The program to run and its arguments (may be empty: `main` reports that).
     pub command: Vec<OsString>,
 }

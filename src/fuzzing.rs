@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("sd_notify", sd_notify),
     ("http_head", http_head),
     ("wait_target", wait_target),
+    ("words", words),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -103,6 +104,20 @@ pub fn wait_target(data: &[u8]) {
         assert_eq!(Target::parse(text).as_ref(), Ok(&t));
         let shown = t.to_string();
         assert_eq!(Target::parse_wait(&shown), Ok(t), "{shown}");
+    }
+}
+
+/// `--pre` steps: `KAI_INIT_PRE` cut into steps never loses a word, and splitting a step
+/// gives at least one word or an error; neither panics.
+pub fn words(data: &[u8]) {
+    let steps = crate::words::steps(data);
+    for step in &steps {
+        assert!(!step.iter().all(u8::is_ascii_whitespace));
+        if let Ok(text) = std::str::from_utf8(step) {
+            if let Ok(words) = crate::words::split(text) {
+                assert!(!words.is_empty());
+            }
+        }
     }
 }
 

@@ -5,10 +5,11 @@
 use std::ffi::OsString;
 use std::time::SystemTime;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
+use crate::exit::{exit_code, Ended};
 use crate::state::State;
 use crate::supervisor::{Options, Supervisor};
 use crate::sys::claims::Claims;
@@ -56,23 +57,27 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             // Asked for and not in force is a security setting silently off: refuse to start.
             sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
         }
+        let options = Options {
+            stop_timeout: args.stop_timeout,
+            drain_delay: args.drain_delay,
+            signal_map: args.signal_map.clone(),
+            signal_group: args.signal_group.clone(),
+            interactive: sys::tty::in_foreground(),
+            pid1,
+            claims,
+        };
+        let interactive = options.interactive;
         if !args.wait_for.is_empty() {
             use crate::wait::{wait_all, Interrupted};
-            match wait_all(
+            let waited = wait_all(
                 &args.wait_for,
                 args.wait_timeout,
                 &args.signal_map,
                 &mut signals,
-            )
-            .await
-            {
+            );
+            match waited.await {
                 Ok(()) => {}
-                Err(Interrupted::Stopped(sig)) => {
-                    return Ok(crate::exit::exit_code(
-                        crate::exit::Ended::Signaled(sig),
-                        &[],
-                    ))
-                }
+                Err(Interrupted::Stopped(sig)) => return Ok(exit_code(Ended::Signaled(sig), &[])),
                 Err(Interrupted::TimedOut {
                     target,
                     error,
@@ -86,7 +91,11 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 }
             }
         }
-        let interactive = sys::tty::in_foreground();
+        for step in &args.pre {
+            if let Some(code) = run_step(step, &env, &options, &mut signals).await? {
+                return Ok(code);
+            }
+        }
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,
             env,
@@ -103,28 +112,64 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         });
         let health = health.start();
 
-        let options = Options {
-            stop_timeout: args.stop_timeout,
-            drain_delay: args.drain_delay,
-            signal_map: args.signal_map.clone(),
-            signal_group: args.signal_group.clone(),
-            interactive,
-            pid1,
-            claims,
-        };
         let ended = Supervisor::new(options, pid, publisher)
             .run(&mut signals)
             .await;
         // Said here, not only by the health side's own task: a child that dies at once
         // ends this loop before that task could run.
         health.exiting();
-        Ok(crate::exit::exit_code(ended, &args.success_code))
+        Ok(exit_code(ended, &args.success_code))
     });
     // kai-init exits right after this: tearing the runtime down (deregistering and closing
     // every descriptor, freeing every buffer) would only delay the exit status the kernel
     // reclaims all of that for anyway.
     std::mem::forget(runtime);
     result
+}
+
+/// Runs one `--pre` step under the supervisor, as the main child will run: its own process
+/// group, signals forwarded, what it leaves behind stopped, every zombie reaped. Returns
+/// the code kai-init exits with when COMMAND must not start: the step failed, or a stop
+/// signal came while it ran (then the step's own status, whatever it is).
+async fn run_step(
+    step: &[String],
+    env: &[(&'static str, Option<OsString>)],
+    options: &Options,
+    signals: &mut Signals,
+) -> Result<Option<u8>, Error> {
+    let argv: Vec<OsString> = step.iter().map(OsString::from).collect();
+    let pid = sys::spawn::spawn(Spec {
+        argv: &argv,
+        env: env.to_vec(),
+        pre: PreExec {
+            take_terminal: options.interactive,
+            dup_fd: None,
+        },
+    })?;
+    let shown = step.join(" ");
+    info!(pid, step = %shown, "running pre step");
+    // The step's own state: the health side follows the main child only.
+    let (publisher, state) = tokio::sync::watch::channel(State::default());
+    let ended = Supervisor::new(options.clone(), pid, publisher)
+        .run(signals)
+        .await;
+    let stopped = state.borrow().stopping;
+    match (ended, stopped) {
+        (Ended::Exited(0), false) => Ok(None),
+        (_, true) => {
+            info!(step = %shown, "stopped during a pre step; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+        (Ended::Exited(code), false) => {
+            error!(step = %shown, code, "pre step failed; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+        (Ended::Signaled(sig), false) => {
+            let signal = crate::signal_names::name(sig);
+            error!(step = %shown, %signal, "pre step killed; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+    }
 }
 
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {

@@ -24,3 +24,4 @@ pub mod sys;
 pub mod text;
 pub mod user;
 pub mod wait;
+pub mod words;

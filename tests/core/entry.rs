@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, run, start, TempDir};
-use crate::{hermetic, kai, T};
+use crate::{hermetic, kai, pid1, T};
 
 /// A loopback port nothing listens on (the kernel picked it; closed again at once).
 fn free_port() -> u16 {
@@ -233,14 +233,24 @@ fn term_during_a_hung_name_lookup_still_exits_promptly() {
     server.set_read_timeout(Some(T)).unwrap();
     let dir = TempDir::new("wait-dns");
     let conf = dir.file("resolv.conf");
-    std::fs::write(&conf, format!("nameserver {ns}\noptions timeout:30 attempts:5\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("nameserver {ns}\noptions timeout:30 attempts:5\n"),
+    )
+    .unwrap();
     let marker = dir.file("ran");
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg("mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
         .arg(&conf)
         .arg(util::bin())
-        .args(["--wait-for", "tcp://kai-hung.invalid:80", "--", "touch", &marker]);
+        .args([
+            "--wait-for",
+            "tcp://kai-hung.invalid:80",
+            "--",
+            "touch",
+            &marker,
+        ]);
     let mut r = start(hermetic(cmd));
     // The fact that a lookup is in flight: its query reached the silent server.
     let mut buf = [0u8; 512];
@@ -248,6 +258,161 @@ fn term_during_a_hung_name_lookup_still_exits_promptly() {
     let sent = Instant::now();
     r.signal(15);
     assert_eq!(r.wait_exit(T).code(), Some(143), "{:?}", r.stderr);
-    assert!(sent.elapsed() < Duration::from_secs(2), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
     assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+}
+
+#[test]
+fn pre_steps_run_in_order_with_their_quoting_before_command() {
+    let dir = TempDir::new("pre-order");
+    let log = dir.file("log");
+    let step1 = format!("sh -c 'echo \"one  $0\" >> {log}' \"two words\"");
+    let step2 = format!(r#"sh -c "echo 'it'\''s' \"\$1\" >> {log}" x a\ b"#);
+    let main = format!("echo main >> {log}");
+    let (status, _, stderr) = run(
+        kai(&["--pre", &step1, "--pre", &step2, "--", "sh", "-c", &main]),
+        T,
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(got, "one  two words\nit's a b\nmain\n", "{stderr}");
+}
+
+#[test]
+fn pre_variable_holds_steps_split_at_unquoted_semicolons() {
+    let dir = TempDir::new("pre-env");
+    let log = dir.file("log");
+    let mut cmd = kai(&["--", "sh", "-c", &format!("echo main >> {log}")]);
+    cmd.env(
+        "KAI_INIT_PRE",
+        format!("sh -c 'echo a; echo b' >> {log};sh -c \"echo 'c;d' >> {log}\""),
+    );
+    // Redirections are not kai-init's: `>>` and the path are words given to sh -c's $0/$1.
+    let (status, _, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "c;d\nmain\n");
+}
+
+#[test]
+fn a_failing_pre_step_is_kai_inits_status_and_command_never_runs() {
+    let dir = TempDir::new("pre-fail");
+    let marker = dir.file("ran");
+    let after = dir.file("after");
+    for (step, code) in [("sh -c 'exit 7'", 7), ("sh -c 'kill -KILL $$'", 137)] {
+        let (status, _, stderr) = run(
+            kai(&[
+                "--pre",
+                step,
+                "--pre",
+                &format!("touch {after}"),
+                "--",
+                "touch",
+                &marker,
+            ]),
+            T,
+        );
+        assert_eq!(status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains("pre step"), "{stderr}");
+        assert!(!std::path::Path::new(&after).exists(), "the next step ran");
+        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    }
+}
+
+#[test]
+fn term_during_a_pre_step_is_forwarded_and_command_never_runs() {
+    let dir = TempDir::new("pre-term");
+    let marker = dir.file("ran");
+    // A step that exits 0 on TERM: COMMAND must still not start.
+    let polite = format!("{} -c {}", util::python3(), shell_quote(&crate::py(
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nprint('ready', flush=True)\nwait_forever()"
+    )));
+    // A step that ignores TERM: killed after --stop-timeout, with its whole group.
+    let stubborn = "sh -c 'trap \"\" TERM; sleep 1000 & echo ready; wait'".to_owned();
+    for (step, code) in [(polite, 0), (stubborn, 137)] {
+        let mut r = start(pid1(&[
+            "--stop-timeout",
+            "500ms",
+            "--pre",
+            &step,
+            "--",
+            "touch",
+            &marker,
+        ]));
+        r.wait_stdout("ready", T);
+        let sent = Instant::now();
+        assert!(util::signal(r.pid1(T), 15), "kill -TERM kai-init");
+        assert_eq!(r.wait_exit(T).code(), Some(code), "{step}: {:?}", r.stderr);
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            sent.elapsed()
+        );
+        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    }
+}
+
+#[test]
+fn pre_steps_run_after_the_waits_as_the_same_user_with_the_same_environment() {
+    let dir = TempDir::new("pre-user");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let flag = dir.file("up");
+    let log = dir.file("log");
+    let show = format!("sh -c 'echo $(id -u) $HOME $KAI_TEST_VAR >> {log}'");
+    let mut cmd = kai(&[
+        "--user",
+        "nobody",
+        "--wait-for",
+        &format!("file:{flag}"),
+        "--pre",
+        &show,
+        "--",
+        "sh",
+        "-c",
+        &format!("echo $(id -u) $HOME $KAI_TEST_VAR >> {log}"),
+    ]);
+    cmd.env("KAI_TEST_VAR", "v1");
+    let mut r = start(cmd);
+    r.wait_line("waiting", T);
+    assert!(
+        !std::path::Path::new(&log).exists(),
+        "a step ran before the wait ended"
+    );
+    std::fs::write(&flag, "").unwrap();
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:?}", r.stderr);
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], lines[1]);
+    assert!(!lines[0].starts_with("0 "), "{lines:?}");
+    assert!(lines[0].ends_with(" v1"), "{lines:?}");
+}
+
+#[test]
+fn bad_pre_steps_are_refused_at_start() {
+    for (value, needle) in [
+        ("echo 'x", "single quote"),
+        ("echo \"x", "double quote"),
+        ("x\\", "backslash"),
+        ("  ", "no command"),
+    ] {
+        let (status, _, stderr) = run(kai(&["--pre", value, "--", "true"]), T);
+        assert_eq!(status.code(), Some(125), "{value}: {stderr}");
+        crate::assert_one_line(&stderr, &["--pre", needle]);
+    }
+}
+
+/// `text` as one sh word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
