@@ -24,6 +24,7 @@
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
+//! | `KAI_INIT_FILE_ENV` | `true`/`false` |
 //! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
@@ -267,6 +268,11 @@ const OPTIONS: &[Opt] = &[
         ),
         "60s",
     ),
+    opt(
+        "file-env",
+        "",
+        "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (files up to 1 MiB)",
+    ),
     Opt {
         env_split: crate::words::steps,
         ..list(opt(
@@ -380,6 +386,7 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         drain_delay: s.value("drain-delay", crate::duration::parse)?,
         wait_for: s.list("wait-for", Target::parse_wait)?,
         wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
+        file_env: s.switch("file-env")?,
         pre: s.list("pre", |t| crate::words::split(t).map_err(|e| e.to_string()))?,
         command,
     })

@@ -73,6 +73,8 @@ pub struct RunArgs {
     pub wait_for: Vec<Target>,
     /// How long all the waits together may take (`--wait-timeout`).
     pub wait_timeout: Duration,
+    /// Turn every `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`).
+    pub file_env: bool,
     /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
     pub pre: Vec<Vec<String>>,
     /// The program to run and its arguments (may be empty: `main` reports that).

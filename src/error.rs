@@ -33,6 +33,8 @@ pub enum Error {
     },
     /// A health listener could not be bound (125).
     Bind { addr: String, err: io::Error },
+    /// `--file-env` could not turn a `NAME_FILE` into `NAME` (125).
+    FileEnv(crate::file_env::FileEnvError),
     /// A `--wait-for` target was still down at `--wait-timeout` (124).
     WaitTimeout {
         target: String,
@@ -59,7 +61,8 @@ impl Error {
             | Error::Read { .. }
             | Error::Setup { .. }
             | Error::Privileges { .. }
-            | Error::Bind { .. } => 125,
+            | Error::Bind { .. }
+            | Error::FileEnv(_) => 125,
         }
     }
 }
@@ -74,6 +77,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot switch to user '{spec}': {}", err.desc())
             }
             Error::Bind { addr, err } => write!(f, "cannot listen on {addr}: {err}"),
+            Error::FileEnv(e) => write!(f, "--file-env: {e}"),
             Error::WaitTimeout {
                 target,
                 error,

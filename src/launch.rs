@@ -31,6 +31,14 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
+    // Still root: a root-only secret file is readable now and not after the drop.
+    let secrets = match args.file_env {
+        true => {
+            let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+            crate::file_env::plan(&vars, crate::file_env::read_limited).map_err(Error::FileEnv)?
+        }
+        false => Vec::new(),
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -53,6 +61,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
         let mut env = user_env(identity.as_ref());
         env.extend(health.child_env());
+        env.extend(secrets);
         if args.no_new_privs {
             // Asked for and not in force is a security setting silently off: refuse to start.
             sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;

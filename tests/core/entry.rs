@@ -416,3 +416,97 @@ fn bad_pre_steps_are_refused_at_start() {
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
+
+const SECRET: &str = "s3cr3t-Kai-Value";
+
+/// `kai-init ARGS` with only PATH in its environment: the test runner's own `*_FILE`
+/// variables (cargo sets CARGO_PKG_LICENSE_FILE next to CARGO_PKG_LICENSE) stay out.
+fn kai_bare_env(args: &[&str]) -> Command {
+    let mut cmd = kai(args);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KAI_INIT_HEALTH_SOCKET", "off");
+    cmd
+}
+
+#[test]
+fn file_env_reads_a_root_only_secret_before_dropping_to_nobody() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("file-env");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.file("db_password");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let script = format!(
+        "cat {secret} 2>/dev/null && echo child-could-read; \
+         [ \"$DB_PASSWORD\" = '{SECRET}' ] && echo value-matches; \
+         [ -z \"${{DB_PASSWORD_FILE+set}}\" ] && echo file-var-removed; id -u"
+    );
+    let mut cmd = kai_bare_env(&[
+        "--log-level",
+        "trace",
+        "--user",
+        "nobody",
+        "--file-env",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.env("DB_PASSWORD_FILE", &secret);
+    let (status, stdout, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout.lines().take(2).collect::<Vec<_>>(),
+        ["value-matches", "file-var-removed"],
+        "{stdout}"
+    );
+    assert_ne!(stdout.lines().last(), Some("0"), "still root: {stdout}");
+    assert!(
+        !stderr.contains(SECRET),
+        "the secret is in kai-init's output: {stderr}"
+    );
+}
+
+#[test]
+fn file_env_is_off_unless_asked_for() {
+    let mut cmd = kai(&["--", "sh", "-c", "echo \"${A_FILE}|${A-unset}\""]);
+    cmd.env("A_FILE", "/nonexistent");
+    let (status, stdout, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "/nonexistent|unset");
+}
+
+#[test]
+fn file_env_failures_exit_125_naming_the_variable_never_the_content() {
+    let dir = TempDir::new("file-env-bad");
+    let secret = dir.file("pw");
+    std::fs::write(&secret, SECRET).unwrap();
+    let big = dir.file("big");
+    std::fs::write(&big, SECRET.repeat(1024 * 1024 / SECRET.len() + 1)).unwrap();
+    let dir_path = dir.path().to_string_lossy().into_owned();
+    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+        (
+            &[("PW_FILE", &secret), ("PW", SECRET)],
+            &["PW", "PW_FILE", "both"],
+        ),
+        (
+            &[("PW_FILE", "/nonexistent/pw")],
+            &["PW_FILE", "/nonexistent/pw", "no such file"],
+        ),
+        (
+            &[("PW_FILE", &dir_path)],
+            &["PW_FILE", &dir_path, "directory"],
+        ),
+        (&[("PW_FILE", &big)], &["PW_FILE", &big, "limit"]),
+    ];
+    for (vars, needles) in cases {
+        let mut cmd = kai_bare_env(&["--file-env", "--", "echo", "ran"]);
+        cmd.envs(vars.iter().copied());
+        let (status, stdout, stderr) = run(cmd, T);
+        assert_eq!(status.code(), Some(125), "{vars:?}: {stderr}");
+        crate::assert_one_line(&stderr, needles);
+        assert!(!stderr.contains(SECRET), "{stderr}");
+        assert!(stdout.is_empty(), "COMMAND ran: {stdout}");
+    }
+}
