@@ -477,6 +477,9 @@ fn file_env_is_off_unless_asked_for() {
     assert_eq!(stdout.trim(), "/nonexistent|unset");
 }
 
+/// Variables a case sets.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn file_env_failures_exit_125_naming_the_variable_never_the_content() {
     let dir = TempDir::new("file-env-bad");
@@ -485,7 +488,7 @@ fn file_env_failures_exit_125_naming_the_variable_never_the_content() {
     let big = dir.file("big");
     std::fs::write(&big, SECRET.repeat(1024 * 1024 / SECRET.len() + 1)).unwrap();
     let dir_path = dir.path().to_string_lossy().into_owned();
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    let cases: [(Vars, &[&str]); 4] = [
         (
             &[("PW_FILE", &secret), ("PW", SECRET)],
             &["PW", "PW_FILE", "both"],
