@@ -25,6 +25,7 @@
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
 //! | `KAI_INIT_FILE_ENV` | `true`/`false` |
+//! | `KAI_INIT_EXPAND_ENV` | `true`/`false` |
 //! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
@@ -273,6 +274,11 @@ const OPTIONS: &[Opt] = &[
         "",
         "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (files up to 1 MiB)",
     ),
+    opt(
+        "expand-env",
+        "",
+        "Expand ${NAME} and ${NAME:-default} in COMMAND's arguments and --pre steps from the child's environment; $$ is a literal $, anything else stays as written",
+    ),
     Opt {
         env_split: crate::words::steps,
         ..list(opt(
@@ -387,7 +393,11 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         wait_for: s.list("wait-for", Target::parse_wait)?,
         wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
         file_env: s.switch("file-env")?,
-        pre: s.list("pre", |t| crate::words::split(t).map_err(|e| e.to_string()))?,
+        expand_env: s.switch("expand-env")?,
+        pre: s.list("pre", |t| match crate::words::split(t) {
+            Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
+            Err(e) => Err(e.to_string()),
+        })?,
         command,
     })
 }

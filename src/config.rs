@@ -75,8 +75,10 @@ pub struct RunArgs {
     pub wait_timeout: Duration,
     /// Turn every `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`).
     pub file_env: bool,
+    /// Expand `${NAME}` in COMMAND and `--pre` words (`--expand-env`).
+    pub expand_env: bool,
     /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
-    pub pre: Vec<Vec<String>>,
+    pub pre: Vec<Vec<OsString>>,
     /// The program to run and its arguments (may be empty: `main` reports that).
     pub command: Vec<OsString>,
 }

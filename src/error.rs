@@ -35,6 +35,8 @@ pub enum Error {
     Bind { addr: String, err: io::Error },
     /// `--file-env` could not turn a `NAME_FILE` into `NAME` (125).
     FileEnv(crate::file_env::FileEnvError),
+    /// `--expand-env` met an unset `${NAME}` or a malformed `${...}` (125).
+    Expand(crate::expand::ExpandError),
     /// A `--wait-for` target was still down at `--wait-timeout` (124).
     WaitTimeout {
         target: String,
@@ -62,7 +64,8 @@ impl Error {
             | Error::Setup { .. }
             | Error::Privileges { .. }
             | Error::Bind { .. }
-            | Error::FileEnv(_) => 125,
+            | Error::FileEnv(_)
+            | Error::Expand(_) => 125,
         }
     }
 }
@@ -78,6 +81,7 @@ impl fmt::Display for Error {
             }
             Error::Bind { addr, err } => write!(f, "cannot listen on {addr}: {err}"),
             Error::FileEnv(e) => write!(f, "--file-env: {e}"),
+            Error::Expand(e) => write!(f, "--expand-env: {e}"),
             Error::WaitTimeout {
                 target,
                 error,

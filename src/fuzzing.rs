@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("http_head", http_head),
     ("wait_target", wait_target),
     ("words", words),
+    ("expand", expand),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -118,6 +119,19 @@ pub fn words(data: &[u8]) {
                 assert!(!words.is_empty());
             }
         }
+    }
+}
+
+/// `--expand-env`: any bytes expand or are refused; text without `$` comes back as it
+/// was; with every variable set to the empty string, the result is never longer than the
+/// input (a `${...}` only ever shrinks or takes its default, which it contains).
+pub fn expand(data: &[u8]) {
+    let empty = |_: &str| Some(Vec::new());
+    if let Ok(out) = crate::expand::expand(data, &empty) {
+        assert!(out.len() <= data.len());
+    }
+    if !data.contains(&b'$') {
+        assert_eq!(crate::expand::expand(data, &|_| None).as_deref(), Ok(data));
     }
 }
 

@@ -46,6 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         .build()
         .map_err(Error::setup("start the event loop"))?;
     let result = runtime.block_on(async move {
+        let mut args = args;
         let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
@@ -62,6 +63,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let mut env = user_env(identity.as_ref());
         env.extend(health.child_env());
         env.extend(secrets);
+        if args.expand_env {
+            expand_all(&mut args, &env)?;
+        }
         if args.no_new_privs {
             // Asked for and not in force is a security setting silently off: refuse to start.
             sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
@@ -141,21 +145,21 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
 /// the code kai-init exits with when COMMAND must not start: the step failed, or a stop
 /// signal came while it ran (then the step's own status, whatever it is).
 async fn run_step(
-    step: &[String],
+    step: &[OsString],
     env: &[(&'static str, Option<OsString>)],
     options: &Options,
     signals: &mut Signals,
 ) -> Result<Option<u8>, Error> {
-    let argv: Vec<OsString> = step.iter().map(OsString::from).collect();
     let pid = sys::spawn::spawn(Spec {
-        argv: &argv,
+        argv: step,
         env: env.to_vec(),
         pre: PreExec {
             take_terminal: options.interactive,
             dup_fd: None,
         },
     })?;
-    let shown = step.join(" ");
+    // The program only, as for COMMAND: an argument may hold an expanded secret.
+    let shown = step[0].to_string_lossy();
     info!(pid, step = %shown, "running pre step");
     // The step's own state: the health side follows the main child only.
     let (publisher, state) = tokio::sync::watch::channel(State::default());
@@ -179,6 +183,24 @@ async fn run_step(
             Ok(Some(exit_code(ended, &[])))
         }
     }
+}
+
+/// `--expand-env`: COMMAND's arguments and every `--pre` word, from the child's final
+/// environment (kai-init's, with `env` on top: the user's HOME/USER, health variables,
+/// `--file-env` values).
+fn expand_all(args: &mut RunArgs, env: &[(&'static str, Option<OsString>)]) -> Result<(), Error> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let lookup = |name: &str| -> Option<Vec<u8>> {
+        match env.iter().rev().find(|(k, _)| *k == name) {
+            Some((_, v)) => v.as_ref().map(|v| v.as_bytes().to_vec()),
+            None => std::env::var_os(name).map(OsString::into_vec),
+        }
+    };
+    let expand = |bytes: &[u8]| crate::expand::expand(bytes, &lookup).map_err(Error::Expand);
+    for word in args.command.iter_mut().chain(args.pre.iter_mut().flatten()) {
+        *word = OsString::from_vec(expand(word.as_bytes())?);
+    }
+    Ok(())
 }
 
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod expand;
 pub mod file_env;
 pub mod fuzzing;
 pub mod health;

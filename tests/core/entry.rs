@@ -513,3 +513,56 @@ fn file_env_failures_exit_125_naming_the_variable_never_the_content() {
         assert!(stdout.is_empty(), "COMMAND ran: {stdout}");
     }
 }
+
+#[test]
+fn expand_env_fills_command_and_pre_steps_from_the_final_environment() {
+    let dir = TempDir::new("expand");
+    let log = dir.file("log");
+    let secret = dir.file("token");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let pre = format!("sh -c 'echo \"pre $1\" >> {log}' x ${{PORT}}/${{TOKEN}}");
+    let main = format!("echo \"main $1 $2 $3 $4 $5\" >> {log}");
+    let mut cmd = kai_bare_env(&[
+        "--log-level",
+        "trace",
+        "--file-env",
+        "--expand-env",
+        "--pre",
+        &pre,
+        "--",
+        "sh",
+        "-c",
+        &main,
+        "x",
+        "${PORT}",
+        "${MISSING:-dflt}",
+        "$PORT",
+        "$$",
+        "${TOKEN}",
+    ]);
+    cmd.env("PORT", "3000").env("TOKEN_FILE", &secret);
+    let (status, _, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("pre 3000/{SECRET}\nmain 3000 dflt $PORT $ {SECRET}\n")
+    );
+    assert!(
+        !stderr.contains(SECRET),
+        "a secret is in kai-init's output: {stderr}"
+    );
+}
+
+#[test]
+fn expand_env_refuses_an_unset_name_and_is_off_by_default() {
+    let (status, stdout, stderr) = run(
+        kai(&["--expand-env", "--", "echo", "${KAI_TEST_UNSET_NAME}"]),
+        T,
+    );
+    assert_eq!(status.code(), Some(125), "{stderr}");
+    assert!(stdout.is_empty());
+    crate::assert_one_line(&stderr, &["KAI_TEST_UNSET_NAME", "not set"]);
+    let (status, stdout, stderr) = run(kai(&["--", "echo", "${KAI_TEST_UNSET_NAME}", "$$"]), T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "${KAI_TEST_UNSET_NAME} $$");
+}
