@@ -22,6 +22,11 @@
 //! | `KAI_INIT_PROBE_FAILURES` | whole number, at least 1 |
 //! | `KAI_INIT_PROBE_INITIAL_DELAY`, `KAI_INIT_DRAIN_DELAY` | duration |
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
+//! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
+//! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
+//! | `KAI_INIT_FILE_ENV` | `true`/`false` |
+//! | `KAI_INIT_EXPAND_ENV` | `true`/`false` |
+//! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
 //! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming
@@ -88,7 +93,8 @@ Examples:
   kai-init check                                  the HEALTHCHECK command: asks the running kai-init
 
 Exit codes: the child's code; 128+N if it died of signal N; 125 kai-init could not start;
-126 COMMAND cannot be executed; 127 COMMAND not found; 2 usage error.";
+126 COMMAND cannot be executed; 127 COMMAND not found; 124 a --wait-for target was not up
+in time; 2 usage error.";
 
 /// One option: `--long`, its variable `KAI_INIT_<LONG>`, and how it reads.
 #[derive(Debug)]
@@ -100,7 +106,14 @@ struct Opt {
     default: Option<&'static str>,
     /// May be given several times, and its variable holds a comma-separated list.
     list: bool,
+    /// How a list's variable is cut into values (commas, or `--pre`'s unquoted `;`).
+    env_split: fn(&[u8]) -> Vec<Vec<u8>>,
     help: &'static str,
+}
+
+/// A list variable's values: comma-separated.
+fn commas(value: &[u8]) -> Vec<Vec<u8>> {
+    value.split(|b| *b == b',').map(<[u8]>::to_vec).collect()
 }
 
 const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -> Opt {
@@ -110,6 +123,7 @@ const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -
         value_name,
         default: None,
         list: false,
+        env_split: commas,
         help,
     }
 }
@@ -242,6 +256,37 @@ const OPTIONS: &[Opt] = &[
         ),
         "0s",
     ),
+    list(opt(
+        "wait-for",
+        "URL",
+        "Before starting COMMAND, wait until this is up: tcp://HOST:PORT, http://HOST:PORT/PATH (200-399) or file:PATH; HOST may be a name (repeatable, in order)",
+    )),
+    with_default(
+        opt(
+            "wait-timeout",
+            "DURATION",
+            "Give up the --wait-for waits after this long: exit 124 and COMMAND never starts",
+        ),
+        "60s",
+    ),
+    opt(
+        "file-env",
+        "",
+        "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (files up to 1 MiB)",
+    ),
+    opt(
+        "expand-env",
+        "",
+        "Expand ${NAME} and ${NAME:-default} in COMMAND's arguments and --pre steps from the child's environment; $$ is a literal $, anything else stays as written",
+    ),
+    Opt {
+        env_split: crate::words::steps,
+        ..list(opt(
+            "pre",
+            "COMMAND",
+            "Run this command line to completion before COMMAND, after the waits, as the same user with the same environment; words split like sh's, quotes and backslashes only; a failing step's status is kai-init's and COMMAND never starts (repeatable, in order)",
+        ))
+    },
 ];
 
 /// `kai-init check`: usage errors exit 64, never 2, which Docker reserves.
@@ -345,6 +390,14 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         probe_initial_delay: s.value("probe-initial-delay", crate::duration::parse)?,
         notify: s.one("notify", parse_notify)?,
         drain_delay: s.value("drain-delay", crate::duration::parse)?,
+        wait_for: s.list("wait-for", Target::parse_wait)?,
+        wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
+        file_env: s.switch("file-env")?,
+        expand_env: s.switch("expand-env")?,
+        pre: s.list("pre", |t| match crate::words::split(t) {
+            Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
+            Err(e) => Err(e.to_string()),
+        })?,
         command,
     })
 }
@@ -444,7 +497,16 @@ fn flag(o: &Opt) -> String {
 }
 
 fn env_name(o: &Opt) -> String {
-    format!("KAI_INIT_{}", o.long.to_ascii_uppercase().replace('-', "_"))
+    // Built by hand, not with format!: this runs for every option at every start, and
+    // the formatting machinery cost more than the rest of parsing (measured with
+    // callgrind).
+    let mut name = String::with_capacity(9 + o.long.len());
+    name.push_str("KAI_INIT_");
+    name.extend(o.long.chars().map(|c| match c {
+        '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    name
 }
 
 /// What was given on the command line; the environment and defaults are read on demand.
@@ -454,28 +516,39 @@ struct Settings<'e> {
     env: Lookup<'e>,
 }
 
+/// Where an option's values came from: its flag (or its default), or its variable.
+enum Source {
+    Flag(&'static Opt),
+    Var(String),
+}
+
 impl Settings<'_> {
     /// The raw values of `long` and where they came from: the flags, else the variable
     /// (split at commas for a list; empty counts as unset), else the default.
-    fn raw(&mut self, long: &str) -> (Vec<OsString>, String) {
+    /// The source is named only when a value is refused, so nothing is formatted on the
+    /// way to a successful start.
+    fn raw(&mut self, long: &str) -> (Vec<OsString>, Source) {
         let o = (self.spec.options.iter())
             .find(|o| o.long == long)
             .expect("an option of the table");
         if let Some(values) = self.given.remove(long) {
-            return (values, flag(o));
+            return (values, Source::Flag(o));
         }
         let var = env_name(o);
         let set = self.spec.env.then(|| (self.env)(&var)).flatten();
         if let Some(value) = set.filter(|v| !v.is_empty()) {
             let values = match o.list {
-                true => (value.as_bytes().split(|b| *b == b','))
-                    .map(|v| OsString::from_vec(v.to_vec()))
+                true => ((o.env_split)(value.as_bytes()).into_iter())
+                    .map(OsString::from_vec)
                     .collect(),
                 false => vec![value],
             };
-            return (values, var);
+            return (values, Source::Var(var));
         }
-        (o.default.map(OsString::from).into_iter().collect(), flag(o))
+        (
+            o.default.map(OsString::from).into_iter().collect(),
+            Source::Flag(o),
+        )
     }
 
     /// Every value of `long`, each read by `parse` from its bytes.
@@ -489,6 +562,10 @@ impl Settings<'_> {
             .map(|v| {
                 parse(v.as_bytes()).map_err(|why| {
                     let v = Shown(v.as_bytes());
+                    let source = match &source {
+                        Source::Flag(o) => flag(o),
+                        Source::Var(var) => var.clone(),
+                    };
                     Stop::Invalid(
                         self.spec,
                         format!("invalid value '{v}' for {source}: {why}"),

@@ -69,6 +69,16 @@ pub struct RunArgs {
     pub probe_initial_delay: Duration,
     pub notify: Option<Notify>,
     pub drain_delay: Duration,
+    /// Dependencies to wait for, in order, before anything starts (`--wait-for`).
+    pub wait_for: Vec<Target>,
+    /// How long all the waits together may take (`--wait-timeout`).
+    pub wait_timeout: Duration,
+    /// Turn every `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`).
+    pub file_env: bool,
+    /// Expand `${NAME}` in COMMAND and `--pre` words (`--expand-env`).
+    pub expand_env: bool,
+    /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
+    pub pre: Vec<Vec<OsString>>,
     /// The program to run and its arguments (may be empty: `main` reports that).
     pub command: Vec<OsString>,
 }
@@ -142,6 +152,21 @@ impl Target {
                 ))
             }
             _ => Ok(target),
+        }
+    }
+}
+
+impl Target {
+    /// `--wait-for`'s parser: an http://, tcp:// or file: target. Unlike a probe's, the
+    /// host may be a name (a Compose or Kubernetes service): the wait resolves it on a
+    /// helper thread, never on the event loop. `exec:` is refused: nothing runs before
+    /// the waits are over.
+    pub fn parse_wait(text: &str) -> Result<Target, String> {
+        match Target::parse(text) {
+            Ok(Target::Exec(_)) | Err(_) => Err(format!(
+                "'{text}' is not a wait target (use tcp://HOST:PORT, http://HOST:PORT/PATH or file:PATH)"
+            )),
+            ok => ok,
         }
     }
 }
@@ -221,6 +246,36 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn wait_targets_may_name_hosts() {
+        assert_eq!(
+            Target::parse_wait("tcp://db:5432"),
+            Ok(Target::Tcp {
+                host: "db".into(),
+                port: 5432
+            })
+        );
+        assert_eq!(
+            Target::parse_wait("http://api.internal/ready"),
+            Ok(Target::Http {
+                host: "api.internal".into(),
+                port: 80,
+                path: "/ready".into()
+            })
+        );
+        assert_eq!(
+            Target::parse_wait("file:/run/ok"),
+            Ok(Target::File("/run/ok".into()))
+        );
+        assert!(Target::parse_wait("exec:true").is_err());
+        assert!(Target::parse_wait("tcp://db").is_err());
+        assert!(Target::parse_wait("db:5432").is_err());
+        assert!(
+            Target::parse_probe("tcp://db:5432").is_err(),
+            "a probe still refuses names"
+        );
+    }
+
     proptest! {
         #[test]
         fn any_text_is_a_result_not_a_panic(text in any::<String>()) {
@@ -236,6 +291,18 @@ mod tests {
             if let Ok(t) = Target::parse(&format!("{scheme}{rest}")) {
                 // Whatever parses displays as something that parses to the same.
                 prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
+            }
+        }
+
+        #[test]
+        fn wait_targets_are_probe_targets_without_exec(text in any::<String>()) {
+            match Target::parse_wait(&text) {
+                Ok(t) => {
+                    prop_assert!(!matches!(t, Target::Exec(_)));
+                    prop_assert_eq!(Target::parse(&text), Ok(t.clone()));
+                    prop_assert_eq!(Target::parse_wait(&t.to_string()), Ok(t));
+                }
+                Err(e) => prop_assert!(e.contains("not a wait target"), "{}", e),
             }
         }
 

@@ -10,6 +10,7 @@
 //! - 125: kai-init could not start: a setting that does not parse or cannot be read
 //!   (a flag's value, a `KAI_INIT_*` variable, /etc/passwd, /etc/group), an unknown user
 //!   or group, a privilege step or a system call that failed, a listener it cannot bind;
+//! - 124: a `--wait-for` target was not up within `--wait-timeout` (COMMAND never ran);
 //! - 126: COMMAND exists but cannot be executed; 127: COMMAND not found;
 //! - `kai-init check`: 0 healthy, 1 unhealthy or unreachable, 64 usage or invalid value.
 
@@ -32,6 +33,16 @@ pub enum Error {
     },
     /// A health listener could not be bound (125).
     Bind { addr: String, err: io::Error },
+    /// `--file-env` could not turn a `NAME_FILE` into `NAME` (125).
+    FileEnv(crate::file_env::FileEnvError),
+    /// `--expand-env` met an unset `${NAME}` or a malformed `${...}` (125).
+    Expand(crate::expand::ExpandError),
+    /// A `--wait-for` target was still down at `--wait-timeout` (124).
+    WaitTimeout {
+        target: String,
+        error: String,
+        after: std::time::Duration,
+    },
     /// COMMAND was not found (127).
     NotFound { command: String },
     /// COMMAND exists but cannot be executed (126).
@@ -47,11 +58,14 @@ impl Error {
         match self {
             Error::NotFound { .. } => 127,
             Error::NotExecutable { .. } => 126,
+            Error::WaitTimeout { .. } => 124,
             Error::User(_)
             | Error::Read { .. }
             | Error::Setup { .. }
             | Error::Privileges { .. }
-            | Error::Bind { .. } => 125,
+            | Error::Bind { .. }
+            | Error::FileEnv(_)
+            | Error::Expand(_) => 125,
         }
     }
 }
@@ -66,6 +80,17 @@ impl fmt::Display for Error {
                 write!(f, "cannot switch to user '{spec}': {}", err.desc())
             }
             Error::Bind { addr, err } => write!(f, "cannot listen on {addr}: {err}"),
+            Error::FileEnv(e) => write!(f, "--file-env: {e}"),
+            Error::Expand(e) => write!(f, "--expand-env: {e}"),
+            Error::WaitTimeout {
+                target,
+                error,
+                after,
+            } => write!(
+                f,
+                "{target} not up after {}: {error}",
+                crate::health::format::duration(*after)
+            ),
             Error::NotFound { command } => {
                 write!(f, "cannot run '{command}': command not found")
             }

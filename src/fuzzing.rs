@@ -32,6 +32,9 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("passwd", passwd),
     ("sd_notify", sd_notify),
     ("http_head", http_head),
+    ("wait_target", wait_target),
+    ("words", words),
+    ("expand", expand),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -88,6 +91,47 @@ pub fn target(data: &[u8]) {
         assert_eq!(parsed.as_ref(), Ok(&probe));
         let shown = probe.to_string();
         assert_eq!(Target::parse(&shown), Ok(probe), "{shown}");
+    }
+}
+
+/// `--wait-for` targets: never `exec:`, the same as [`Target::parse`] gives, and shown
+/// as text that parses back to the same target.
+pub fn wait_target(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(t) = Target::parse_wait(text) {
+        assert!(!matches!(t, Target::Exec(_)), "{text:?}");
+        assert_eq!(Target::parse(text).as_ref(), Ok(&t));
+        let shown = t.to_string();
+        assert_eq!(Target::parse_wait(&shown), Ok(t), "{shown}");
+    }
+}
+
+/// `--pre` steps: `KAI_INIT_PRE` cut into steps never loses a word, and splitting a step
+/// gives at least one word or an error; neither panics.
+pub fn words(data: &[u8]) {
+    let steps = crate::words::steps(data);
+    for step in &steps {
+        assert!(!step.iter().all(u8::is_ascii_whitespace));
+        if let Ok(text) = std::str::from_utf8(step) {
+            if let Ok(words) = crate::words::split(text) {
+                assert!(!words.is_empty());
+            }
+        }
+    }
+}
+
+/// `--expand-env`: any bytes expand or are refused; text without `$` comes back as it
+/// was; with every variable set to the empty string, the result is never longer than the
+/// input (a `${...}` only ever shrinks or takes its default, which it contains).
+pub fn expand(data: &[u8]) {
+    let empty = |_: &str| Some(Vec::new());
+    if let Ok(out) = crate::expand::expand(data, &empty) {
+        assert!(out.len() <= data.len());
+    }
+    if !data.contains(&b'$') {
+        assert_eq!(crate::expand::expand(data, &|_| None).as_deref(), Ok(data));
     }
 }
 

@@ -5,10 +5,11 @@
 use std::ffi::OsString;
 use std::time::SystemTime;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
+use crate::exit::{exit_code, Ended};
 use crate::state::State;
 use crate::supervisor::{Options, Supervisor};
 use crate::sys::claims::Claims;
@@ -30,6 +31,14 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
+    // Still root: a root-only secret file is readable now and not after the drop.
+    let secrets = match args.file_env {
+        true => {
+            let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+            crate::file_env::plan(&vars, crate::file_env::read_limited).map_err(Error::FileEnv)?
+        }
+        false => Vec::new(),
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -37,6 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         .build()
         .map_err(Error::setup("start the event loop"))?;
     let result = runtime.block_on(async move {
+        let mut args = args;
         let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
@@ -52,11 +62,53 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
         let mut env = user_env(identity.as_ref());
         env.extend(health.child_env());
+        env.extend(secrets);
+        if args.expand_env {
+            expand_all(&mut args, &env)?;
+        }
         if args.no_new_privs {
             // Asked for and not in force is a security setting silently off: refuse to start.
             sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
         }
-        let interactive = sys::tty::in_foreground();
+        let options = Options {
+            stop_timeout: args.stop_timeout,
+            drain_delay: args.drain_delay,
+            signal_map: args.signal_map.clone(),
+            signal_group: args.signal_group.clone(),
+            interactive: sys::tty::in_foreground(),
+            pid1,
+            claims,
+        };
+        let interactive = options.interactive;
+        if !args.wait_for.is_empty() {
+            use crate::wait::{wait_all, Interrupted};
+            let waited = wait_all(
+                &args.wait_for,
+                args.wait_timeout,
+                &args.signal_map,
+                &mut signals,
+            );
+            match waited.await {
+                Ok(()) => {}
+                Err(Interrupted::Stopped(sig)) => return Ok(exit_code(Ended::Signaled(sig), &[])),
+                Err(Interrupted::TimedOut {
+                    target,
+                    error,
+                    after,
+                }) => {
+                    return Err(Error::WaitTimeout {
+                        target,
+                        error,
+                        after,
+                    })
+                }
+            }
+        }
+        for step in &args.pre {
+            if let Some(code) = run_step(step, &env, &options, &mut signals).await? {
+                return Ok(code);
+            }
+        }
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,
             env,
@@ -73,28 +125,82 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         });
         let health = health.start();
 
-        let options = Options {
-            stop_timeout: args.stop_timeout,
-            drain_delay: args.drain_delay,
-            signal_map: args.signal_map.clone(),
-            signal_group: args.signal_group.clone(),
-            interactive,
-            pid1,
-            claims,
-        };
         let ended = Supervisor::new(options, pid, publisher)
             .run(&mut signals)
             .await;
         // Said here, not only by the health side's own task: a child that dies at once
         // ends this loop before that task could run.
         health.exiting();
-        Ok(crate::exit::exit_code(ended, &args.success_code))
+        Ok(exit_code(ended, &args.success_code))
     });
     // kai-init exits right after this: tearing the runtime down (deregistering and closing
     // every descriptor, freeing every buffer) would only delay the exit status the kernel
     // reclaims all of that for anyway.
     std::mem::forget(runtime);
     result
+}
+
+/// Runs one `--pre` step under the supervisor, as the main child will run: its own process
+/// group, signals forwarded, what it leaves behind stopped, every zombie reaped. Returns
+/// the code kai-init exits with when COMMAND must not start: the step failed, or a stop
+/// signal came while it ran (then the step's own status, whatever it is).
+async fn run_step(
+    step: &[OsString],
+    env: &[(&'static str, Option<OsString>)],
+    options: &Options,
+    signals: &mut Signals,
+) -> Result<Option<u8>, Error> {
+    let pid = sys::spawn::spawn(Spec {
+        argv: step,
+        env: env.to_vec(),
+        pre: PreExec {
+            take_terminal: options.interactive,
+            dup_fd: None,
+        },
+    })?;
+    // The program only, as for COMMAND: an argument may hold an expanded secret.
+    let shown = step[0].to_string_lossy();
+    info!(pid, step = %shown, "running pre step");
+    // The step's own state: the health side follows the main child only.
+    let (publisher, state) = tokio::sync::watch::channel(State::default());
+    let ended = Supervisor::new(options.clone(), pid, publisher)
+        .run(signals)
+        .await;
+    let stopped = state.borrow().stopping;
+    match (ended, stopped) {
+        (Ended::Exited(0), false) => Ok(None),
+        (_, true) => {
+            info!(step = %shown, "stopped during a pre step; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+        (Ended::Exited(code), false) => {
+            error!(step = %shown, code, "pre step failed; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+        (Ended::Signaled(sig), false) => {
+            let signal = crate::signal_names::name(sig);
+            error!(step = %shown, %signal, "pre step killed; not starting COMMAND");
+            Ok(Some(exit_code(ended, &[])))
+        }
+    }
+}
+
+/// `--expand-env`: COMMAND's arguments and every `--pre` word, from the child's final
+/// environment (kai-init's, with `env` on top: the user's HOME/USER, health variables,
+/// `--file-env` values).
+fn expand_all(args: &mut RunArgs, env: &[(&'static str, Option<OsString>)]) -> Result<(), Error> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let lookup = |name: &str| -> Option<Vec<u8>> {
+        match env.iter().rev().find(|(k, _)| *k == name) {
+            Some((_, v)) => v.as_ref().map(|v| v.as_bytes().to_vec()),
+            None => std::env::var_os(name).map(OsString::into_vec),
+        }
+    };
+    let expand = |bytes: &[u8]| crate::expand::expand(bytes, &lookup).map_err(Error::Expand);
+    for word in args.command.iter_mut().chain(args.pre.iter_mut().flatten()) {
+        *word = OsString::from_vec(expand(word.as_bytes())?);
+    }
+    Ok(())
 }
 
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {

@@ -13,6 +13,8 @@ mod util;
 
 #[path = "core/bad_input.rs"]
 mod bad_input;
+#[path = "core/entry.rs"]
+mod entry;
 #[path = "core/exit_codes.rs"]
 mod exit_codes;
 #[path = "core/hostile_signals.rs"]

@@ -1,0 +1,147 @@
+//! `--expand-env`: `${NAME}` and `${NAME:-default}` in COMMAND's arguments and `--pre`
+//! words, from the child's final environment. `$$` is a literal `$`; any other `$` (a
+//! `$NAME` without braces, a lone `$`) stays as written, so a program's own `$` syntax
+//! survives. The default is taken as written (no expansion inside it) when NAME is unset
+//! or empty, as in sh. Works on bytes: arguments need not be UTF-8. No I/O.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpandError {
+    /// `${NAME}` with NAME unset and no default.
+    Unset(String),
+    /// `${` without its `}`.
+    Unclosed,
+    /// `${...}` whose inside is not NAME or NAME:-default.
+    BadName(String),
+}
+
+impl fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpandError::Unset(name) => write!(
+                f,
+                "${{{name}}} is not set (give a default: ${{{name}:-...}})"
+            ),
+            ExpandError::Unclosed => f.write_str("'${' without its '}'"),
+            ExpandError::BadName(inner) => {
+                write!(f, "'${{{inner}}}' is not ${{NAME}} or ${{NAME:-default}}")
+            }
+        }
+    }
+}
+
+fn is_name(b: &[u8]) -> bool {
+    matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// `text` with every `${...}` replaced from `lookup` and every `$$` made `$`.
+pub fn expand(
+    text: &[u8],
+    lookup: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, ExpandError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match (text[i], text.get(i + 1)) {
+            (b'$', Some(b'$')) => {
+                out.push(b'$');
+                i += 2;
+            }
+            (b'$', Some(b'{')) => {
+                let rest = &text[i + 2..];
+                let end = rest
+                    .iter()
+                    .position(|b| *b == b'}')
+                    .ok_or(ExpandError::Unclosed)?;
+                let inner = &rest[..end];
+                let (name, default) = match inner.windows(2).position(|w| w == b":-") {
+                    Some(at) => (&inner[..at], Some(&inner[at + 2..])),
+                    None => (inner, None),
+                };
+                if !is_name(name) {
+                    return Err(ExpandError::BadName(crate::error::Shown(inner).to_string()));
+                }
+                // A name is ASCII, so this is exact.
+                let name = String::from_utf8_lossy(name);
+                let value = lookup(&name);
+                match (value, default) {
+                    (Some(v), Some(d)) if v.is_empty() => out.extend_from_slice(d),
+                    (Some(v), _) => out.extend_from_slice(&v),
+                    (None, Some(d)) => out.extend_from_slice(d),
+                    (None, None) => return Err(ExpandError::Unset(name.into_owned())),
+                }
+                i += 2 + end + 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn env(name: &str) -> Option<Vec<u8>> {
+        match name {
+            "PORT" => Some(b"3000".to_vec()),
+            "EMPTY" => Some(Vec::new()),
+            _ => None,
+        }
+    }
+
+    fn x(text: &str) -> Result<String, ExpandError> {
+        expand(text.as_bytes(), &env).map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn expands_braced_names_only() {
+        assert_eq!(x("--port=${PORT}"), Ok("--port=3000".into()));
+        assert_eq!(x("${NOPE:-8080}/${PORT:-1}"), Ok("8080/3000".into()));
+        assert_eq!(x("${EMPTY:-d}|${EMPTY}|"), Ok("d||".into()));
+        assert_eq!(x("$PORT $$PORT $$ $ a$"), Ok("$PORT $PORT $ $ a$".into()));
+        assert_eq!(x("${NOPE:-a:-b}"), Ok("a:-b".into()));
+        assert_eq!(
+            x("${NOPE:-${PORT}"),
+            Ok("${PORT".into()),
+            "a default is taken as written"
+        );
+        assert_eq!(x("${NOPE}"), Err(ExpandError::Unset("NOPE".into())));
+        assert_eq!(x("${PORT"), Err(ExpandError::Unclosed));
+        assert_eq!(x("${1}"), Err(ExpandError::BadName("1".into())));
+        assert_eq!(x("${}"), Err(ExpandError::BadName(String::new())));
+        assert_eq!(x("${A-b}"), Err(ExpandError::BadName("A-b".into())));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_a_result_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = expand(&bytes, &env);
+        }
+
+        #[test]
+        fn text_without_a_dollar_is_unchanged(text in "[^$]{0,40}") {
+            prop_assert_eq!(x(&text), Ok(text.clone()));
+        }
+
+        #[test]
+        fn doubled_dollars_are_literal(text in "[^$]{0,20}") {
+            // Escaping every `$` of any text gives the text back.
+            let s = format!("{text}$${{PORT}}$$");
+            prop_assert_eq!(x(&s), Ok(format!("{text}${{PORT}}$")));
+        }
+
+        #[test]
+        fn a_set_value_is_spliced_in(pre in "[^$]{0,10}", value in "[ -~]{0,10}", post in "[^$]{0,10}") {
+            let lookup = |n: &str| (n == "V").then(|| value.clone().into_bytes());
+            let got = expand(format!("{pre}${{V}}{post}").as_bytes(), &lookup).unwrap();
+            prop_assert_eq!(got, format!("{pre}{value}{post}").into_bytes());
+        }
+    }
+}
