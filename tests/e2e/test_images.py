@@ -158,7 +158,7 @@ class ContextTests(unittest.TestCase):
                        "examples/ml/requirements.txt", "examples/ml/worker/worker.py"):
             self.assertIn(needed, files)
         for f in files:
-            self.assertFalse(re.match(r"(\.git/|tests/|bench/|scripts/|examples/k8s/|.*node_modules/"
+            self.assertFalse(re.match(r"(\.git/|tests/|fuzz/|bench/|scripts/|examples/k8s/|.*node_modules/"
                                       r"|.*__pycache__/|README\.md$)", f), f"{f} is in the build context")
             if f.startswith("target/"):
                 self.assertEqual(f, h.BINARY_REL)
