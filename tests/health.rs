@@ -75,11 +75,7 @@ pub fn socket_name(tag: &str) -> String {
     )
 }
 
-/// A loopback port that was free a moment ago (the kernel picked it).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
+pub use util::free_port;
 
 /// Where a kai-init serves its endpoint.
 #[derive(Debug, Clone)]

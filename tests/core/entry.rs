@@ -11,13 +11,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::util::{self, run, start, TempDir};
+use crate::util::{self, free_port, run, start, TempDir};
 use crate::{hermetic, kai, pid1, T};
 
-/// A loopback port nothing listens on (the kernel picked it; closed again at once).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// COMMAND (which would create `marker`) never started.
+fn assert_command_never_ran(marker: &str) {
+    assert!(!std::path::Path::new(marker).exists(), "COMMAND ran");
+}
+
+/// kai-init, signalled at `sent`, exited with `code` within `limit`, and COMMAND never ran.
+fn assert_stopped_before_command(
+    r: &mut util::Running,
+    sent: Instant,
+    code: i32,
+    limit: Duration,
+    marker: &str,
+) {
+    assert_eq!(r.wait_exit(T).code(), Some(code), "{:?}", r.stderr);
+    assert!(sent.elapsed() < limit, "{:?}", sent.elapsed());
+    assert_command_never_ran(marker);
 }
 
 /// The one stderr line at level error, asserting there is exactly one.
@@ -170,7 +182,7 @@ fn timeout_exits_124_with_one_line_and_command_never_runs() {
     assert!(line.contains("not up after 500ms"), "{line}");
     assert!(line.contains("connection refused"), "{line}");
     assert!(stdout.is_empty());
-    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    assert_command_never_ran(&marker);
 }
 
 #[test]
@@ -183,13 +195,7 @@ fn term_during_the_wait_exits_143_promptly_and_starts_nothing() {
         r.wait_line("waiting", T);
         let sent = Instant::now();
         r.signal(sig);
-        assert_eq!(r.wait_exit(T).code(), Some(code), "{:?}", r.stderr);
-        assert!(
-            sent.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            sent.elapsed()
-        );
-        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+        assert_stopped_before_command(&mut r, sent, code, Duration::from_secs(2), &marker);
     }
 }
 
@@ -257,13 +263,7 @@ fn term_during_a_hung_name_lookup_still_exits_promptly() {
     server.recv_from(&mut buf).expect("a DNS query");
     let sent = Instant::now();
     r.signal(15);
-    assert_eq!(r.wait_exit(T).code(), Some(143), "{:?}", r.stderr);
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        sent.elapsed()
-    );
-    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    assert_stopped_before_command(&mut r, sent, 143, Duration::from_secs(2), &marker);
 }
 
 #[test]
@@ -318,7 +318,7 @@ fn a_failing_pre_step_is_kai_inits_status_and_command_never_runs() {
         assert_eq!(status.code(), Some(code), "{stderr}");
         assert!(stderr.contains("pre step"), "{stderr}");
         assert!(!std::path::Path::new(&after).exists(), "the next step ran");
-        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+        assert_command_never_ran(&marker);
     }
 }
 
@@ -345,13 +345,7 @@ fn term_during_a_pre_step_is_forwarded_and_command_never_runs() {
         r.wait_stdout("ready", T);
         let sent = Instant::now();
         assert!(util::signal(r.pid1(T), 15), "kill -TERM kai-init");
-        assert_eq!(r.wait_exit(T).code(), Some(code), "{step}: {:?}", r.stderr);
-        assert!(
-            sent.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            sent.elapsed()
-        );
-        assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+        assert_stopped_before_command(&mut r, sent, code, Duration::from_secs(5), &marker);
     }
 }
 
