@@ -30,6 +30,36 @@ pub fn get_request(path: &str, host: &str, user_agent: &str, extra: &[String]) -
     req.into_bytes()
 }
 
+/// Sends one GET for `path` to `authority` on `stream` (the probe's and `--wait-for`'s
+/// connection) and reads until the status line is complete. Only the code is read, as
+/// kubelet judges by it; a status line longer than 512 bytes is not one a health endpoint
+/// sends. Errors are short phrases for one-line answers and logs.
+pub async fn get_status(
+    stream: &mut tokio::net::TcpStream,
+    authority: &str,
+    path: &str,
+) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io_err = |e: std::io::Error| format!("{authority}: {}", short(&e));
+    let request = get_request(path, authority, "kai-init", &[]);
+    stream.write_all(&request).await.map_err(io_err)?;
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    loop {
+        match status(&buf[..len]) {
+            Ok(Some(code)) => return Ok(code),
+            Err(Invalid) => return Err("not an HTTP response".into()),
+            Ok(None) if len == buf.len() => return Err("not an HTTP response".into()),
+            Ok(None) => {}
+        }
+        match stream.read(&mut buf[len..]).await.map_err(io_err)? {
+            0 if len == 0 => return Err("connection closed without a response".into()),
+            0 => return Err("not an HTTP response".into()),
+            n => len += n,
+        }
+    }
+}
+
 /// What the bytes read so far make of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {

@@ -13,7 +13,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
@@ -164,23 +163,9 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
 async fn get(host: &str, port: u16, path: &str) -> Result<(), String> {
     let mut stream = connect(host, port).await?;
     let authority = Authority(host, port).to_string();
-    let request = http::get_request(path, &authority, "kai-init", &[]);
-    let io_err = |e: std::io::Error| format!("{authority}: {}", short(&e));
-    stream.write_all(&request).await.map_err(io_err)?;
-    let mut buf = [0u8; 512];
-    let mut len = 0;
-    loop {
-        match http::status(&buf[..len]) {
-            Ok(Some(200..=399)) => return Ok(()),
-            Ok(Some(code)) => return Err(format!("HTTP {code}")),
-            Err(http::Invalid) => return Err("not an HTTP response".into()),
-            Ok(None) if len == buf.len() => return Err("not an HTTP response".into()),
-            Ok(None) => {}
-        }
-        match stream.read(&mut buf[len..]).await.map_err(io_err)? {
-            0 => return Err("connection closed without a response".into()),
-            n => len += n,
-        }
+    match http::get_status(&mut stream, &authority, path).await? {
+        200..=399 => Ok(()),
+        code => Err(format!("HTTP {code}")),
     }
 }
 

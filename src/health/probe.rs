@@ -11,7 +11,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tracing::{debug, info};
@@ -256,33 +255,13 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
     result.map_err(|e| format!("cannot connect to {}: {}", Authority(host, port), short(&e)))
 }
 
-/// GET with `Connection: close`; only the status line is read, as kubelet judges by it.
+/// GET with `Connection: close`; 200-399 passes.
 async fn http(host: &str, port: u16, path: &str) -> Result<String, String> {
     let mut stream = connect(host, port).await?;
     let authority = Authority(host, port).to_string();
-    let request = http::get_request(path, &authority, "kai-init", &[]);
-    let io_err = |e: std::io::Error| format!("{}: {}", Authority(host, port), short(&e));
-    stream.write_all(&request).await.map_err(io_err)?;
-    // A status line longer than this is not one a health endpoint sends.
-    let mut buf = [0u8; 512];
-    let mut len = 0;
-    let code = loop {
-        match http::status(&buf[..len]) {
-            Ok(Some(code)) => break Some(code),
-            Err(http::Invalid) => break None,
-            Ok(None) if len == buf.len() => break None,
-            Ok(None) => {}
-        }
-        match stream.read(&mut buf[len..]).await.map_err(io_err)? {
-            0 if len == 0 => return Err("connection closed without a response".into()),
-            0 => break None,
-            n => len += n,
-        }
-    };
-    match code {
-        Some(code @ 200..=399) => Ok(format!("HTTP {code}")),
-        Some(code) => Err(format!("HTTP {code}")),
-        None => Err("not an HTTP response".into()),
+    match http::get_status(&mut stream, &authority, path).await? {
+        code @ 200..=399 => Ok(format!("HTTP {code}")),
+        code => Err(format!("HTTP {code}")),
     }
 }
 
