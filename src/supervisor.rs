@@ -129,6 +129,16 @@ pub struct Supervisor {
     read_errors: Backoff,
 }
 
+/// `sig` as --signal-map rewrites it (0: dropped).
+pub fn mapped(signal_map: &[(i32, i32)], sig: i32) -> i32 {
+    (signal_map.iter().find(|(from, _)| *from == sig)).map_or(sig, |(_, to)| *to)
+}
+
+/// Whether a signal starts the stop: TERM or INT, as received or as mapped.
+pub fn is_stop(sig: i32, mapped: i32) -> bool {
+    [sig, mapped].iter().any(|s| *s == SIGTERM || *s == SIGINT)
+}
+
 impl Supervisor {
     pub fn new(opts: Options, child: i32, state: Publisher) -> Self {
         Supervisor {
@@ -199,12 +209,7 @@ impl Supervisor {
         if sig == libc::SIGCHLD {
             return self.reap();
         }
-        let mapped = self
-            .opts
-            .signal_map
-            .iter()
-            .find(|(from, _)| *from == sig)
-            .map_or(sig, |(_, to)| *to);
+        let mapped = mapped(&self.opts.signal_map, sig);
         if mapped == 0 {
             debug!(signal = %name(sig), "dropped by --signal-map");
             return;
@@ -213,7 +218,7 @@ impl Supervisor {
             debug!(signal = %name(sig), "reserved by libc; not forwarded");
             return;
         }
-        let is_stop = [sig, mapped].iter().any(|s| *s == SIGTERM || *s == SIGINT);
+        let is_stop = is_stop(sig, mapped);
         debug!(signal = %name(sig), from_pid = sender, "received");
         match self.phase {
             Phase::Cleanup { .. } => {

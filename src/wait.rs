@@ -20,7 +20,7 @@ use tracing::{debug, info};
 use crate::config::{Authority, Target};
 use crate::http::{self, short};
 use crate::signal_names::name;
-use crate::supervisor::after;
+use crate::supervisor::{after, is_stop, mapped};
 use crate::sys::signals::Signals;
 
 /// How the waits ended when not every target came up.
@@ -105,9 +105,7 @@ async fn stop_signal(signals: &mut Signals, signal_map: &[(i32, i32)]) -> i32 {
     loop {
         match signals.recv().await {
             Ok((sig, _)) => {
-                let mapped =
-                    (signal_map.iter().find(|(from, _)| *from == sig)).map_or(sig, |(_, to)| *to);
-                if [sig, mapped].contains(&libc::SIGTERM) || [sig, mapped].contains(&libc::SIGINT) {
+                if is_stop(sig, mapped(signal_map, sig)) {
                     info!(signal = %name(sig), "stop signal while waiting; not starting");
                     return sig;
                 }
