@@ -21,6 +21,7 @@ use crate::config::{Authority, Target};
 use crate::exit::Ended;
 use crate::http::{self, short};
 use crate::signal_names::name;
+use crate::supervisor::after;
 use crate::sys::claims::Claims;
 
 /// --probe-interval, --probe-start-interval, --probe-timeout, --probe-initial-delay.
@@ -85,7 +86,7 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) 
         } else {
             let counts = started >= next_counted;
             if counts {
-                next_counted = later(next_counted, timing.interval);
+                next_counted = after(next_counted, timing.interval);
             }
             if started.saturating_duration_since(last_waiting_line) >= WAITING_LOG_EVERY {
                 last_waiting_line = started;
@@ -109,7 +110,7 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) 
         } else {
             timing.interval
         };
-        next = later(next, step).max(Instant::now());
+        next = after(next, step).max(Instant::now());
         tokio::time::sleep_until(next).await;
     }
 }
@@ -120,13 +121,6 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) 
 pub enum Phase {
     Starting { counts: bool },
     Running,
-}
-
-/// `t + d`, saturating at a year from now (durations are bounded at parse time; this
-/// only keeps PID 1 from aborting if one were not).
-fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d)
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400))
 }
 
 /// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails. `outstanding` carries a
@@ -275,7 +269,7 @@ async fn exec(
     env: &Env,
     outstanding: &mut Outstanding,
 ) -> Result<String, String> {
-    let deadline = later(Instant::now(), limit);
+    let deadline = after(Instant::now(), limit);
     let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
     let program = argv.first().map_or("", String::as_str);
     let spawned = match timeout_at(deadline, outstanding.spawn(argv, env, claims)).await {
