@@ -28,18 +28,24 @@ const KERNEL_SIGSET_SIZE: usize = 8;
 /// system call: glibc's sigprocmask silently drops its reserved signals 32 and 33 from the
 /// set, which would leave them at a fatal default action.
 pub fn block_signals(bits: u64) -> io::Result<()> {
+    sigprocmask_raw(libc::SIG_BLOCK, bits).map_err(io::Error::from)
+}
+
+/// rt_sigprocmask(how, bits) on the calling thread, every signal 1..=64 included.
+/// Async-signal-safe (one system call, no allocation): the pre-exec step uses it too.
+fn sigprocmask_raw(how: libc::c_int, bits: u64) -> nix::Result<()> {
     // SAFETY: the kernel reads one u64 (a live local) as the new set and writes nothing
     // (old set NULL); the size is the kernel's sigset size.
     let r = unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_BLOCK,
+            how,
             &bits as *const u64,
             std::ptr::null_mut::<u64>(),
             KERNEL_SIGSET_SIZE,
         )
     };
-    Errno::result(r).map(drop).map_err(io::Error::from)
+    Errno::result(r).map(drop)
 }
 
 /// A signalfd (non-blocking, close-on-exec) for the signals in `bits`, with the raw
@@ -251,18 +257,7 @@ pub fn spawn_taking_terminal(
             Errno::result(unsafe { libc::dup2(from, to) })?;
         }
         reset_dispositions(u64::MAX);
-        let empty = 0u64;
-        // SAFETY: as in `block_signals`: the kernel reads one live u64.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK,
-                &empty as *const u64,
-                std::ptr::null_mut::<u64>(),
-                KERNEL_SIGSET_SIZE,
-            )
-        };
-        Errno::result(r)?;
+        sigprocmask_raw(libc::SIG_SETMASK, 0)?;
         Ok(())
     };
     // SAFETY: the closure runs in the forked child of a parent checked single-threaded
