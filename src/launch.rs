@@ -50,8 +50,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
         let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
         let claims = Claims::default();
-        let probe_env = user_env(identity.as_ref());
-        let health = crate::health::Health::bind(&args, subscriber, claims.clone(), probe_env)?;
+        // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
+        let mut env = user_env(identity.as_ref());
+        let health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
 
         if let (Some(id), Some(spec)) = (&identity, &args.user) {
             sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
@@ -60,7 +61,6 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             })?;
             debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
         }
-        let mut env = user_env(identity.as_ref());
         env.extend(health.child_env());
         env.extend(secrets);
         if args.expand_env {
