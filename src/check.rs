@@ -92,10 +92,7 @@ pub fn main(argv: &[OsString]) -> u8 {
             }
             Err(Failed::TimedOut) => (
                 false,
-                format!(
-                    "timed out after {}",
-                    crate::health::format::duration(args.timeout)
-                ),
+                format!("timed out after {}", crate::duration::format(args.timeout)),
             ),
             Err(Failed::Stranger(s)) => (false, s.to_string()),
             Err(Failed::Io(e)) => (false, format!("unreachable ({})", short(&e))),

@@ -179,6 +179,7 @@ mod tests {
     #[test]
     fn formats_shortest() {
         assert_eq!(format(Duration::ZERO), "0s");
+        assert_eq!(format(Duration::from_secs(1)), "1s");
         assert_eq!(format(Duration::from_millis(250)), "250ms");
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format(Duration::from_secs(3723)), "1h2m3s");

@@ -89,7 +89,7 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{target} not up after {}: {error}",
-                crate::health::format::duration(*after)
+                crate::duration::format(*after)
             ),
             Error::NotFound { command } => {
                 write!(f, "cannot run '{command}': command not found")

@@ -4,7 +4,7 @@
 //! than through serde, which keeps the binary small.
 
 use std::fmt::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::readiness::{Check, Config, Endpoint, Status};
 use crate::config::Target;
@@ -205,18 +205,6 @@ pub fn label(target: &Target) -> String {
     crate::text::printable(&text).into_owned()
 }
 
-/// `1s`, `250ms`, `1.5s`: durations as a person writes them in flags.
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,12 +241,5 @@ mod tests {
         assert_eq!(label(&t), "exec:/bin/check");
         let t = Target::parse("http://127.0.0.1:80/x").unwrap();
         assert_eq!(label(&t), "http://127.0.0.1:80/x");
-    }
-
-    #[test]
-    fn formats_durations() {
-        assert_eq!(duration(Duration::from_secs(1)), "1s");
-        assert_eq!(duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(duration(Duration::from_millis(1500)), "1.5s");
     }
 }

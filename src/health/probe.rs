@@ -132,7 +132,7 @@ pub async fn once(
     env: &Env,
     outstanding: &mut Outstanding,
 ) -> Result<String, String> {
-    let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
+    let timed_out = || format!("timed out after {}", crate::duration::format(limit));
     match target {
         Target::Exec(argv) => exec(argv, limit, claims, env, outstanding).await,
         Target::File(path) => match timeout(limit, outstanding.stat(path)).await {
@@ -270,7 +270,7 @@ async fn exec(
     outstanding: &mut Outstanding,
 ) -> Result<String, String> {
     let deadline = after(Instant::now(), limit);
-    let timed_out = || format!("timed out after {}", crate::health::format::duration(limit));
+    let timed_out = || format!("timed out after {}", crate::duration::format(limit));
     let program = argv.first().map_or("", String::as_str);
     let spawned = match timeout_at(deadline, outstanding.spawn(argv, env, claims)).await {
         Ok(spawned) => spawned,
