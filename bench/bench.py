@@ -142,6 +142,21 @@ def status_fields(pid):
     return d
 
 
+def exact_rss_kib(pid):
+    """Rss from smaps_rollup, which walks the page tables. VmRSS in /proc/PID/status is
+    the kernel's per-CPU counter sum, which can lag by megabytes right after a burst
+    (seen here: VmRSS 2,544 KiB while smaps_rollup said 1,060 KiB, at the same moment)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Rss line in /proc/{pid}/smaps_rollup")
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def ctx_switches(pid):
     """Voluntary + involuntary context switches summed over all threads."""
     total = 0
@@ -520,6 +535,7 @@ def measure_endpoint(kai_info, cfg, tmp):
     try:
         kai_pid = p.pid  # taskset execs kai-init in place
         before = status_fields(kai_pid)
+        fds_before = open_fds(kai_pid)
         for conns in cfg["wrk_connections"]:
             log(f"endpoint: wrk -c{conns} {cfg['wrk_seconds']} s, kai-init on CPU {server_cpu}, wrk on CPU {client_cpu}")
             t0, c0, m0 = time.monotonic(), cpu_ticks(kai_pid), cpu_seconds()[0]
@@ -545,7 +561,11 @@ def measure_endpoint(kai_info, cfg, tmp):
                          "socket_errors": errs.group(1).strip() if errs else "",
                          "server_cpu_busy": round(busy, 3), "client_cpu_busy": round(wrk_busy, 3),
                          "other_busy": round(other, 3)})
+        # "After" means once kai-init has seen wrk's connections close (bounded wait), not
+        # while it is still tearing down the last run's 128 connections.
+        settled = wait_for(lambda: open_fds(kai_pid) <= fds_before, 5) is not None
         after = status_fields(kai_pid)
+        rss_after = exact_rss_kib(kai_pid)
         alive = p.poll() is None and http_ok(url)
     finally:
         stop(p)
@@ -554,7 +574,7 @@ def measure_endpoint(kai_info, cfg, tmp):
             "non2xx": sum(r["non2xx"] for r in runs), "seconds": cfg["wrk_seconds"],
             "server_cpu": server_cpu, "client_cpu": client_cpu,
             "rss_before_kib": int(before["VmRSS"].split()[0]),
-            "rss_after_kib": int(after["VmRSS"].split()[0]),
+            "rss_after_kib": rss_after, "closed_after": settled,
             "hwm_after_kib": int(after["VmHWM"].split()[0]),
             "threads_after": int(after["Threads"]),
             "alive_after": alive}

@@ -180,7 +180,9 @@ class Report:
                          f"{r['non2xx']}; socket errors: {r['socket_errors'] or 'none'}) | {r['rps']:,.0f} |")
         lines += [
             f"| kai-init RSS before, KiB | {e['rss_before_kib']:,} |",
-            f"| kai-init RSS after all runs, KiB (peak {e['hwm_after_kib']:,}) | {e['rss_after_kib']:,} |",
+            f"| kai-init RSS after all runs (smaps_rollup, once wrk's connections "
+            f"{'were closed' if e.get('closed_after') else 'were NOT all closed within 5 s'}), KiB "
+            f"(peak {e['hwm_after_kib']:,}) | {e['rss_after_kib']:,} |",
             f"| kai-init threads after | {e['threads_after']} |",
             f"| still answering after the runs | {'yes' if e['alive_after'] else 'NO'} |",
         ]
