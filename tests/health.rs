@@ -24,6 +24,8 @@ mod notify;
 mod probes;
 #[path = "health/start.rs"]
 mod start;
+#[path = "health/starting.rs"]
+mod starting;
 #[path = "health/strangers.rs"]
 mod strangers;
 
