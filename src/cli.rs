@@ -209,7 +209,7 @@ const OPTIONS: &[Opt] = &[
     opt(
         "probe",
         "URL",
-        "Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH",
+        "Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND (words split like --pre's) or file:PATH",
     ),
     with_default(
         opt("probe-interval", "DURATION", "Time between probes"),
