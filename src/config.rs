@@ -294,13 +294,23 @@ mod tests {
         );
         assert_eq!(exec(r#"exec:check "a b" c\ d"#), ["check", "a b", "c d"]);
         // What the old whitespace split gave for text without quotes or backslashes.
-        assert_eq!(exec("exec:  /bin/check\t--port=3000   x "), ["/bin/check", "--port=3000", "x"]);
+        assert_eq!(
+            exec("exec:  /bin/check\t--port=3000   x "),
+            ["/bin/check", "--port=3000", "x"]
+        );
         for bad in ["exec:sh -c 'open", "exec:x\\"] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains("not a command line"), "{e}");
         }
-        assert!(Target::parse("exec: \t").unwrap_err().contains("needs a command"));
-        let t = Target::Exec(vec!["sh".into(), "-c".into(), "echo it's ok".into(), "".into()]);
+        assert!(Target::parse("exec: \t")
+            .unwrap_err()
+            .contains("needs a command"));
+        let t = Target::Exec(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo it's ok".into(),
+            "".into(),
+        ]);
         assert_eq!(t.to_string(), r#"exec:sh -c "echo it's ok" ''"#);
         assert_eq!(Target::parse(&t.to_string()), Ok(t));
     }

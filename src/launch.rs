@@ -58,7 +58,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let claims = Claims::default();
         // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
         let mut env = user_env(identity.as_ref());
-        let mut health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
+        let mut health =
+            crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
 
         if let (Some(id), Some(spec)) = (&identity, &args.user) {
             sys::privileges::drop_to(id).map_err(|err| Error::Privileges {

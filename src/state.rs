@@ -62,7 +62,11 @@ pub enum Starting {
     },
     /// `--pre` step `n` of `of` runs `program` (its first word only: an argument may
     /// hold an expanded secret).
-    Pre { n: usize, of: usize, program: String },
+    Pre {
+        n: usize,
+        of: usize,
+        program: String,
+    },
 }
 
 impl Starting {
@@ -139,6 +143,13 @@ mod tests {
         s.ended = Some(t0 + Duration::from_secs(2));
         assert_eq!(s.seconds(t0 + Duration::from_secs(9)), Some(2.0));
         // A clock read before `began` (another thread's `now`) is zero, not a panic.
-        assert_eq!(Span { began: Some(t0 + Duration::from_secs(1)), ended: None }.seconds(t0), Some(0.0));
+        assert_eq!(
+            Span {
+                began: Some(t0 + Duration::from_secs(1)),
+                ended: None
+            }
+            .seconds(t0),
+            Some(0.0)
+        );
     }
 }

@@ -170,7 +170,10 @@ async fn check(target: &Target, helper: &mut Helper) -> Result<(), String> {
         Target::Http { host, port, path } => get(host, *port, path, helper).await,
         Target::File(path) => {
             let path = path.clone();
-            match helper.call(move || std::fs::metadata(path).map(|_| Vec::new())).await? {
+            match helper
+                .call(move || std::fs::metadata(path).map(|_| Vec::new()))
+                .await?
+            {
                 Ok(_) => Ok(()),
                 Err(e) => Err(short(&e)),
             }
@@ -283,7 +286,10 @@ mod tests {
     #[test]
     fn shown_targets_keep_no_query() {
         let t = |s: &str| shown(&Target::parse_wait(s).unwrap());
-        assert_eq!(t("http://db:8080/ready?token=s3cr3t"), "http://db:8080/ready?...");
+        assert_eq!(
+            t("http://db:8080/ready?token=s3cr3t"),
+            "http://db:8080/ready?..."
+        );
         assert_eq!(t("http://db/x#frag"), "http://db:80/x?...");
         assert_eq!(t("http://[::1]:9/ready"), "http://[::1]:9/ready");
         assert_eq!(t("tcp://db:5432"), "tcp://db:5432");

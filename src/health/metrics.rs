@@ -360,7 +360,15 @@ mod tests {
         let t0 = Instant::now();
         let now = t0 + Duration::from_millis(2500);
         let render_at = |st: &State| {
-            render(&cfg, st, &Status::default(), v, &Requests::default(), Connections::default(), now)
+            render(
+                &cfg,
+                st,
+                &Status::default(),
+                v,
+                &Requests::default(),
+                Connections::default(),
+                now,
+            )
         };
         let none = render_at(&State::default());
         assert!(!none.contains("kai_init_wait_seconds"), "{none}");
@@ -371,6 +379,9 @@ mod tests {
         st.pre.began = Some(t0 + Duration::from_millis(1500));
         let text = render_at(&st);
         assert!(text.contains("\nkai_init_wait_seconds 1.500\n"), "{text}");
-        assert!(text.contains("\nkai_init_pre_seconds 1.000\n"), "still running: {text}");
+        assert!(
+            text.contains("\nkai_init_pre_seconds 1.000\n"),
+            "still running: {text}"
+        );
     }
 }

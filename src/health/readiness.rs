@@ -166,7 +166,11 @@ impl Check {
 pub fn checks(ep: Endpoint, cfg: &Config, st: &State, s: &Status, now: Instant) -> Vec<Check> {
     let mut out = vec![Check::new("ping", true, "")];
     if let Some(what) = &st.starting {
-        out.push(Check::new("starting", ep == Endpoint::Live, what.to_string()));
+        out.push(Check::new(
+            "starting",
+            ep == Endpoint::Live,
+            what.to_string(),
+        ));
         return out;
     }
     if ep == Endpoint::Startup {
@@ -410,7 +414,10 @@ mod tests {
                 Starting::waiting("tcp://db:5432".into(), Some("connection refused".into())),
                 "waiting for tcp://db:5432 (connection refused)",
             ),
-            (Starting::pre(1, 2, "migrate"), "running pre step 1 of 2: migrate"),
+            (
+                Starting::pre(1, 2, "migrate"),
+                "running pre step 1 of 2: migrate",
+            ),
         ] {
             let st = State {
                 starting: Some(what),

@@ -85,12 +85,20 @@ fn during_a_wait_live_passes_and_ready_and_startup_name_the_target() {
     assert_eq!(ready.body, want);
     let live = get(&at, "/livez?verbose");
     assert_eq!(live.status, 200, "{}", live.body);
-    assert!(live.body.contains(&format!("[+]starting ok: {shown}")), "{}", live.body);
+    assert!(
+        live.body.contains(&format!("[+]starting ok: {shown}")),
+        "{}",
+        live.body
+    );
     assert_eq!(get(&at, "/livez").body, "ok");
     for path in ["/healthz", "/startupz", "/readyz/starting"] {
         let r = get(&at, path);
         assert_eq!(r.status, 503, "{path}: {}", r.body);
-        assert!(r.body.contains(&format!("[-]starting failed: {shown}")), "{path}: {}", r.body);
+        assert!(
+            r.body.contains(&format!("[-]starting failed: {shown}")),
+            "{path}: {}",
+            r.body
+        );
     }
     let doc: serde_json::Value =
         serde_json::from_str(&get(&at, "/readyz?format=json").body).unwrap();
@@ -101,17 +109,25 @@ fn during_a_wait_live_passes_and_ready_and_startup_name_the_target() {
     let (code, out) = check(&sock, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with(&format!("unhealthy: @{sock}/healthz 503 [-]starting failed: {shown}")),
+        out.starts_with(&format!(
+            "unhealthy: @{sock}/healthz 503 [-]starting failed: {shown}"
+        )),
         "{out}"
     );
     let (code, out) = check(&sock, &["--path", "/livez"]);
-    assert_eq!((code, out.as_str()), (0, format!("healthy: @{sock}/livez 200 ok").as_str()));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, format!("healthy: @{sock}/livez 200 ok").as_str())
+    );
 
     let m = metrics(&at);
     assert_eq!(m.value("kai_init_live"), 1.0);
     assert_eq!(m.value("kai_init_ready"), 0.0);
     assert_eq!(m.value("kai_init_child_up"), 0.0);
-    assert!(m.get("kai_init_pre_seconds", &[]).is_none(), "no --pre given");
+    assert!(
+        m.get("kai_init_pre_seconds", &[]).is_none(),
+        "no --pre given"
+    );
     let first = m.value("kai_init_wait_seconds");
     let waiting = grows(&at, "kai_init_wait_seconds", first);
 
@@ -122,7 +138,11 @@ fn during_a_wait_live_passes_and_ready_and_startup_name_the_target() {
     let ready = wait_status(&at, "/readyz?verbose", 200, T);
     assert!(!ready.body.contains("starting"), "{}", ready.body);
     assert!(ready.body.contains("[+]child ok: pid "), "{}", ready.body);
-    assert_eq!(get(&at, "/readyz/starting").status, 404, "no such check any more");
+    assert_eq!(
+        get(&at, "/readyz/starting").status,
+        404,
+        "no such check any more"
+    );
     assert_eq!(wait_status(&at, "/startupz", 200, T).body, "ok");
     let done = seconds(&at, "kai_init_wait_seconds");
     assert!(done >= waiting, "{done} < {waiting}");
@@ -163,19 +183,37 @@ fn during_a_pre_step_ready_names_its_program_and_not_its_arguments() {
     ]));
     r.wait_stdout("pre-running", T);
     let shown = "running pre step 2 of 2: sh";
-    for (path, code) in [("/readyz?verbose", 503), ("/startupz", 503), ("/livez?verbose", 200)] {
+    for (path, code) in [
+        ("/readyz?verbose", 503),
+        ("/startupz", 503),
+        ("/livez?verbose", 200),
+    ] {
         let resp = get(&at, path);
         assert_eq!(resp.status, code, "{path}: {}", resp.body);
-        let sign = if code == 200 { "[+]starting ok" } else { "[-]starting failed" };
-        assert!(resp.body.contains(&format!("{sign}: {shown}\n")), "{path}: {}", resp.body);
+        let sign = if code == 200 {
+            "[+]starting ok"
+        } else {
+            "[-]starting failed"
+        };
+        assert!(
+            resp.body.contains(&format!("{sign}: {shown}\n")),
+            "{path}: {}",
+            resp.body
+        );
         assert!(!resp.body.contains(SECRET), "{path}: {}", resp.body);
     }
     let (code, out) = check(&sock, &[]);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(out, format!("unhealthy: @{sock}/healthz 503 [-]starting failed: {shown}"));
+    assert_eq!(
+        out,
+        format!("unhealthy: @{sock}/healthz 503 [-]starting failed: {shown}")
+    );
 
     let m = metrics(&at);
-    assert!(m.get("kai_init_wait_seconds", &[]).is_none(), "no --wait-for given");
+    assert!(
+        m.get("kai_init_wait_seconds", &[]).is_none(),
+        "no --wait-for given"
+    );
     let first = m.value("kai_init_pre_seconds");
     let running = grows(&at, "kai_init_pre_seconds", first);
 
@@ -189,14 +227,20 @@ fn during_a_pre_step_ready_names_its_program_and_not_its_arguments() {
     wait_status(&at, "/readyz", 200, T);
     let done = seconds(&at, "kai_init_pre_seconds");
     assert!(done >= running, "{done} < {running}");
-    assert!(done <= running + released.elapsed().as_secs_f64() + 0.1, "{done}");
+    assert!(
+        done <= running + released.elapsed().as_secs_f64() + 0.1,
+        "{done}"
+    );
     r.wait_line("started child", T);
     assert_eq!(seconds(&at, "kai_init_pre_seconds"), done, "still growing");
     // Both steps were reaped by kai-init, and counted.
     assert!(metrics(&at).value("kai_init_zombies_reaped_total") >= 2.0);
     r.drain();
     for line in &r.stderr {
-        assert!(!line.contains(SECRET), "a step's argument was shown: {line}");
+        assert!(
+            !line.contains(SECRET),
+            "a step's argument was shown: {line}"
+        );
     }
     crate::term_exits_143(&mut r);
 }
