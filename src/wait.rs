@@ -197,14 +197,19 @@ async fn connect(host: &str, port: u16, helper: &mut Helper) -> Result<TcpStream
             }
         }
     };
-    let mut last = format!("cannot resolve {host}: no address");
+    // The first address's error is the one told: the resolver puts the address it
+    // prefers first, and a later one (::1 where IPv6 is off: "address not available")
+    // would hide that the dependency refused.
+    let mut first = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("cannot connect to {shown}: {}", short(&e)),
+            Err(e) => {
+                first.get_or_insert_with(|| format!("cannot connect to {shown}: {}", short(&e)));
+            }
         }
     }
-    Err(last)
+    Err(first.unwrap_or_else(|| format!("cannot resolve {host}: no address")))
 }
 
 /// GET `path` with `Connection: close`; up when the status is 200-399.

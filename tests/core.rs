@@ -35,6 +35,8 @@ mod servers;
 mod signals;
 #[path = "core/terminal.rs"]
 mod terminal;
+#[path = "core/wait_errors.rs"]
+mod wait_errors;
 
 use std::process::Command;
 use std::time::Duration;
