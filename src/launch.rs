@@ -9,14 +9,14 @@
 //! that is dead.
 
 use std::ffi::OsString;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing::{debug, error, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
 use crate::exit::{exit_code, Ended};
-use crate::state::{Starting, State};
+use crate::state::{Publisher, Starting, State};
 use crate::supervisor::{Options, Supervisor};
 use crate::sys::claims::Claims;
 use crate::sys::spawn::{PreExec, Spec};
@@ -115,20 +115,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 }
             }
         }
-        if !args.pre.is_empty() {
-            publisher.send_modify(|s| s.pre.began = Some(std::time::Instant::now()));
-        }
-        for (n, step) in args.pre.iter().enumerate() {
-            let of = args.pre.len();
-            publisher.send_modify(|s| s.starting = Some(Starting::pre(n + 1, of, &shown(step))));
-            let ran = run_step(step, &env, &options, &mut signals).await?;
-            publisher.send_modify(|s| s.reaped += ran.reaped);
-            if let Some(code) = ran.stop {
-                return Ok(code);
-            }
-        }
-        if !args.pre.is_empty() {
-            publisher.send_modify(|s| s.pre.ended = Some(std::time::Instant::now()));
+        if let Some(code) = run_pre(&args.pre, &env, &options, &mut signals, &publisher).await? {
+            return Ok(code);
         }
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,
@@ -160,6 +148,36 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     // reclaims all of that for anyway.
     std::mem::forget(runtime);
     result
+}
+
+/// Runs the `--pre` steps in order, telling `state` which one runs and how long they
+/// took. `Some(code)`: COMMAND must not start, and kai-init exits with `code`.
+async fn run_pre(
+    steps: &[Vec<OsString>],
+    env: &[(&'static str, Option<OsString>)],
+    options: &Options,
+    signals: &mut Signals,
+    state: &Publisher,
+) -> Result<Option<u8>, Error> {
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    state.send_modify(|s| s.pre.began = Some(Instant::now()));
+    for (n, step) in steps.iter().enumerate() {
+        let what = Starting::pre(n + 1, steps.len(), &shown(step));
+        state.send_modify(|s| s.starting = Some(what));
+        let ran = run_step(step, env, options, signals).await?;
+        // Counted with kai-init's own: the steps' state is their own (see run_step).
+        state.send_modify(|s| s.reaped += ran.reaped);
+        if ran.stop.is_some() {
+            return Ok(ran.stop);
+        }
+    }
+    state.send_modify(|s| {
+        s.pre.ended = Some(Instant::now());
+        s.starting = None;
+    });
+    Ok(None)
 }
 
 /// How a `--pre` step went.
