@@ -125,7 +125,8 @@ impl Target {
                 Err(crate::words::WordsError::Empty) => {
                     Err("exec: needs a command (exec:COMMAND ARGS)".into())
                 }
-                Err(e) => Err(format!("'{text}' is not a command line: {e}")),
+                // The caller names the value; this says what is wrong with it.
+                Err(e) => Err(format!("exec: {e}")),
             }
         } else if let Some(rest) = text.strip_prefix("file:") {
             if rest.is_empty() {
@@ -298,10 +299,14 @@ mod tests {
             exec("exec:  /bin/check\t--port=3000   x "),
             ["/bin/check", "--port=3000", "x"]
         );
-        for bad in ["exec:sh -c 'open", "exec:x\\"] {
-            let e = Target::parse(bad).unwrap_err();
-            assert!(e.contains("not a command line"), "{e}");
-        }
+        assert_eq!(
+            Target::parse("exec:sh -c 'open").unwrap_err(),
+            "exec: a single quote is not closed"
+        );
+        assert_eq!(
+            Target::parse("exec:x\\").unwrap_err(),
+            "exec: it ends with a backslash"
+        );
         assert!(Target::parse("exec: \t")
             .unwrap_err()
             .contains("needs a command"));

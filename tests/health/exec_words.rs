@@ -28,3 +28,22 @@ fn an_exec_probe_takes_quoted_words() {
     assert!(after.body.contains("[+]probe ok: exit 0"), "{}", after.body);
     crate::term_exits_143(&mut r);
 }
+
+#[test]
+fn an_exec_probe_with_an_open_quote_is_refused_at_start() {
+    for (probe, says) in [
+        ("exec:sh -c 'test -e /x", "a single quote is not closed"),
+        ("exec:check \"a", "a double quote is not closed"),
+        ("exec:check a\\", "it ends with a backslash"),
+    ] {
+        let (status, stdout, stderr) = util::run(kai(&["--probe", probe, "--", "echo", "ran"]), T);
+        assert_eq!(status.code(), Some(125), "{probe}: {stderr}");
+        assert!(stdout.is_empty(), "COMMAND ran: {stdout}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].contains(probe) && lines[0].contains(says),
+            "{stderr}"
+        );
+    }
+}
