@@ -209,7 +209,7 @@ const OPTIONS: &[Opt] = &[
     opt(
         "probe",
         "URL",
-        "Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH",
+        "Probe the child: http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND (words split like --pre's) or file:PATH",
     ),
     with_default(
         opt("probe-interval", "DURATION", "Time between probes"),
@@ -272,7 +272,7 @@ const OPTIONS: &[Opt] = &[
     opt(
         "file-env",
         "",
-        "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (files up to 1 MiB)",
+        "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (NAME=content up to 128 KiB, Linux's limit for one variable)",
     ),
     opt(
         "expand-env",

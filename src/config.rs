@@ -93,7 +93,8 @@ pub enum Target {
     },
     /// tcp://host:port; a connection passes.
     Tcp { host: String, port: u16 },
-    /// exec:COMMAND ARGS; exit 0 passes. Split on whitespace, run without a shell.
+    /// exec:COMMAND ARGS; exit 0 passes. Split into words as `--pre` steps are
+    /// (`words::split`: blanks, quotes, backslashes), run without a shell.
     Exec(Vec<String>),
     /// file:PATH; existing passes.
     File(String),
@@ -119,11 +120,14 @@ impl Target {
             }
             Ok(Target::Tcp { host, port })
         } else if let Some(rest) = text.strip_prefix("exec:") {
-            let argv: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
-            if argv.is_empty() {
-                return Err("exec: needs a command (exec:COMMAND ARGS)".into());
+            match crate::words::split(rest) {
+                Ok(argv) => Ok(Target::Exec(argv)),
+                Err(crate::words::WordsError::Empty) => {
+                    Err("exec: needs a command (exec:COMMAND ARGS)".into())
+                }
+                // The caller names the value; this says what is wrong with it.
+                Err(e) => Err(format!("exec: {e}")),
             }
-            Ok(Target::Exec(argv))
         } else if let Some(rest) = text.strip_prefix("file:") {
             if rest.is_empty() {
                 return Err("file: needs a path (file:PATH)".into());
@@ -213,7 +217,10 @@ impl fmt::Display for Target {
                 write!(f, "http://{}{path}", Authority(host, *port))
             }
             Target::Tcp { host, port } => write!(f, "tcp://{}", Authority(host, *port)),
-            Target::Exec(argv) => write!(f, "exec:{}", argv.join(" ")),
+            Target::Exec(argv) => {
+                let words: Vec<_> = argv.iter().map(|w| crate::words::quote(w)).collect();
+                write!(f, "exec:{}", words.join(" "))
+            }
             Target::File(path) => write!(f, "file:{path}"),
         }
     }
@@ -276,11 +283,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn exec_words_split_like_pre_steps() {
+        let exec = |t: &str| match Target::parse(t) {
+            Ok(Target::Exec(argv)) => argv,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(
+            exec("exec:sh -c 'pg_isready -q && test -f /tmp/ok'"),
+            ["sh", "-c", "pg_isready -q && test -f /tmp/ok"]
+        );
+        assert_eq!(exec(r#"exec:check "a b" c\ d"#), ["check", "a b", "c d"]);
+        // What the old whitespace split gave for text without quotes or backslashes.
+        assert_eq!(
+            exec("exec:  /bin/check\t--port=3000   x "),
+            ["/bin/check", "--port=3000", "x"]
+        );
+        assert_eq!(
+            Target::parse("exec:sh -c 'open").unwrap_err(),
+            "exec: a single quote is not closed"
+        );
+        assert_eq!(
+            Target::parse("exec:x\\").unwrap_err(),
+            "exec: it ends with a backslash"
+        );
+        assert!(Target::parse("exec: \t")
+            .unwrap_err()
+            .contains("needs a command"));
+        let t = Target::Exec(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo it's ok".into(),
+            "".into(),
+        ]);
+        assert_eq!(t.to_string(), r#"exec:sh -c "echo it's ok" ''"#);
+        assert_eq!(Target::parse(&t.to_string()), Ok(t));
+    }
+
     proptest! {
         #[test]
         fn any_text_is_a_result_not_a_panic(text in any::<String>()) {
             let _ = Target::parse(&text);
             let _ = Target::parse_probe(&text);
+        }
+
+        #[test]
+        fn exec_targets_display_as_text_that_parses_back(argv in proptest::collection::vec(any::<String>(), 1..5)) {
+            let t = Target::Exec(argv);
+            prop_assert_eq!(Target::parse(&t.to_string()), Ok(t));
         }
 
         #[test]

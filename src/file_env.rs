@@ -11,8 +11,10 @@ use std::fmt;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// The largest file read: a secret, a certificate or a key, not a data set.
-pub const LIMIT: u64 = 1024 * 1024;
+/// The largest variable a program can be given: Linux's MAX_ARG_STRLEN (32 pages of
+/// 4 KiB), counting `NAME=`, the value and its NUL. A longer one makes exec fail with
+/// E2BIG, which would read as COMMAND's fault (126): refuse it here, naming it.
+pub const LIMIT: u64 = 128 * 1024;
 
 #[derive(Debug)]
 pub enum FileEnvError {
@@ -97,11 +99,11 @@ pub fn plan(
             path: shown.clone(),
             err,
         })?;
-        if data.len() as u64 > LIMIT {
-            return Err(FileEnvError::TooBig { var, path: shown });
-        }
         if data.last() == Some(&b'\n') {
             data.pop();
+        }
+        if (name.len() + data.len() + 2) as u64 > LIMIT {
+            return Err(FileEnvError::TooBig { var, path: shown });
         }
         out.push((leak(name), Some(OsString::from_vec(data))));
         out.push((leak(var), None));
@@ -150,6 +152,20 @@ mod tests {
     }
 
     #[test]
+    fn a_value_fits_in_one_exec_string_with_its_name() {
+        let sized = |n: usize| move |_: &std::path::Path| Ok(vec![b'v'; n]);
+        // NAME= (5), the value, the NUL: 128 KiB at most.
+        let most = LIMIT as usize - 6;
+        assert!(plan(&vars(&[("NAME_FILE", "/p")]), sized(most)).is_ok());
+        assert!(plan(&vars(&[("NAME_FILE", "/p")]), sized(most + 1)).is_err());
+        let newline = |_: &std::path::Path| Ok([vec![b'v'; most], b"\n".to_vec()].concat());
+        assert!(
+            plan(&vars(&[("NAME_FILE", "/p")]), newline).is_ok(),
+            "the newline goes first"
+        );
+    }
+
+    #[test]
     fn failures_name_the_variable_and_path_never_the_content() {
         let e = plan(&vars(&[("PW_FILE", "/s/pw"), ("PW", "x")]), files).unwrap_err();
         assert_eq!(e.to_string(), "both PW and PW_FILE are set");
@@ -161,7 +177,7 @@ mod tests {
         let e = plan(&vars(&[("B_FILE", "/s/big")]), files).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "/s/big (from B_FILE) is over the 1024 KiB limit"
+            "/s/big (from B_FILE) is over the 128 KiB limit"
         );
         let e = plan(&vars(&[("_FILE", "/s/key")]), files).unwrap_err();
         assert_eq!(e.to_string(), "'_FILE' is not a variable name");

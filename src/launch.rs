@@ -1,16 +1,22 @@
 //! Start-up, in the order that keeps it safe: block signals, become subreaper, resolve
-//! the user, bind the health listeners (still root), drop privileges, start the child,
-//! then hand everything to the event loop.
+//! the user, read `--file-env` secrets and bind the health listeners (still root), drop
+//! privileges, serve the health endpoint, wait for `--wait-for` targets, run the `--pre`
+//! steps, start the child, then hand everything to the event loop.
+//!
+//! The endpoint answers from before the waits: while kai-init waits or runs a pre step,
+//! /livez passes and /readyz and /startupz fail with a `starting` check that says which
+//! (`State::starting`), so an orchestrator sees a container that is starting, not one
+//! that is dead.
 
 use std::ffi::OsString;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing::{debug, error, info, warn};
 
 use crate::config::RunArgs;
 use crate::error::Error;
 use crate::exit::{exit_code, Ended};
-use crate::state::State;
+use crate::state::{Publisher, Starting, State};
 use crate::supervisor::{Options, Supervisor};
 use crate::sys::claims::Claims;
 use crate::sys::spawn::{PreExec, Spec};
@@ -52,7 +58,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         let claims = Claims::default();
         // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
         let mut env = user_env(identity.as_ref());
-        let health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
+        let mut health =
+            crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
 
         if let (Some(id), Some(spec)) = (&identity, &args.user) {
             sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
@@ -80,6 +87,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             claims,
         };
         let interactive = options.interactive;
+        // Answering from here on, before the waits and pre steps: bound as root, served
+        // once root is dropped.
+        health.serve();
         if !args.wait_for.is_empty() {
             use crate::wait::{wait_all, Interrupted};
             let waited = wait_all(
@@ -87,6 +97,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 args.wait_timeout,
                 &args.signal_map,
                 &mut signals,
+                &publisher,
             );
             match waited.await {
                 Ok(()) => {}
@@ -104,10 +115,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 }
             }
         }
-        for step in &args.pre {
-            if let Some(code) = run_step(step, &env, &options, &mut signals).await? {
-                return Ok(code);
-            }
+        if let Some(code) = run_pre(&args.pre, &env, &options, &mut signals, &publisher).await? {
+            return Ok(code);
         }
         let pid = sys::spawn::spawn(Spec {
             argv: &args.command,
@@ -119,6 +128,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         })?;
         info!(pid, command = %args.command[0].to_string_lossy(), "started child");
         publisher.send_modify(|s| {
+            s.starting = None;
             s.child_pid = Some(pid);
             s.running = true;
             s.started_at = SystemTime::now();
@@ -140,8 +150,52 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     result
 }
 
+/// Runs the `--pre` steps in order, telling `state` which one runs and how long they
+/// took. `Some(code)`: COMMAND must not start, and kai-init exits with `code`.
+async fn run_pre(
+    steps: &[Vec<OsString>],
+    env: &[(&'static str, Option<OsString>)],
+    options: &Options,
+    signals: &mut Signals,
+    state: &Publisher,
+) -> Result<Option<u8>, Error> {
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    state.send_modify(|s| s.pre.began = Some(Instant::now()));
+    for (n, step) in steps.iter().enumerate() {
+        let what = Starting::pre(n + 1, steps.len(), &shown(step));
+        state.send_modify(|s| s.starting = Some(what));
+        let ran = run_step(step, env, options, signals).await?;
+        // Counted with kai-init's own: the steps' state is their own (see run_step).
+        state.send_modify(|s| s.reaped += ran.reaped);
+        if ran.stop.is_some() {
+            return Ok(ran.stop);
+        }
+    }
+    state.send_modify(|s| {
+        s.pre.ended = Some(Instant::now());
+        s.starting = None;
+    });
+    Ok(None)
+}
+
+/// How a `--pre` step went.
+struct Ran {
+    /// The code kai-init exits with when COMMAND must not start.
+    stop: Option<u8>,
+    /// Processes reaped while it ran, itself included.
+    reaped: u64,
+}
+
+/// The step as it may be shown: its program only, as for COMMAND, since an argument may
+/// hold an expanded secret.
+fn shown(step: &[OsString]) -> String {
+    step[0].to_string_lossy().into_owned()
+}
+
 /// Runs one `--pre` step under the supervisor, as the main child will run: its own process
-/// group, signals forwarded, what it leaves behind stopped, every zombie reaped. Returns
+/// group, signals forwarded, what it leaves behind stopped, every zombie reaped. `stop` is
 /// the code kai-init exits with when COMMAND must not start: the step failed, or a stop
 /// signal came while it ran (then the step's own status, whatever it is).
 async fn run_step(
@@ -149,7 +203,7 @@ async fn run_step(
     env: &[(&'static str, Option<OsString>)],
     options: &Options,
     signals: &mut Signals,
-) -> Result<Option<u8>, Error> {
+) -> Result<Ran, Error> {
     let pid = sys::spawn::spawn(Spec {
         argv: step,
         env: env.to_vec(),
@@ -158,31 +212,34 @@ async fn run_step(
             dup_fd: None,
         },
     })?;
-    // The program only, as for COMMAND: an argument may hold an expanded secret.
-    let shown = step[0].to_string_lossy();
+    let shown = shown(step);
     info!(pid, step = %shown, "running pre step");
     // The step's own state: the health side follows the main child only.
     let (publisher, state) = tokio::sync::watch::channel(State::default());
     let ended = Supervisor::new(options.clone(), pid, publisher)
         .run(signals)
         .await;
-    let stopped = state.borrow().stopping;
-    match (ended, stopped) {
-        (Ended::Exited(0), false) => Ok(None),
+    let (stopped, reaped) = {
+        let s = state.borrow();
+        (s.stopping, s.reaped)
+    };
+    let stop = match (ended, stopped) {
+        (Ended::Exited(0), false) => None,
         (_, true) => {
             info!(step = %shown, "stopped during a pre step; not starting COMMAND");
-            Ok(Some(exit_code(ended, &[])))
+            Some(exit_code(ended, &[]))
         }
         (Ended::Exited(code), false) => {
             error!(step = %shown, code, "pre step failed; not starting COMMAND");
-            Ok(Some(exit_code(ended, &[])))
+            Some(exit_code(ended, &[]))
         }
         (Ended::Signaled(sig), false) => {
             let signal = crate::signal_names::name(sig);
             error!(step = %shown, %signal, "pre step killed; not starting COMMAND");
-            Ok(Some(exit_code(ended, &[])))
+            Some(exit_code(ended, &[]))
         }
-    }
+    };
+    Ok(Ran { stop, reaped })
 }
 
 /// `--expand-env`: COMMAND's arguments and every `--pre` word, from the child's final

@@ -2,24 +2,32 @@
 //! accepts, an HTTP endpoint answers 200-399, a file exists), in the order given, all
 //! within `--wait-timeout`. What wait-for-it, dockerize and wait4x do in an entrypoint
 //! script, here inside kai-init's own signal handling: SIGTERM or SIGINT during the wait
-//! ends it at once and nothing starts.
+//! ends it at once and nothing starts. What is being waited for, and how long the waits
+//! took, go to the health side (`State::starting`, `State::wait`).
 //!
 //! Names are resolved on each attempt by the system resolver (musl reads /etc/hosts and
-//! resolv.conf) on tokio's blocking pool, as is the `stat` of a file (a hung mount must
-//! not stall the loop): the event loop only awaits their answers, so a slow lookup never
+//! resolv.conf), and files are stat'ed, on a helper thread of the wait's own ([`Helper`]):
+//! the event loop only awaits their answers, so a slow lookup or a hung mount never
 //! delays a signal. A name that does not resolve yet is "not up yet", like a refused
 //! connection. Attempts back off from 20 ms, doubling, to 1 s.
+//!
+//! Not tokio's blocking pool: its threads idle on for seconds after their last call, and
+//! handing the terminal to COMMAND (`sys::spawn`) needs a single-threaded kai-init. Each
+//! helper thread is joined once it has answered, and when the waits are over none is left.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
 use crate::config::{Authority, Target};
 use crate::http::{self, short};
 use crate::signal_names::name;
+use crate::state::{Publisher, Starting};
 use crate::supervisor::{after, is_stop, mapped};
 use crate::sys::signals::Signals;
 
@@ -46,46 +54,73 @@ pub fn pause(attempt: u32) -> Duration {
 /// One attempt may take at most this long (a connect to an address that drops SYNs).
 const ATTEMPT: Duration = Duration::from_secs(5);
 
-/// Waits for every target in turn. Signals other than the stop signals are logged and
-/// dropped: there is no child yet to forward them to.
+/// How long a joined helper thread may still be listed in /proc/self/task (see [`settle`]).
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// `target` as kai-init shows it, in logs and on the health endpoint: an http:// target
+/// without its query string, which may carry a token (`/ready?key=...`); the rest as
+/// written.
+pub fn shown(target: &Target) -> String {
+    match target {
+        Target::Http { host, port, path } => match path.find(['?', '#']) {
+            Some(i) => format!("http://{}{}?...", Authority(host, *port), &path[..i]),
+            None => target.to_string(),
+        },
+        t => t.to_string(),
+    }
+}
+
+/// Waits for every target in turn, telling `state` which one and how it went. Signals
+/// other than the stop signals are logged and dropped: there is no child yet to forward
+/// them to.
 pub async fn wait_all(
     targets: &[Target],
     limit: Duration,
     signal_map: &[(i32, i32)],
     signals: &mut Signals,
+    state: &Publisher,
 ) -> Result<(), Interrupted> {
     let start = Instant::now();
+    state.send_modify(|s| s.wait.began = Some(start.into_std()));
     let deadline = after(start, limit);
+    let mut helped = false;
     for target in targets {
-        info!(%target, "waiting");
+        let label = shown(target);
+        info!(target = %label, "waiting");
+        state.send_modify(|s| s.starting = Some(Starting::waiting(label.clone(), None)));
+        let mut helper = Helper::default();
         let mut attempt = 0u32;
         let mut last: Option<String> = None;
         loop {
             let until = deadline.min(after(Instant::now(), ATTEMPT));
             let result = tokio::select! {
                 sig = stop_signal(signals, signal_map) => return Err(Interrupted::Stopped(sig)),
-                r = timeout_at(until, check(target)) => match r {
+                r = timeout_at(until, check(target, &mut helper)) => match r {
                     Ok(r) => r,
                     // Cut short by --wait-timeout itself: the error before says more.
                     Err(_) if until == deadline && last.is_some() => Err(last.take().unwrap_or_default()),
                     Err(_) => Err("timed out".into()),
                 }
             };
+            helped |= helper.used;
             let error = match result {
                 Ok(()) => {
-                    info!(%target, waited = ?start.elapsed(), "up");
+                    info!(target = %label, waited = ?start.elapsed(), "up");
                     break;
                 }
                 Err(e) => e,
             };
-            debug!(%target, attempt, "not up yet: {error}");
+            debug!(target = %label, attempt, "not up yet: {error}");
             if Instant::now() >= deadline {
                 return Err(Interrupted::TimedOut {
-                    target: target.to_string(),
+                    target: label,
                     error,
                     after: limit,
                 });
             }
+            state.send_modify(|s| {
+                s.starting = Some(Starting::waiting(label.clone(), Some(error.clone())))
+            });
             last = Some(error);
             // The last attempt is made at the deadline itself, not a pause before it.
             let next = deadline.min(after(Instant::now(), pause(attempt)));
@@ -96,6 +131,13 @@ pub async fn wait_all(
             }
         }
     }
+    if helped {
+        settle().await;
+    }
+    state.send_modify(|s| {
+        s.wait.ended = Some(std::time::Instant::now());
+        s.starting = None;
+    });
     Ok(())
 }
 
@@ -121,49 +163,117 @@ async fn stop_signal(signals: &mut Signals, signal_map: &[(i32, i32)]) -> i32 {
     }
 }
 
-/// One attempt at `target`.
-async fn check(target: &Target) -> Result<(), String> {
+/// One attempt at `target`; `helper` runs its blocking calls.
+async fn check(target: &Target, helper: &mut Helper) -> Result<(), String> {
     match target {
-        Target::Tcp { host, port } => connect(host, *port).await.map(drop),
-        Target::Http { host, port, path } => get(host, *port, path).await,
+        Target::Tcp { host, port } => connect(host, *port, helper).await.map(drop),
+        Target::Http { host, port, path } => get(host, *port, path, helper).await,
         Target::File(path) => {
             let path = path.clone();
-            let found = tokio::task::spawn_blocking(move || std::fs::metadata(path)).await;
-            match found {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(short(&e)),
-                Err(_) => Err("the stat thread ended without an answer".into()),
+            match helper
+                .call(move || std::fs::metadata(path).map(|_| Vec::new()))
+                .await?
+            {
+                Ok(_) => Ok(()),
+                Err(e) => Err(short(&e)),
             }
         }
         Target::Exec(_) => Err("exec: is not a wait target".into()),
     }
 }
 
-/// Resolves `host` (on the blocking pool unless it is an address) and connects to the
+/// Resolves `host` (on the helper thread unless it is an address) and connects to the
 /// addresses it has, in the resolver's order.
-async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+async fn connect(host: &str, port: u16, helper: &mut Helper) -> Result<TcpStream, String> {
     let shown = Authority(host, port);
-    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => return Err(format!("cannot resolve {host}: {}", short(&e))),
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => {
+            let name = (host.to_owned(), port);
+            let found = helper.call(move || name.to_socket_addrs().map(Vec::from_iter));
+            match found.await? {
+                Ok(addrs) => addrs,
+                Err(e) => return Err(format!("cannot resolve {host}: {}", short(&e))),
+            }
+        }
     };
-    let mut last = format!("cannot resolve {host}: no address");
+    // The first address's error is the one told: the resolver puts the address it
+    // prefers first, and a later one (::1 where IPv6 is off: "address not available")
+    // would hide that the dependency refused.
+    let mut first = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("cannot connect to {shown}: {}", short(&e)),
+            Err(e) => {
+                first.get_or_insert_with(|| format!("cannot connect to {shown}: {}", short(&e)));
+            }
         }
     }
-    Err(last)
+    Err(first.unwrap_or_else(|| format!("cannot resolve {host}: no address")))
 }
 
 /// GET `path` with `Connection: close`; up when the status is 200-399.
-async fn get(host: &str, port: u16, path: &str) -> Result<(), String> {
-    let mut stream = connect(host, port).await?;
+async fn get(host: &str, port: u16, path: &str, helper: &mut Helper) -> Result<(), String> {
+    let mut stream = connect(host, port, helper).await?;
     let authority = Authority(host, port).to_string();
     match http::get_status(&mut stream, &authority, path).await? {
         200..=399 => Ok(()),
         code => Err(format!("HTTP {code}")),
+    }
+}
+
+/// What a helper call answers: a lookup's addresses, or a stat's nothing.
+type Answer = std::io::Result<Vec<SocketAddr>>;
+
+/// One blocking call at a time (a name lookup, a stat) on a thread of its own, whose
+/// answer the loop awaits; one per target. A call cut short (its attempt timed out)
+/// keeps running, and the next attempt awaits its answer rather than start a second
+/// thread beside it: a hung lookup costs one thread, not one per attempt. A thread that
+/// has answered is joined at once, so once a target is up its helper has no thread left.
+#[derive(Default)]
+struct Helper {
+    running: Option<(JoinHandle<()>, oneshot::Receiver<Answer>)>,
+    /// A thread was started (see [`settle`]).
+    used: bool,
+}
+
+impl Helper {
+    /// `call`'s answer, or the answer of the call still running from an earlier attempt
+    /// (the same lookup or stat of the same target). Cancel-safe: dropped while waiting,
+    /// the thread and its answer stay here for the next call.
+    async fn call(
+        &mut self,
+        call: impl FnOnce() -> Answer + Send + 'static,
+    ) -> Result<Answer, String> {
+        let (_, answer) = match &mut self.running {
+            Some(running) => running,
+            None => {
+                let (tx, rx) = oneshot::channel();
+                let thread = std::thread::Builder::new()
+                    .name("kai-init-wait".into())
+                    .spawn(move || drop(tx.send(call())))
+                    .map_err(|e| format!("cannot start a lookup thread: {}", short(&e)))?;
+                self.used = true;
+                self.running.insert((thread, rx))
+            }
+        };
+        let answer = answer.await;
+        if let Some((thread, _)) = self.running.take() {
+            // It has sent its answer and is returning: this join waits for no more than
+            // its exit, which is what makes it gone before COMMAND is spawned.
+            let _ = thread.join();
+        }
+        answer.map_err(|_| "the lookup thread ended without an answer".into())
+    }
+}
+
+/// Waits (at most [`SETTLE`]) until /proc/self/task lists this thread alone. A joined
+/// thread is not quite gone: pthread_join returns when the kernel clears the thread's id,
+/// a moment before the thread is unlisted, and the terminal hand-over counts threads.
+async fn settle() {
+    let deadline = after(Instant::now(), SETTLE);
+    while crate::sys::thread_count().is_some_and(|n| n > 1) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -176,5 +286,47 @@ mod tests {
         let ms: Vec<u128> = (0..9).map(|a| pause(a).as_millis()).collect();
         assert_eq!(ms, [20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
         assert_eq!(pause(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn shown_targets_keep_no_query() {
+        let t = |s: &str| shown(&Target::parse_wait(s).unwrap());
+        assert_eq!(
+            t("http://db:8080/ready?token=s3cr3t"),
+            "http://db:8080/ready?..."
+        );
+        assert_eq!(t("http://db/x#frag"), "http://db:80/x?...");
+        assert_eq!(t("http://[::1]:9/ready"), "http://[::1]:9/ready");
+        assert_eq!(t("tcp://db:5432"), "tcp://db:5432");
+        assert_eq!(t("file:/run/ok?x"), "file:/run/ok?x");
+    }
+
+    /// A helper thread is gone, joined, once its answer is in; a call dropped half-way
+    /// leaves its thread for the next call, which takes that answer and starts none.
+    #[test]
+    fn helper_threads_end_with_their_answer_and_are_reused_when_cut_short() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut helper = Helper::default();
+            let answer = helper.call(|| Ok(vec![SocketAddr::from(([127, 0, 0, 1], 1))]));
+            assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+            assert!(helper.running.is_none());
+
+            let (release, blocked) = std::sync::mpsc::channel::<()>();
+            let slow = helper.call(move || {
+                let _ = blocked.recv();
+                Ok(Vec::new())
+            });
+            let cut = tokio::time::timeout(Duration::from_millis(20), slow).await;
+            assert!(cut.is_err(), "the blocked call cannot have answered");
+            assert!(helper.running.is_some(), "its thread is kept");
+            release.send(()).unwrap();
+            let second = helper.call(|| panic!("a second thread was started"));
+            assert_eq!(second.await.unwrap().unwrap(), Vec::new());
+            assert!(helper.running.is_none());
+        });
     }
 }

@@ -1,5 +1,6 @@
-//! Shell-like word splitting for `--pre` steps, and splitting `KAI_INIT_PRE` into steps
-//! at unquoted `;`. Only what a command line in an `ENV` line needs: blanks separate
+//! Shell-like word splitting for `--pre` steps and `exec:` probes, and splitting
+//! `KAI_INIT_PRE` into steps at unquoted `;`; [`quote`] writes a word back so that it
+//! splits to itself. Only what a command line in an `ENV` line needs: blanks separate
 //! words, '...' is literal, "..." keeps blanks and takes `\"`, `\\`, `\$` and `` \` ``
 //! as escapes (any other backslash stays, as in sh), and outside quotes a backslash makes
 //! the next character literal. Nothing else: no globbing, no operators, no expansion, so
@@ -76,6 +77,29 @@ pub fn split(text: &str) -> Result<Vec<String>, WordsError> {
         true => Err(WordsError::Empty),
         false => Ok(words),
     }
+}
+
+/// `word` as [`split`] (and [`steps`]) read it back: as it is when nothing in it is special, else in
+/// single quotes, or in double quotes (with `"` and `\` escaped) when it holds a `'`.
+pub fn quote(word: &str) -> std::borrow::Cow<'_, str> {
+    // `;` too, though `split` takes it as it is: the text then also stays one step.
+    let special = |c: char| c.is_ascii_whitespace() || matches!(c, '\'' | '"' | '\\' | ';');
+    if !word.is_empty() && !word.contains(special) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    if !word.contains('\'') {
+        return format!("'{word}'").into();
+    }
+    let mut q = String::with_capacity(word.len() + 4);
+    q.push('"');
+    for c in word.chars() {
+        if matches!(c, '"' | '\\') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q.into()
 }
 
 /// `KAI_INIT_PRE`'s value cut into steps at each `;` outside quotes and not after a
@@ -157,25 +181,23 @@ mod tests {
         assert_eq!(s(" ; ;"), Vec::<String>::new());
     }
 
-    /// A word quoted the way a user would write it: single quotes unless it holds one.
-    fn quote(word: &str) -> String {
-        match word.contains('\'') {
-            false => format!("'{word}'"),
-            true => {
-                let mut q = String::from("\"");
-                for c in word.chars() {
-                    if matches!(c, '"' | '\\' | '$' | '`') {
-                        q.push('\\');
-                    }
-                    q.push(c);
-                }
-                q.push('"');
-                q
-            }
-        }
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(quote("plain/word=1"), "plain/word=1");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("two words"), "'two words'");
+        assert_eq!(quote("a;b"), "'a;b'");
+        assert_eq!(quote(r#"say "hi""#), r#"'say "hi"'"#);
+        assert_eq!(quote(r#"it's a \ "q""#), r#""it's a \\ \"q\"""#);
     }
 
     proptest! {
+        #[test]
+        fn any_words_quote_and_split_back(words in proptest::collection::vec(any::<String>(), 1..6)) {
+            let line: Vec<String> = words.iter().map(|w| quote(w).into_owned()).collect();
+            prop_assert_eq!(split(&line.join(" ")), Ok(words));
+        }
+
         #[test]
         fn any_text_is_a_result_not_a_panic(text in any::<String>()) {
             if let Ok(words) = split(&text) {
@@ -186,7 +208,7 @@ mod tests {
 
         #[test]
         fn quoted_words_come_back_as_they_were(words in proptest::collection::vec("[ -~]{0,12}", 1..6)) {
-            let line: Vec<String> = words.iter().map(|w| quote(w)).collect();
+            let line: Vec<String> = words.iter().map(|w| quote(w).into_owned()).collect();
             prop_assert_eq!(split(&line.join(" ")), Ok(words.clone()));
             // One step, however many `;` the quoted words hold.
             let joined = line.join(" ");

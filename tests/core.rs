@@ -17,6 +17,8 @@ mod bad_input;
 mod entry;
 #[path = "core/exit_codes.rs"]
 mod exit_codes;
+#[path = "core/file_env_size.rs"]
+mod file_env_size;
 #[path = "core/hostile_signals.rs"]
 mod hostile_signals;
 #[path = "core/output.rs"]
@@ -35,6 +37,8 @@ mod servers;
 mod signals;
 #[path = "core/terminal.rs"]
 mod terminal;
+#[path = "core/wait_errors.rs"]
+mod wait_errors;
 
 use std::process::Command;
 use std::time::Duration;

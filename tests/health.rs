@@ -16,6 +16,8 @@ mod abuse;
 mod check;
 #[path = "health/endpoint.rs"]
 mod endpoint;
+#[path = "health/exec_words.rs"]
+mod exec_words;
 #[path = "health/hostile.rs"]
 mod hostile;
 #[path = "health/notify.rs"]
@@ -24,6 +26,8 @@ mod notify;
 mod probes;
 #[path = "health/start.rs"]
 mod start;
+#[path = "health/starting.rs"]
+mod starting;
 #[path = "health/strangers.rs"]
 mod strangers;
 

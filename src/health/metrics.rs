@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::readiness::{Config, Status, BUCKETS};
 use crate::signal_names::name;
@@ -46,6 +46,7 @@ pub fn render(
     v: Verdicts,
     requests: &Requests,
     conns: Connections,
+    now: Instant,
 ) -> String {
     let mut m = Writer(String::with_capacity(2048));
     let b = |x: bool| u8::from(x);
@@ -106,6 +107,23 @@ pub fn render(
             "Signal that killed the main child, once it was killed.",
         );
         m.sample("kai_init_child_exit_signal", "", sig);
+    }
+    // Present when --wait-for or --pre is set; growing while the phase runs.
+    if let Some(secs) = st.wait.seconds(now) {
+        m.family(
+            "kai_init_wait_seconds",
+            "gauge",
+            "Time spent waiting for the --wait-for targets (so far, while waiting).",
+        );
+        m.sample("kai_init_wait_seconds", "", format!("{secs:.3}"));
+    }
+    if let Some(secs) = st.pre.seconds(now) {
+        m.family(
+            "kai_init_pre_seconds",
+            "gauge",
+            "Time spent running the --pre steps (so far, while one runs).",
+        );
+        m.sample("kai_init_pre_seconds", "", format!("{secs:.3}"));
     }
     m.family("kai_init_live", "gauge", "1 while /livez passes.");
     m.sample("kai_init_live", "", b(v.live));
@@ -309,6 +327,7 @@ mod tests {
             },
             &r,
             Connections::default(),
+            Instant::now(),
         );
         for needle in [
             "kai_init_child_up 1\n",
@@ -325,5 +344,44 @@ mod tests {
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         assert_eq!(types, helps);
+    }
+
+    #[test]
+    fn start_phases_are_timed_only_when_they_ran() {
+        let cfg = Config {
+            probe: None,
+            probe_failures: 3,
+            notify: None,
+        };
+        let v = Verdicts {
+            live: true,
+            ready: false,
+        };
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_millis(2500);
+        let render_at = |st: &State| {
+            render(
+                &cfg,
+                st,
+                &Status::default(),
+                v,
+                &Requests::default(),
+                Connections::default(),
+                now,
+            )
+        };
+        let none = render_at(&State::default());
+        assert!(!none.contains("kai_init_wait_seconds"), "{none}");
+        assert!(!none.contains("kai_init_pre_seconds"), "{none}");
+        let mut st = State::default();
+        st.wait.began = Some(t0);
+        st.wait.ended = Some(t0 + Duration::from_millis(1500));
+        st.pre.began = Some(t0 + Duration::from_millis(1500));
+        let text = render_at(&st);
+        assert!(text.contains("\nkai_init_wait_seconds 1.500\n"), "{text}");
+        assert!(
+            text.contains("\nkai_init_pre_seconds 1.000\n"),
+            "still running: {text}"
+        );
     }
 }

@@ -137,7 +137,7 @@ impl Shared {
                 live: passes(&checks(Endpoint::Live, cfg, st, s, now)),
                 ready: passes(&checks(Endpoint::Ready, cfg, st, s, now)),
             };
-            metrics::render(cfg, st, s, verdicts, &requests, conns)
+            metrics::render(cfg, st, s, verdicts, &requests, conns, now)
         })
     }
 }
@@ -211,7 +211,14 @@ impl Health {
         self.notify.child_fd()
     }
 
-    /// Starts serving, probing and listening for notifications; call once the child runs.
+    /// Starts answering requests; call once privileges are dropped. Before the child runs
+    /// the endpoint says what kai-init is doing (`State::starting`).
+    pub fn serve(&mut self) {
+        server::start(std::mem::take(&mut self.listeners), &self.shared);
+    }
+
+    /// Starts probing and listening for notifications (and serving, if [`Health::serve`]
+    /// has not); call once the child runs.
     pub fn start(self) -> Started {
         let shared = self.shared;
         self.notify.start(&shared);

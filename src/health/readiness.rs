@@ -125,8 +125,8 @@ impl Endpoint {
 }
 
 /// Every check name, so request paths (`/livez/<check>`) and metric labels stay `'static`.
-pub const CHECK_NAMES: [&str; 7] = [
-    "ping", "child", "probe", "watchdog", "notify", "shutdown", "started",
+pub const CHECK_NAMES: [&str; 8] = [
+    "ping", "starting", "child", "probe", "watchdog", "notify", "shutdown", "started",
 ];
 
 /// One named condition and its verdict.
@@ -158,8 +158,21 @@ impl Check {
 /// - ready: live, plus the last probe passed, the child notified readiness (with
 ///   --notify), and kai-init is not stopping;
 /// - startup: ready has been reached once.
+///
+/// Before the child starts, while kai-init waits for a `--wait-for` target or runs a
+/// `--pre` step, each endpoint has `ping` and `starting` alone: live passes (a container
+/// that is starting is not dead), ready and startup fail, and the check says what is
+/// being waited for or which step runs.
 pub fn checks(ep: Endpoint, cfg: &Config, st: &State, s: &Status, now: Instant) -> Vec<Check> {
     let mut out = vec![Check::new("ping", true, "")];
+    if let Some(what) = &st.starting {
+        out.push(Check::new(
+            "starting",
+            ep == Endpoint::Live,
+            what.to_string(),
+        ));
+        return out;
+    }
     if ep == Endpoint::Startup {
         let detail = if s.started {
             String::new()
@@ -390,6 +403,35 @@ mod tests {
         };
         assert!(!verdict(Endpoint::Ready, &c, &stopping, &s));
         assert!(verdict(Endpoint::Live, &c, &stopping, &s));
+    }
+
+    #[test]
+    fn starting_is_live_but_neither_ready_nor_started_and_says_why() {
+        use crate::state::Starting;
+        let c = cfg(true, Some(Notify::Sd));
+        for (what, says) in [
+            (
+                Starting::waiting("tcp://db:5432".into(), Some("connection refused".into())),
+                "waiting for tcp://db:5432 (connection refused)",
+            ),
+            (
+                Starting::pre(1, 2, "migrate"),
+                "running pre step 1 of 2: migrate",
+            ),
+        ] {
+            let st = State {
+                starting: Some(what),
+                ..State::default()
+            };
+            let s = Status::default();
+            for ep in [Endpoint::Live, Endpoint::Ready, Endpoint::Startup] {
+                let all = checks(ep, &c, &st, &s, Instant::now());
+                let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+                assert_eq!(names, ["ping", "starting"], "{ep:?}");
+                assert_eq!(all[1].detail, says);
+                assert_eq!(passes(&all), ep == Endpoint::Live, "{ep:?}");
+            }
+        }
     }
 
     #[test]

@@ -312,3 +312,30 @@ fn interactive_child_with_notify_fd_keeps_126_and_127_exact() {
         }
     }
 }
+
+/// `--wait-for` looks names up and stats files off the event loop's thread; none of those
+/// helper threads may still run when the terminal is handed over, or the hand-over (which
+/// needs a single-threaded parent) refuses with 125. Waits for a name, a file, and a pre
+/// step, all on a terminal: the step and COMMAND run, in the foreground, and exit 0.
+#[test]
+fn waits_and_pre_steps_on_a_terminal_leave_no_thread_behind() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = format!("tcp://localhost:{}", listener.local_addr().unwrap().port());
+    let argv = kai_argv(&[
+        "--wait-for",
+        &tcp,
+        "--wait-for",
+        "file:/",
+        "--pre",
+        "sh -c 'echo PRE-STEP-RAN'",
+        "--",
+        python3(),
+        "-c",
+        "import os; print('foreground=' + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)",
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = on_terminal(&[], &argv);
+    assert_eq!(s.code, 0, "{}", s.output);
+    assert!(s.output.contains("PRE-STEP-RAN"), "{}", s.output);
+    assert!(s.output.contains("foreground=True"), "{}", s.output);
+}
