@@ -110,8 +110,9 @@ class Build:
             self.proc.kill()  # our own child, by its Popen handle
             self.proc.wait(timeout=30)
             self.rc = -1
-        finally:
-            RUNNING_BUILDS.discard(self)
+        # Not in a `finally`: a run cancelled during this wait leaves the build in
+        # RUNNING_BUILDS, for stop_running_builds to end.
+        RUNNING_BUILDS.discard(self)
         self.seconds = time.monotonic() - self.started
         self._log.close()
         with open(self.log_path) as f:
