@@ -38,7 +38,7 @@ variable "KAI_INIT_FROM" {
 }
 
 variable "NODE_IMAGE" {
-  default = "node:22-alpine"
+  default = "node:20-alpine"
 }
 
 variable "NODE_GLIBC_IMAGE" {

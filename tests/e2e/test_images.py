@@ -634,7 +634,7 @@ class MlTests(ImageTests, unittest.TestCase):
 
 
 class ApiNode22Tests(unittest.TestCase):
-    """Dockerfile.api on Node 22 (its default base, node:22-alpine): the build's `npm test`
+    """Dockerfile.api on Node 22 (NODE_IMAGE=node:22-alpine, the way off Node 20): the build's `npm test`
     runs on Node 22, where `node --test test/` fails (nodejs/node#64555), and the image serves
     and stops cleanly."""
 
