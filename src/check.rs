@@ -31,6 +31,11 @@ const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
 const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// Where `[::]` is reached: both loopbacks, ::1 first (see `plan`). A host no target can
+/// name: targets are parsed as `HOST:PORT`, and a `,` is no part of a host.
+const DUAL_LOOPBACK: &str = "::1,127.0.0.1";
+const LOOPBACK_V4: &str = "127.0.0.1";
+
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
 enum Dest {
@@ -131,20 +136,22 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
         let addr: SocketAddr = listen.trim().parse().map_err(|_| {
             format!("KAI_INIT_HEALTH_LISTEN='{listen}' is not an address such as 0.0.0.0:8081")
         })?;
-        // A server bound to the unspecified address answers on loopback.
-        let ip = match addr.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
+        // A server bound to the unspecified address answers on loopback. `[::]` is
+        // dual-stack, and either family's loopback may be missing: Docker turns IPv6 off in
+        // its containers (no ::1), `bindv6only` refuses IPv4 on it (no 127.0.0.1).
+        let (host, label_host) = match addr.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => (LOOPBACK_V4.into(), LOOPBACK_V4.into()),
+            IpAddr::V6(v6) if v6.is_unspecified() => (DUAL_LOOPBACK.into(), "localhost".into()),
+            IpAddr::V6(v6) => (v6.to_string(), format!("[{v6}]")),
+            ip => (ip.to_string(), ip.to_string()),
         };
-        let shown = SocketAddr::new(ip, addr.port());
         return Ok(vec![Probe {
             dest: Dest::Tcp {
-                host: ip.to_string(),
+                host,
                 port: addr.port(),
             },
             path: Some(path.clone()),
-            label: format!("http://{shown}{path}"),
+            label: format!("http://{label_host}:{}{path}", addr.port()),
         }]);
     }
     let socket = env("KAI_INIT_HEALTH_SOCKET").unwrap_or_else(|| "@kai-init".into());
@@ -230,12 +237,11 @@ fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Fai
             match &probe.path {
                 None => Ok(Seen::Connected),
                 Some(path) => {
-                    let req = http::get_request(
-                        path,
-                        &Authority(host, *port).to_string(),
-                        "kai-init-check",
-                        headers,
-                    );
+                    let authority = match host.as_str() {
+                        DUAL_LOOPBACK => Authority("localhost", *port).to_string(),
+                        host => Authority(host, *port).to_string(),
+                    };
+                    let req = http::get_request(path, &authority, "kai-init-check", headers);
                     exchange(Conn::Tcp(stream), &req, deadline)
                 }
             }
@@ -278,6 +284,9 @@ fn left(deadline: Instant) -> io::Result<Duration> {
 fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) if host == DUAL_LOOPBACK => [Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]
+            .map(|ip: IpAddr| SocketAddr::new(ip, port))
+            .to_vec(),
         Err(_) => resolve(host, port, deadline)?,
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
@@ -476,10 +485,12 @@ mod tests {
         assert_eq!(
             p[0].dest,
             Dest::Tcp {
-                host: "::1".into(),
+                host: DUAL_LOOPBACK.into(),
                 port: 9
             }
         );
+        assert_eq!(p[0].label, "http://localhost:9/healthz");
+        let p = plan(&args(&[]), env("[::1]:9")).unwrap();
         assert_eq!(p[0].label, "http://[::1]:9/healthz");
         assert!(plan(&args(&[]), env("nonsense")).is_err());
     }

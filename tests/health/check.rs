@@ -204,3 +204,41 @@ fn usage_errors_exit_64_and_help_0() {
     assert!(stdout.contains("Usage: kai-init check"), "{stdout}");
     assert!(stdout.contains("--expect-status"), "{stdout}");
 }
+
+/// `--health-listen [::]:PORT` in a container with IPv6 off (Docker's default, as
+/// `--network none` gives it): there is no ::1 to reach, and the dual-stack listener
+/// answers on 127.0.0.1, which check tries next.
+#[test]
+fn a_dual_stack_listener_is_checked_where_ipv6_is_off() {
+    // A network namespace of its own: loopback up, IPv6 off on it. kai-init serves
+    // [::]:8081 there; check runs until it passes (bounded), and its last line is printed.
+    let script = r#"
+        ip link set lo up && echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6 || exit 90
+        "$0" --health-listen '[::]:8081' --health-socket off --log-level warn -- sleep 30 &
+        kai=$!
+        i=0
+        while [ $i -lt 100 ]; do
+            out=$(KAI_INIT_HEALTH_LISTEN='[::]:8081' "$0" check 2>&1) && break
+            i=$((i + 1)); sleep 0.05
+        done
+        kill $kai; wait $kai
+        echo "$out"
+    "#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "sh", "-c", script]).arg(util::bin());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KAI_INIT_") {
+            cmd.env_remove(key);
+        }
+    }
+    let (status, stdout, stderr) = util::run(cmd, T);
+    assert!(
+        status.success() || status.code() == Some(143),
+        "{status:?} {stderr}"
+    );
+    assert_eq!(
+        stdout.trim(),
+        "healthy: http://localhost:8081/healthz 200 ok",
+        "{stderr}"
+    );
+}
