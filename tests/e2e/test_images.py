@@ -397,10 +397,11 @@ class ApiTests(ImageTests, unittest.TestCase):
     kind = "api"
     app_pattern = r"^node dist/server\.js"
     hup_lines = (r"SIGHUP received: reloading configuration",)
-    # The k8s way: the health endpoint on TCP, `kai-init check` follows
-    # KAI_INIT_HEALTH_LISTEN (the ML container uses the default abstract socket).
-    # API_DEBUG_ROUTES for /debug/orphan (test_4b).
-    main_env = {"KAI_INIT_HEALTH_LISTEN": "0.0.0.0:8081", "API_DEBUG_ROUTES": "1"}
+    # The k8s way (examples/k8s/api.yaml): the health endpoint on TCP, dual-stack, and
+    # the HEALTHCHECK's `kai-init check` follows KAI_INIT_HEALTH_LISTEN, here in a
+    # container with IPv6 off (no ::1; check falls back to 127.0.0.1). The ML container
+    # uses the default abstract socket. API_DEBUG_ROUTES for /debug/orphan (test_4b).
+    main_env = {"KAI_INIT_HEALTH_LISTEN": "[::]:8081", "API_DEBUG_ROUTES": "1"}
     hang_env = {"API_DEBUG_ROUTES": "1"}
     stop_expect = (r'"msg":"shutdown: draining","signal":"SIGTERM","inFlight":3',
                    r'"msg":"shutdown complete","gracefully":true')
