@@ -277,7 +277,7 @@ const OPTIONS: &[Opt] = &[
         ..opt(
             "file-env",
             "NAME,...",
-            "Set each NAME listed to the content of the file its NAME_FILE=PATH names (one trailing newline removed; NAME_FILE is removed), read before root is dropped; a listed NAME left unset is an error. Bare, every NAME_FILE but well-known path variables (SSL_CERT_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, ...). NAME=content up to 128 KiB, Linux's limit for one variable",
+            "Set each NAME listed to the content of the file NAME_FILE=PATH names (one trailing newline removed; NAME_FILE removed), read before root is dropped; a listed NAME left unset is an error. Bare: every NAME_FILE except well-known path variables (SSL_CERT_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, ...). NAME=content up to 128 KiB, Linux's limit for one variable",
         )
     },
     opt(
