@@ -24,7 +24,7 @@
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
-//! | `KAI_INIT_FILE_ENV` | `true`/`false` |
+//! | `KAI_INIT_FILE_ENV` | `NAME,...` (fill these), or `true`/`false` (every `NAME_FILE`) |
 //! | `KAI_INIT_EXPAND_ENV` | `true`/`false` |
 //! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
 //!
@@ -48,7 +48,7 @@ use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
-use crate::config::{CheckArgs, LogFormat, LogLevel, Notify, RunArgs, Target};
+use crate::config::{CheckArgs, FileEnv, LogFormat, LogLevel, Notify, RunArgs, Target};
 use crate::error::Shown;
 use crate::user::UserSpec;
 
@@ -106,6 +106,8 @@ struct Opt {
     default: Option<&'static str>,
     /// May be given several times, and its variable holds a comma-separated list.
     list: bool,
+    /// The value is optional and attached (`--file-env=A,B`); bare, the flag reads `true`.
+    optional: bool,
     /// How a list's variable is cut into values (commas, or `--pre`'s unquoted `;`).
     env_split: fn(&[u8]) -> Vec<Vec<u8>>,
     help: &'static str,
@@ -123,6 +125,7 @@ const fn opt(long: &'static str, value_name: &'static str, help: &'static str) -
         value_name,
         default: None,
         list: false,
+        optional: false,
         env_split: commas,
         help,
     }
@@ -269,11 +272,14 @@ const OPTIONS: &[Opt] = &[
         ),
         "60s",
     ),
-    opt(
-        "file-env",
-        "",
-        "Turn every NAME_FILE=PATH variable into NAME=<the file's content, one trailing newline removed>, read before root is dropped (NAME=content up to 128 KiB, Linux's limit for one variable)",
-    ),
+    Opt {
+        optional: true,
+        ..opt(
+            "file-env",
+            "NAME,...",
+            "Set each NAME listed to the content of the file NAME_FILE=PATH names (one trailing newline removed; NAME_FILE removed), read before root is dropped; a listed NAME left unset is an error. Bare: every NAME_FILE except well-known path variables (SSL_CERT_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, ...). NAME=content up to 128 KiB, Linux's limit for one variable",
+        )
+    },
     opt(
         "expand-env",
         "",
@@ -392,7 +398,7 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         drain_delay: s.value("drain-delay", crate::duration::parse)?,
         wait_for: s.list("wait-for", Target::parse_wait)?,
         wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
-        file_env: s.switch("file-env")?,
+        file_env: s.one("file-env", parse_file_env)?.flatten(),
         expand_env: s.switch("expand-env")?,
         pre: s.list("pre", |t| match crate::words::split(t) {
             Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
@@ -471,11 +477,12 @@ fn scan(spec: &'static Spec, args: &[OsString], trailing: bool) -> Result<Scanne
                 ))
             })?,
         };
-        let value = if o.value_name.is_empty() {
-            if parser.optional_value().is_some() {
-                return Err(usage(format!("--{} takes no value", o.long)));
+        let value = if o.value_name.is_empty() || o.optional {
+            match parser.optional_value() {
+                Some(value) if o.optional => value,
+                Some(_) => return Err(usage(format!("--{} takes no value", o.long))),
+                None => OsString::from("true"),
             }
-            OsString::from("true")
         } else {
             (parser.value()).map_err(|_| usage(format!("a value is required for {}", flag(o))))?
         };
@@ -492,6 +499,7 @@ fn scan(spec: &'static Spec, args: &[OsString], trailing: bool) -> Result<Scanne
 fn flag(o: &Opt) -> String {
     match o.value_name {
         "" => format!("'--{}'", o.long),
+        v if o.optional => format!("'--{}[={v}]'", o.long),
         v => format!("'--{} <{v}>'", o.long),
     }
 }
@@ -626,6 +634,7 @@ fn help(spec: &Spec) -> String {
             let short = o.short.map_or("    ".to_owned(), |c| format!("-{c}, "));
             let value = match o.value_name {
                 "" => String::new(),
+                v if o.optional => format!("[={v}]"),
                 v => format!(" <{v}>"),
             };
             (format!("{short}--{}{value}", o.long), o)
@@ -664,6 +673,17 @@ fn parse_bool(text: &str) -> Result<bool, String> {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err("expected true or false".into()),
+    }
+}
+
+/// `--file-env[=VALUE]` and `KAI_INIT_FILE_ENV`: a boolean (the bare flag reads `true`)
+/// for every `NAME_FILE`, or the NAMEs to fill. A boolean spelling wins: a variable called
+/// `ON` alone cannot be listed (`ON,X` can).
+fn parse_file_env(text: &str) -> Result<Option<FileEnv>, String> {
+    match parse_bool(text) {
+        Ok(true) => Ok(Some(FileEnv::Every)),
+        Ok(false) => Ok(None),
+        Err(_) => crate::file_env::parse_names(text).map(|names| Some(FileEnv::Only(names))),
     }
 }
 
@@ -1028,6 +1048,72 @@ mod tests {
         assert!(matches!(parse(&os(&["--help=x"])), Err(Stop::Help(_))));
     }
 
+    #[test]
+    fn file_env_takes_an_optional_list_of_names() {
+        let only =
+            |names: &[&str]| Some(FileEnv::Only(names.iter().map(|n| n.to_string()).collect()));
+        let file_env = |args: &[&str]| parse(&os(args)).unwrap().file_env;
+        assert_eq!(file_env(&["true"]), None);
+        assert_eq!(file_env(&["--file-env", "true"]), Some(FileEnv::Every));
+        assert_eq!(
+            file_env(&["--file-env=DB_PASSWORD", "x"]),
+            only(&["DB_PASSWORD"])
+        );
+        assert_eq!(file_env(&["--file-env=A, B,A", "x"]), only(&["A", "B"]));
+        assert_eq!(file_env(&["--file-env=Yes", "x"]), Some(FileEnv::Every));
+        assert_eq!(file_env(&["--file-env=off", "x"]), None);
+        assert_eq!(file_env(&["--file-env=ON,X", "x"]), only(&["ON", "X"]));
+        // The names go after `=`: a separate word is COMMAND, as for any optional value.
+        let a = parse(&os(&["--file-env", "DB_PASSWORD", "x"])).unwrap();
+        assert_eq!(
+            (a.file_env, a.command),
+            (Some(FileEnv::Every), os(&["DB_PASSWORD", "x"]))
+        );
+        for bad in [
+            "--file-env=",
+            "--file-env=1A",
+            "--file-env=A,,B",
+            "--file-env=DB-PASSWORD",
+        ] {
+            let m = invalid_message(parse(&os(&[bad, "x"])));
+            assert!(m.contains("'--file-env[=NAME,...]'"), "{bad}: {m}");
+        }
+        let usage = parse(&os(&["--file-env", "--file-env=A", "x"]));
+        assert!(matches!(usage, Err(Stop::Usage(..))), "{usage:?}");
+    }
+
+    #[test]
+    fn file_env_variable_reads_the_same_values() {
+        let var = |value: &str| parse_env(&["true"], &[("KAI_INIT_FILE_ENV", value.as_bytes())]);
+        for every in ["1", "true", "TRUE", "yes", "on"] {
+            assert_eq!(
+                var(every).unwrap().file_env,
+                Some(FileEnv::Every),
+                "{every}"
+            );
+        }
+        for off in ["", "0", "false", "no", "off"] {
+            assert_eq!(var(off).unwrap().file_env, None, "{off}");
+        }
+        assert_eq!(
+            var("DB_PASSWORD,API_TOKEN").unwrap().file_env,
+            Some(FileEnv::Only(vec![
+                "DB_PASSWORD".into(),
+                "API_TOKEN".into()
+            ]))
+        );
+        let m = invalid_message(var("DB_PASSWORD,api-token"));
+        assert!(
+            m.contains("KAI_INIT_FILE_ENV") && m.contains("'api-token'"),
+            "{m}"
+        );
+        assert_eq!(var("2").err().map(Stop::report), Some(125));
+        // The flag wins over the variable.
+        let a = parse_env(&["--file-env=A", "x"], &[("KAI_INIT_FILE_ENV", b"true")]).unwrap();
+        assert_eq!(a.file_env, Some(FileEnv::Only(vec!["A".into()])));
+        assert!(help(&SUPERVISOR).contains("    --file-env[=NAME,...]  "));
+    }
+
     /// Option-like words, values, and arbitrary bytes.
     fn word() -> impl Strategy<Value = OsString> {
         let long = prop::sample::select(
@@ -1109,6 +1195,25 @@ mod tests {
                     prop_assert!(sigs.iter().all(|s| (1..=64).contains(s)));
                 }
             }
+        }
+
+        #[test]
+        fn any_file_env_value_is_a_setting_or_refused(text in "[ -~]{0,24}", names in "[A-Za-z_][A-Za-z0-9_]{0,6}(,[A-Za-z_][A-Za-z0-9_]{0,6}){0,3}") {
+            for t in [&text, &names] {
+                let r = parse_env(&["true"], &[("KAI_INIT_FILE_ENV", t.as_bytes())]);
+                match r.map(|a| a.file_env) {
+                    Ok(Some(FileEnv::Only(list))) => {
+                        prop_assert!(list.iter().all(|n| crate::file_env::is_name(n.as_bytes())));
+                        prop_assert!(parse_bool(t).is_err());
+                    }
+                    Ok(other) => prop_assert_eq!(other.is_some(), parse_bool(t).unwrap_or(false)),
+                    Err(Stop::Invalid(_, m)) => prop_assert!(m.contains("KAI_INIT_FILE_ENV")),
+                    Err(other) => prop_assert!(false, "{:?}", other),
+                }
+            }
+            // A comma-separated list of valid names is always a list (or a boolean spelling).
+            let r = parse(&os(&[&format!("--file-env={names}"), "x"])).map(|a| a.file_env);
+            prop_assert!(matches!(r, Ok(Some(_)) | Ok(None)), "{:?}", r);
         }
 
         #[test]

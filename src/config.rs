@@ -73,14 +73,23 @@ pub struct RunArgs {
     pub wait_for: Vec<Target>,
     /// How long all the waits together may take (`--wait-timeout`).
     pub wait_timeout: Duration,
-    /// Turn every `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`).
-    pub file_env: bool,
+    /// Turn `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`); `None`: off.
+    pub file_env: Option<FileEnv>,
     /// Expand `${NAME}` in COMMAND and `--pre` words (`--expand-env`).
     pub expand_env: bool,
     /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
     pub pre: Vec<Vec<OsString>>,
     /// The program to run and its arguments (may be empty: `main` reports that).
     pub command: Vec<OsString>,
+}
+
+/// Which `NAME_FILE` variables `--file-env` turns into `NAME` (see `file_env`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEnv {
+    /// Bare `--file-env`: every `NAME_FILE` but the well-known path variables.
+    Every,
+    /// `--file-env=A,B`: exactly these NAMEs, each of which must end up set.
+    Only(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,71 @@
-//! `--file-env`: the docker-library `*_FILE` convention. Every variable `NAME_FILE=PATH`
+//! `--file-env`: the docker-library `*_FILE` convention. A variable `NAME_FILE=PATH`
 //! becomes `NAME` = the file's content with one trailing newline removed, and `NAME_FILE`
 //! leaves the child's environment. kai-init reads the files while still root, so a
 //! root-only secret (0400, a Kubernetes secret volume) reaches an app that runs as a user.
 //!
-//! Fails closed: `NAME` already set, a file that cannot be read, or one over [`LIMIT`]
-//! stops start-up (125) with a message naming the variable and path, never the content.
+//! Which variables: `--file-env=DB_PASSWORD,API_TOKEN` fills exactly the NAMEs listed,
+//! each from its `NAME_FILE`, and leaves every other `*_FILE` alone. A listed NAME that
+//! ends up with no value (neither `NAME_FILE` nor `NAME` set) stops start-up: a secret
+//! the operator asked for must not silently be missing; `NAME` set directly is kept, as
+//! the docker-library `file_env` helper keeps it. Bare `--file-env` fills every
+//! `NAME_FILE` except the well-known variables in [`PATH_VARS`]: those are paths that
+//! their own programs read (OpenSSL's CA bundle, the token file EKS injects), and turning
+//! them into their content breaks TLS or cloud credentials.
+//!
+//! Fails closed: `NAME` and `NAME_FILE` both set, a file that cannot be read, or one over
+//! [`LIMIT`] stops start-up (125) with a message naming the variable and path, never the
+//! content. Only names are ever logged.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use crate::config::FileEnv;
+
 /// The largest variable a program can be given: Linux's MAX_ARG_STRLEN (32 pages of
 /// 4 KiB), counting `NAME=`, the value and its NUL. A longer one makes exec fail with
 /// E2BIG, which would read as COMMAND's fault (126): refuse it here, naming it.
 pub const LIMIT: u64 = 128 * 1024;
+
+/// `*_FILE` variables that hold a path their own program reads, never a secret for
+/// kai-init to inline: bare `--file-env` leaves them as they are (an explicit
+/// `--file-env=NAME` list still fills whatever it names). Sorted, for binary search.
+pub const PATH_VARS: &[&str] = &[
+    // Alibaba Cloud RRSA (ACK's projected service-account token).
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+    // AWS SDKs and CLI: config and credentials files, EKS Pod Identity's token, and
+    // IRSA's web-identity token (both injected into pods by EKS).
+    "AWS_CONFIG_FILE",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    // Azure Workload Identity (injected into AKS pods).
+    "AZURE_FEDERATED_TOKEN_FILE",
+    // GitLab CI: the server's CA certificate.
+    "CI_SERVER_TLS_CA_FILE",
+    // Docker Compose's project files.
+    "COMPOSE_FILE",
+    // Git's index.
+    "GIT_INDEX_FILE",
+    // google-github-actions/auth: the credentials file it writes.
+    "GOOGLE_GHA_CREDS_FILE",
+    // MySQL clients' login-path file (.mylogin.cnf).
+    "MYSQL_TEST_LOGIN_FILE",
+    // New Relic's agents: newrelic.ini.
+    "NEW_RELIC_CONFIG_FILE",
+    // Nix's CA bundle, OpenSSL's under Nix.
+    "NIX_SSL_CERT_FILE",
+    // Oracle Cloud CLI and SDKs.
+    "OCI_CLI_CONFIG_FILE",
+    // pip's and uv's configuration files.
+    "PIP_CONFIG_FILE",
+    // OpenSSL's CA bundle (Python, Ruby, curl, Go's crypto/x509 and most TLS clients).
+    "SSL_CERT_FILE",
+    // Terraform's CLI configuration.
+    "TF_CLI_CONFIG_FILE",
+    "UV_CONFIG_FILE",
+];
 
 #[derive(Debug)]
 pub enum FileEnvError {
@@ -25,6 +76,10 @@ pub enum FileEnvError {
     /// `NAME_FILE` is not a valid variable name (not ASCII letters, digits, `_`).
     BadName {
         var: String,
+    },
+    /// A listed NAME has neither `NAME_FILE` nor `NAME` set.
+    Missing {
+        name: String,
     },
     Read {
         var: String,
@@ -42,6 +97,12 @@ impl fmt::Display for FileEnvError {
         match self {
             FileEnvError::Both { name } => write!(f, "both {name} and {name}_FILE are set"),
             FileEnvError::BadName { var } => write!(f, "'{var}' is not a variable name"),
+            FileEnvError::Missing { name } => {
+                write!(
+                    f,
+                    "{name} is listed but neither {name}_FILE nor {name} is set"
+                )
+            }
             FileEnvError::Read { var, path, err } => {
                 write!(
                     f,
@@ -60,6 +121,38 @@ impl fmt::Display for FileEnvError {
     }
 }
 
+/// A variable name as a shell takes it: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_name(b: &[u8]) -> bool {
+    match b.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        None => false,
+    }
+}
+
+/// The NAMEs of `--file-env=A,B` (commas; blanks around a name are ignored, a repeated
+/// name counts once). An empty entry or one that is not a variable name is refused:
+/// a typo must not silently leave a secret out.
+pub fn parse_names(text: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if name.is_empty() {
+            return Err("an empty name in the list (expected NAME,NAME,...)".into());
+        }
+        if !is_name(name.as_bytes()) {
+            return Err(format!(
+                "'{name}' is not a variable name (letters, digits and _, not starting with a digit)"
+            ));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
 /// Reads at most [`LIMIT`] + 1 bytes of `path`.
 pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let mut data = Vec::new();
@@ -69,27 +162,96 @@ pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(data)
 }
 
-/// What to set (`Some`) and remove (`None`) in the child's environment, from `vars`
-/// (kai-init's own environment), with `read` reading a file (at most LIMIT + 1 bytes).
+/// What `--file-env` does to the child's environment, and what it says about it.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// What to set (`Some`) and remove (`None`).
+    pub env: Vec<(&'static str, Option<OsString>)>,
+    /// NAMEs filled from their files.
+    pub filled: Vec<String>,
+    /// Listed NAMEs already set directly, kept as they are.
+    pub direct: Vec<String>,
+    /// Well-known path variables bare `--file-env` left alone.
+    pub kept: Vec<String>,
+}
+
+impl Plan {
+    /// The one log line: names only, never a value.
+    pub fn summary(&self) -> String {
+        let mut out = match self.filled.is_empty() {
+            true => "--file-env: no variable filled from a file".to_owned(),
+            false => format!("--file-env: filled {} from files", self.filled.join(", ")),
+        };
+        if !self.direct.is_empty() {
+            out += &format!("; {} set directly", self.direct.join(", "));
+        }
+        if !self.kept.is_empty() {
+            out += &format!("; left {} as paths", self.kept.join(", "));
+        }
+        out
+    }
+}
+
+/// Reads kai-init's own environment and the files it names, and logs what it filled.
+pub fn load(select: &FileEnv) -> Result<Vec<(&'static str, Option<OsString>)>, FileEnvError> {
+    let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let plan = plan(select, &vars, read_limited)?;
+    tracing::info!("{}", plan.summary());
+    Ok(plan.env)
+}
+
+/// The [`Plan`] for `select`, from `vars` (kai-init's own environment), with `read`
+/// reading a file (at most LIMIT + 1 bytes).
 /// Names are leaked to `&'static str`: done once at start-up, for a handful of variables,
 /// and the spawner's environment list takes static names.
 pub fn plan(
+    select: &FileEnv,
     vars: &[(OsString, OsString)],
     read: impl Fn(&std::path::Path) -> std::io::Result<Vec<u8>>,
-) -> Result<Vec<(&'static str, Option<OsString>)>, FileEnvError> {
-    let mut out = Vec::new();
-    for (key, value) in vars {
-        let Some(name) = key.as_bytes().strip_suffix(b"_FILE") else {
-            continue;
-        };
-        let var = String::from_utf8_lossy(key.as_bytes()).into_owned();
-        let valid =
-            |b: &[u8]| !b.is_empty() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        if !valid(name) {
-            return Err(FileEnvError::BadName { var });
+) -> Result<Plan, FileEnvError> {
+    let get = |key: &[u8]| {
+        vars.iter()
+            .find(|(k, _)| k.as_bytes() == key)
+            .map(|(_, v)| v)
+    };
+    let mut plan = Plan {
+        env: Vec::new(),
+        filled: Vec::new(),
+        direct: Vec::new(),
+        kept: Vec::new(),
+    };
+    // (NAME, NAME_FILE's value) for each variable to fill.
+    let mut todo: Vec<(String, &OsString)> = Vec::new();
+    match select {
+        FileEnv::Every => {
+            for (key, value) in vars {
+                let Some(name) = key.as_bytes().strip_suffix(b"_FILE") else {
+                    continue;
+                };
+                let var = String::from_utf8_lossy(key.as_bytes()).into_owned();
+                if PATH_VARS.binary_search(&var.as_str()).is_ok() {
+                    plan.kept.push(var);
+                    continue;
+                }
+                if !is_name(name) {
+                    return Err(FileEnvError::BadName { var });
+                }
+                todo.push((String::from_utf8_lossy(name).into_owned(), value));
+            }
         }
-        let name = String::from_utf8_lossy(name).into_owned();
-        if vars.iter().any(|(k, _)| k.as_bytes() == name.as_bytes()) {
+        FileEnv::Only(names) => {
+            for name in names {
+                match get(format!("{name}_FILE").as_bytes()) {
+                    Some(value) => todo.push((name.clone(), value)),
+                    None if get(name.as_bytes()).is_some() => plan.direct.push(name.clone()),
+                    None => return Err(FileEnvError::Missing { name: name.clone() }),
+                }
+            }
+        }
+    }
+    for (name, value) in todo {
+        let var = format!("{name}_FILE");
+        if get(name.as_bytes()).is_some() {
             return Err(FileEnvError::Both { name });
         }
         let path = std::path::Path::new(value);
@@ -105,10 +267,11 @@ pub fn plan(
         if (name.len() + data.len() + 2) as u64 > LIMIT {
             return Err(FileEnvError::TooBig { var, path: shown });
         }
-        out.push((leak(name), Some(OsString::from_vec(data))));
-        out.push((leak(var), None));
+        plan.filled.push(name.clone());
+        plan.env.push((leak(name), Some(OsString::from_vec(data))));
+        plan.env.push((leak(var), None));
     }
-    Ok(out)
+    Ok(plan)
 }
 
 fn leak(s: String) -> &'static str {
@@ -124,6 +287,10 @@ mod tests {
         list.iter().map(|(k, v)| (k.into(), v.into())).collect()
     }
 
+    fn only(names: &[&str]) -> FileEnv {
+        FileEnv::Only(names.iter().map(|n| n.to_string()).collect())
+    }
+
     fn files(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         match path.to_str() {
             Some("/s/pw") => Ok(b"hunter2\n\n".to_vec()),
@@ -133,13 +300,16 @@ mod tests {
         }
     }
 
+    fn env(select: &FileEnv, list: &[(&str, &str)]) -> Vec<(&'static str, Option<OsString>)> {
+        plan(select, &vars(list), files).unwrap().env
+    }
+
     #[test]
     fn file_variables_become_values() {
-        let got = plan(
-            &vars(&[("PW_FILE", "/s/pw"), ("K_FILE", "/s/key"), ("X", "y")]),
-            files,
-        )
-        .unwrap();
+        let got = env(
+            &FileEnv::Every,
+            &[("PW_FILE", "/s/pw"), ("K_FILE", "/s/key"), ("X", "y")],
+        );
         assert_eq!(
             got,
             [
@@ -152,49 +322,192 @@ mod tests {
     }
 
     #[test]
+    fn every_leaves_the_well_known_path_variables_alone() {
+        // A CA bundle over the limit: read, it would even stop start-up.
+        let list = [
+            ("SSL_CERT_FILE", "/s/big"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nope"),
+            ("PW_FILE", "/s/pw"),
+        ];
+        let p = plan(&FileEnv::Every, &vars(&list), files).unwrap();
+        assert_eq!(p.env, [("PW", Some("hunter2\n".into())), ("PW_FILE", None)]);
+        assert_eq!(p.kept, ["SSL_CERT_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE"]);
+        assert_eq!(
+            p.summary(),
+            "--file-env: filled PW from files; left SSL_CERT_FILE, AWS_WEB_IDENTITY_TOKEN_FILE as paths"
+        );
+        // Both set is no conflict for a variable kai-init does not touch.
+        assert!(plan(
+            &FileEnv::Every,
+            &vars(&[("SSL_CERT_FILE", "/a"), ("SSL_CERT", "b")]),
+            files
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_path_list_is_sorted_and_every_entry_is_a_file_variable() {
+        assert!(PATH_VARS.windows(2).all(|w| w[0] < w[1]), "not sorted");
+        for var in PATH_VARS {
+            assert!(var.ends_with("_FILE") && is_name(var.as_bytes()), "{var}");
+        }
+    }
+
+    #[test]
+    fn a_list_fills_only_the_names_it_lists() {
+        let list = [
+            ("PW_FILE", "/s/pw"),
+            ("K_FILE", "/s/key"),
+            ("SSL_CERT_FILE", "/s/big"),
+        ];
+        let p = plan(&only(&["K"]), &vars(&list), files).unwrap();
+        assert_eq!(p.env, [("K", Some("k".into())), ("K_FILE", None)]);
+        assert_eq!(p.summary(), "--file-env: filled K from files");
+        // Listed, a well-known one is filled like any other: the operator asked.
+        let p = plan(
+            &only(&["SSL_CERT"]),
+            &vars(&[("SSL_CERT_FILE", "/s/key")]),
+            files,
+        );
+        assert_eq!(p.unwrap().filled, ["SSL_CERT"]);
+    }
+
+    #[test]
+    fn a_listed_name_must_end_up_set() {
+        let e = plan(&only(&["K", "PW"]), &vars(&[("K_FILE", "/s/key")]), files).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "PW is listed but neither PW_FILE nor PW is set"
+        );
+        // Set directly (a development run without the secret volume): kept as it is.
+        let p = plan(&only(&["PW"]), &vars(&[("PW", "dev")]), files).unwrap();
+        assert!(p.env.is_empty());
+        assert_eq!(
+            p.summary(),
+            "--file-env: no variable filled from a file; PW set directly"
+        );
+        let e = plan(
+            &only(&["PW"]),
+            &vars(&[("PW", "x"), ("PW_FILE", "/s/pw")]),
+            files,
+        );
+        assert_eq!(e.unwrap_err().to_string(), "both PW and PW_FILE are set");
+    }
+
+    #[test]
+    fn names_parse_from_a_comma_separated_list() {
+        assert_eq!(parse_names("DB_PASSWORD"), Ok(vec!["DB_PASSWORD".into()]));
+        assert_eq!(
+            parse_names(" A , _b1,A,c "),
+            Ok(vec!["A".into(), "_b1".into(), "c".into()])
+        );
+        for (bad, why) in [
+            ("", "empty name"),
+            ("A,", "empty name"),
+            ("A,,B", "empty name"),
+            ("1A", "'1A' is not a variable name"),
+            ("DB-PASSWORD", "'DB-PASSWORD' is not a variable name"),
+            ("A=B", "'A=B' is not a variable name"),
+            ("caf\u{e9}", "not a variable name"),
+        ] {
+            let e = parse_names(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn a_value_fits_in_one_exec_string_with_its_name() {
         let sized = |n: usize| move |_: &std::path::Path| Ok(vec![b'v'; n]);
         // NAME= (5), the value, the NUL: 128 KiB at most.
         let most = LIMIT as usize - 6;
-        assert!(plan(&vars(&[("NAME_FILE", "/p")]), sized(most)).is_ok());
-        assert!(plan(&vars(&[("NAME_FILE", "/p")]), sized(most + 1)).is_err());
+        let one = vars(&[("NAME_FILE", "/p")]);
+        assert!(plan(&FileEnv::Every, &one, sized(most)).is_ok());
+        assert!(plan(&FileEnv::Every, &one, sized(most + 1)).is_err());
+        assert!(plan(&only(&["NAME"]), &one, sized(most + 1)).is_err());
         let newline = |_: &std::path::Path| Ok([vec![b'v'; most], b"\n".to_vec()].concat());
         assert!(
-            plan(&vars(&[("NAME_FILE", "/p")]), newline).is_ok(),
+            plan(&FileEnv::Every, &one, newline).is_ok(),
             "the newline goes first"
         );
     }
 
     #[test]
     fn failures_name_the_variable_and_path_never_the_content() {
-        let e = plan(&vars(&[("PW_FILE", "/s/pw"), ("PW", "x")]), files).unwrap_err();
+        let every = &FileEnv::Every;
+        let e = plan(every, &vars(&[("PW_FILE", "/s/pw"), ("PW", "x")]), files).unwrap_err();
         assert_eq!(e.to_string(), "both PW and PW_FILE are set");
-        let e = plan(&vars(&[("A_FILE", "/nope")]), files).unwrap_err();
+        let e = plan(every, &vars(&[("A_FILE", "/nope")]), files).unwrap_err();
         assert_eq!(
             e.to_string(),
             "cannot read /nope (from A_FILE): permission denied"
         );
-        let e = plan(&vars(&[("B_FILE", "/s/big")]), files).unwrap_err();
+        let e = plan(&only(&["A"]), &vars(&[("A_FILE", "/nope")]), files).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read /nope (from A_FILE): permission denied"
+        );
+        let e = plan(every, &vars(&[("B_FILE", "/s/big")]), files).unwrap_err();
         assert_eq!(
             e.to_string(),
             "/s/big (from B_FILE) is over the 128 KiB limit"
         );
-        let e = plan(&vars(&[("_FILE", "/s/key")]), files).unwrap_err();
-        assert_eq!(e.to_string(), "'_FILE' is not a variable name");
+        for bad in ["_FILE", "1X_FILE", "A-B_FILE"] {
+            let e = plan(every, &vars(&[(bad, "/s/key")]), files).unwrap_err();
+            assert_eq!(e.to_string(), format!("'{bad}' is not a variable name"));
+        }
     }
 
     proptest! {
         #[test]
         fn content_never_appears_in_an_error(secret in "[a-z]{12,20}", name in "[A-Z]{1,8}") {
             let read = |_: &std::path::Path| Ok(secret.clone().into_bytes());
-            let both = vars(&[(&format!("{name}_FILE"), "/p"), (&name, "v")]);
-            let e = plan(&both, read).unwrap_err().to_string();
-            prop_assert!(!e.contains(&secret));
-            let big = |_: &std::path::Path| Ok(secret.repeat(LIMIT as usize / 12 + 1).into_bytes());
-            let e = plan(&vars(&[(&format!("{name}_FILE"), "/p")]), big).unwrap_err().to_string();
-            prop_assert!(!e.contains(&secret));
-            let ok = plan(&vars(&[(&format!("{name}_FILE"), "/p")]), read).unwrap();
-            prop_assert_eq!(&ok[0].1, &Some(OsString::from(secret.clone())));
+            let var = format!("{name}_FILE");
+            for select in [FileEnv::Every, only(&[&name])] {
+                let both = vars(&[(&var, "/p"), (&name, "v")]);
+                let e = plan(&select, &both, read).unwrap_err().to_string();
+                prop_assert!(!e.contains(&secret));
+                let big = |_: &std::path::Path| Ok(secret.repeat(LIMIT as usize / 12 + 1).into_bytes());
+                let e = plan(&select, &vars(&[(&var, "/p")]), big).unwrap_err().to_string();
+                prop_assert!(!e.contains(&secret));
+                let ok = plan(&select, &vars(&[(&var, "/p")]), read).unwrap();
+                prop_assert_eq!(&ok.env[0].1, &Some(OsString::from(secret.clone())));
+                prop_assert!(!ok.summary().contains(&secret));
+            }
+        }
+
+        /// Any text: a list or a refusal, never a panic; what is accepted are names, each
+        /// once, and a list of valid names joined by commas reads back as itself.
+        #[test]
+        fn any_list_text_parses_or_is_refused(text in "[ -~]{0,40}") {
+            if let Ok(names) = parse_names(&text) {
+                prop_assert!(names.iter().all(|n| is_name(n.as_bytes())));
+                let mut unique = names.clone();
+                unique.sort();
+                unique.dedup();
+                prop_assert_eq!(unique.len(), names.len());
+            }
+        }
+
+        #[test]
+        fn valid_names_round_trip(names in proptest::collection::vec("[A-Za-z_][A-Za-z0-9_]{0,12}", 1..6)) {
+            let mut unique: Vec<String> = Vec::new();
+            for n in &names {
+                if !unique.contains(n) {
+                    unique.push(n.clone());
+                }
+            }
+            prop_assert_eq!(parse_names(&names.join(",")), Ok(unique));
+        }
+
+        /// Bare --file-env never touches a listed path variable, whatever its file holds.
+        #[test]
+        fn every_never_touches_a_path_variable(i in 0..PATH_VARS.len(), other in "[A-Z]{1,8}") {
+            let var = format!("{other}_FILE");
+            prop_assume!(PATH_VARS.binary_search(&var.as_str()).is_err());
+            let list = vars(&[(PATH_VARS[i], "/s/big"), (&var, "/s/key")]);
+            let p = plan(&FileEnv::Every, &list, files).unwrap();
+            prop_assert!(p.env.iter().all(|(k, _)| *k != PATH_VARS[i]));
+            prop_assert_eq!(p.kept, vec![PATH_VARS[i].to_owned()]);
         }
     }
 }

@@ -38,12 +38,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
     // Still root: a root-only secret file is readable now and not after the drop.
-    let secrets = match args.file_env {
-        true => {
-            let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-            crate::file_env::plan(&vars, crate::file_env::read_limited).map_err(Error::FileEnv)?
-        }
-        false => Vec::new(),
+    let secrets = match &args.file_env {
+        Some(select) => crate::file_env::load(select).map_err(Error::FileEnv)?,
+        None => Vec::new(),
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -17,6 +17,8 @@ mod bad_input;
 mod entry;
 #[path = "core/exit_codes.rs"]
 mod exit_codes;
+#[path = "core/file_env.rs"]
+mod file_env;
 #[path = "core/file_env_size.rs"]
 mod file_env_size;
 #[path = "core/hostile_signals.rs"]

@@ -9,7 +9,8 @@ Docker engine, with the API image test_images.py built:
   2. a failing pre step: the container exits with the step's status, the steps
      after it and the app never ran;
   3. a root-only secret (0400, root-owned, bind-mounted like a Kubernetes secret
-     volume) reaches the app, which runs as `node`, as a variable (--file-env);
+     volume) reaches the app, which runs as `node`, as a variable
+     (KAI_INIT_FILE_ENV=DB_PASSWORD: only the listed name);
   4. an image with no shell at all (FROM scratch: kai-init, node, its libraries,
      the app) runs with a wait, a pre step, --file-env and --expand-env, and passes
      `kai-init check`.
@@ -164,19 +165,24 @@ class EntryTests(unittest.TestCase):
               "const v = process.env.DB_PASSWORD || '';"
               "console.log(JSON.stringify({uid: process.getuid(), user: process.env.USER,"
               " sha: require('crypto').createHash('sha256').update(v).digest('hex'),"
-              " fileVar: 'DB_PASSWORD_FILE' in process.env, appCanRead: read}));")
-        # The stand-in base image sets SSL_CERT_FILE (its builds go through a TLS proxy),
-        # which --file-env would turn into a 200 KiB SSL_CERT: env -u leaves it out, as
-        # the real node image never had it.
-        run(c, self.api, args=["-u", "SSL_CERT_FILE", "/sbin/kai-init", "--", "node", "-e", js], user="0:0",
-            env={"KAI_INIT_USER": "node", "KAI_INIT_FILE_ENV": "true",
+              " fileVar: 'DB_PASSWORD_FILE' in process.env, appCanRead: read,"
+              " sslCertFile: process.env.SSL_CERT_FILE || null, sslCert: 'SSL_CERT' in process.env}));")
+        # The allow-list names the one secret: any other *_FILE variable of the image (the
+        # stand-in base sets SSL_CERT_FILE, its builds go through a TLS proxy) reaches the
+        # app as the path it is.
+        run(c, self.api, args=["node", "-e", js], user="0:0",
+            env={"KAI_INIT_USER": "node", "KAI_INIT_FILE_ENV": "DB_PASSWORD",
                  "DB_PASSWORD_FILE": "/run/secrets/db_password"},
-            extra=["--entrypoint", "env", "-v", f"{self.secret}:/run/secrets/db_password:ro"])
+            extra=["-v", f"{self.secret}:/run/secrets/db_password:ro"])
         self.assertEqual(wait_exit(c, 60), 0, h.logs(c))
         out = self.logs_without_secret(c)
+        self.assertIn("--file-env: filled DB_PASSWORD from files", out)
         seen = json.loads(next(l for l in out.splitlines() if l.startswith("{")))
+        image_env = dict(e.split("=", 1) for e in
+                         json.loads(h.docker("image", "inspect", self.api).stdout)[0]["Config"]["Env"])
         self.assertEqual(seen, {"uid": 1000, "user": "node", "sha": sha256(SECRET), "fileVar": False,
-                                "appCanRead": "no"})
+                                "appCanRead": "no", "sslCertFile": image_env.get("SSL_CERT_FILE"),
+                                "sslCert": False})
 
     # ---- 4: no shell in the image at all
     def test_4_shell_less_image(self):
