@@ -381,7 +381,7 @@ impl Supervisor {
             Ended::Exited(code) => info!(code, "child exited"),
             // The OOM killer's SIGKILL (issue 9): said on the exit line; the code stays 137.
             Ended::Signaled(SIGKILL) if killed_by_oom() => {
-                error!(signal = "SIGKILL", "child killed by the kernel's OOM killer (out of memory)")
+                error!(signal = %name(SIGKILL), "child killed by the kernel's OOM killer")
             }
             Ended::Signaled(sig) => info!(signal = %name(sig), "child killed by signal"),
         }

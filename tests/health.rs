@@ -20,6 +20,8 @@ mod endpoint;
 mod hostile;
 #[path = "health/notify.rs"]
 mod notify;
+#[path = "health/oom.rs"]
+mod oom;
 #[path = "health/probes.rs"]
 mod probes;
 #[path = "health/start.rs"]

@@ -178,13 +178,40 @@ impl Oom {
         }
         for p in peeks {
             if let Ok(WaitStatus::Signaled(pid, Signal::SIGKILL, _)) = p {
-                if !pids.contains(&pid.as_raw()) {
-                    pids.push(pid.as_raw());
-                }
+                pids.push(pid.as_raw());
             }
         }
-        pids.into_iter().rev().map(name).collect()
+        // The kernel counts the kill right after sending SIGKILL, and the victim takes a
+        // while to die: it is often still there, any process in the cgroup, with the
+        // signal pending.
+        for pid in self.cgroup.read_procs().unwrap_or_default() {
+            let status = std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default();
+            if sigkill_pending(&status) {
+                pids.push(pid);
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.into_iter().map(name).collect()
     }
+}
+
+/// Whether /proc/PID/status shows SIGKILL pending, for the process (ShdPnd, where the
+/// OOM killer sends it) or one of its threads (SigPnd). Masks are hex, bit N-1 for
+/// signal N.
+pub fn sigkill_pending(status: &[u8]) -> bool {
+    status.split(|&b| b == b'\n').any(|line| {
+        let Some(mask) = line
+            .strip_prefix(b"ShdPnd:")
+            .or_else(|| line.strip_prefix(b"SigPnd:"))
+        else {
+            return false;
+        };
+        std::str::from_utf8(mask)
+            .ok()
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << 8) != 0)
+    })
 }
 
 /// A zombie's command name, still in /proc until it is reaped.
@@ -279,6 +306,23 @@ fn io_errno(e: std::io::Error) -> nix::errno::Errno {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sees_a_pending_sigkill() {
+        let status = |shd: &str| format!("Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t{shd}\n");
+        assert!(sigkill_pending(status("0000000000000100").as_bytes()));
+        assert!(sigkill_pending(status("0000000000004100").as_bytes()));
+        assert!(!sigkill_pending(status("0000000000004000").as_bytes()));
+        assert!(!sigkill_pending(status("zz").as_bytes()));
+        assert!(!sigkill_pending(b""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pending_masks_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = sigkill_pending(&bytes);
+        }
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {
