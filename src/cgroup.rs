@@ -412,7 +412,10 @@ mod tests {
         let events = b"low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
         assert_eq!(parse_keyed(events, "oom_kill"), Some(2));
         assert_eq!(parse_keyed(events, "oom"), Some(3));
-        assert_eq!(parse_keyed(b"oom_kill_disable 0\nunder_oom 0\n", "oom_kill"), None);
+        assert_eq!(
+            parse_keyed(b"oom_kill_disable 0\nunder_oom 0\n", "oom_kill"),
+            None
+        );
         assert_eq!(parse_statm_resident(b"1000 250 30 1 0 90 0\n"), Some(250));
         assert_eq!(parse_pids(b"1\n27\nx\n0\n\n"), [1, 27]);
     }
@@ -463,7 +466,10 @@ mod tests {
         let dir = tree(
             "v1",
             &[
-                ("memory/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"),
+                (
+                    "memory/memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+                ),
                 ("memory/memory.usage_in_bytes", "100\n"),
                 ("memory/memory.limit_in_bytes", "100663296\n"),
                 ("memory/memory.max_usage_in_bytes", "200\n"),

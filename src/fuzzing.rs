@@ -283,18 +283,30 @@ pub fn cgroup(data: &[u8]) {
     if let Some(found) = cg::resolve(&cg::parse_proc_cgroup(membership), &mounts) {
         let dirs: Vec<&std::path::PathBuf> = match &found {
             Cgroup::V2(d) => vec![d],
-            Cgroup::V1 { memory, cpu, cpuacct } => [memory, cpu, cpuacct].into_iter().flatten().collect(),
+            Cgroup::V1 {
+                memory,
+                cpu,
+                cpuacct,
+            } => [memory, cpu, cpuacct].into_iter().flatten().collect(),
         };
         for d in dirs {
             assert!(
-                mounts.iter().any(|m| d.starts_with(std::ffi::OsStr::from_bytes(&m.mount_point))),
+                mounts
+                    .iter()
+                    .any(|m| d.starts_with(std::ffi::OsStr::from_bytes(&m.mount_point))),
                 "{d:?} is under no mount"
             );
-            assert!(!d.components().any(|c| c == std::path::Component::ParentDir), "{d:?}");
+            assert!(
+                !d.components().any(|c| c == std::path::Component::ParentDir),
+                "{d:?}"
+            );
         }
     }
     if let Some(cg::Limit::Bytes(n)) = cg::parse_limit(data) {
-        assert_eq!(cg::parse_limit(n.to_string().as_bytes()), Some(cg::Limit::Bytes(n)));
+        assert_eq!(
+            cg::parse_limit(n.to_string().as_bytes()),
+            Some(cg::Limit::Bytes(n))
+        );
     }
     let _ = cg::parse_keyed(data, "oom_kill");
     assert!(cg::parse_pids(data).iter().all(|&p| p > 0));

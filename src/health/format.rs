@@ -317,14 +317,23 @@ mod tests {
             limit: Some(Limit::Bytes(96 << 20)),
             peak: Some(96 << 20),
         };
-        oom_entry(&mut out, &Status { kills: 2, last: Some(last) });
+        oom_entry(
+            &mut out,
+            &Status {
+                kills: 2,
+                last: Some(last),
+            },
+        );
         out.push_str("}}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let e = &v["checks"]["memory:oomKills"][0];
         assert_eq!(e["status"], "warn");
         assert_eq!(e["observedValue"], 2);
         assert_eq!(e["time"], "1970-01-01T00:00:00Z");
-        assert_eq!(e["output"], "last: pid 7 (node); memory limit 96 MiB, peak 96 MiB");
+        assert_eq!(
+            e["output"],
+            "last: pid 7 (node); memory limit 96 MiB, peak 96 MiB"
+        );
     }
 
     #[test]

@@ -274,7 +274,10 @@ fn container(m: &mut Writer, res: &Resources) {
                 "gauge",
                 "When kai-init counted the last OOM kill, seconds since the Unix epoch.",
             );
-            let at = last.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            let at = last
+                .at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
             m.sample(
                 "kai_init_last_oom_kill_timestamp_seconds",
                 "",

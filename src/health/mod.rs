@@ -16,10 +16,10 @@
 pub mod format;
 mod io;
 mod metrics;
-mod resources;
 pub mod notify;
 pub mod probe;
 pub mod readiness;
+mod resources;
 mod routes;
 mod server;
 

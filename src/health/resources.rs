@@ -72,7 +72,9 @@ fn rss_sum(pids: &[i32]) -> u64 {
             f.read_to_end(&mut buf).ok()?;
             parse_statm_resident(&buf)
         })
-        .fold(0u64, |sum, pages| sum.saturating_add(pages.saturating_mul(page)))
+        .fold(0u64, |sum, pages| {
+            sum.saturating_add(pages.saturating_mul(page))
+        })
 }
 
 fn open_fds(pid: i32) -> Option<u64> {

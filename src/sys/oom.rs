@@ -137,7 +137,7 @@ impl Oom {
         let usage = self.cgroup.read_usage();
         let mut victims = self.victims(&inner, killed);
         for _ in 0..new {
-            let (victim, is_main) = victims.pop().unwrap_or_else(|| (None, false));
+            let (victim, is_main) = victims.pop().unwrap_or((None, false));
             let victim = victim.unwrap_or_else(|| "a process in the container".into());
             inner.main_oom |= is_main;
             error!(
@@ -171,7 +171,12 @@ impl Oom {
         };
         let mut pids = killed;
         // WNOWAIT: look without reaping; the supervisor reaps as usual on its SIGCHLD.
-        let peek = |id| waitid(id, WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT);
+        let peek = |id| {
+            waitid(
+                id,
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            )
+        };
         let mut peeks = vec![peek(Id::All)];
         if let Some((m, _)) = main {
             peeks.push(peek(Id::Pid(Pid::from_raw(*m))));
@@ -296,7 +301,10 @@ fn subscribe(cgroup: &Cgroup) -> nix::Result<(OwnedFd, Option<std::fs::File>)> {
     let efd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
     let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
     std::fs::write(cgroup.memory_dir().join("cgroup.event_control"), line).map_err(io_errno)?;
-    Ok((efd.as_fd().try_clone_to_owned().map_err(io_errno)?, Some(control)))
+    Ok((
+        efd.as_fd().try_clone_to_owned().map_err(io_errno)?,
+        Some(control),
+    ))
 }
 
 fn io_errno(e: std::io::Error) -> nix::errno::Errno {
@@ -309,7 +317,8 @@ mod tests {
 
     #[test]
     fn sees_a_pending_sigkill() {
-        let status = |shd: &str| format!("Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t{shd}\n");
+        let status =
+            |shd: &str| format!("Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t{shd}\n");
         assert!(sigkill_pending(status("0000000000000100").as_bytes()));
         assert!(sigkill_pending(status("0000000000004100").as_bytes()));
         assert!(!sigkill_pending(status("0000000000004000").as_bytes()));

@@ -33,7 +33,10 @@ impl Cgroup {
         let name = format!("kai-test-oom-{tag}-{}", std::process::id());
         // v1 when a v1 hierarchy has the memory controller (this host, and Docker here).
         let (dir, v2) = match path(&|c| c.split(',').any(|c| c == "memory")) {
-            Some(p) => (PathBuf::from("/sys/fs/cgroup/memory").join(p).join(&name), false),
+            Some(p) => (
+                PathBuf::from("/sys/fs/cgroup/memory").join(p).join(&name),
+                false,
+            ),
             None => {
                 let p = path(&|c| c.is_empty()).expect("no memory cgroup of v1 or v2");
                 (PathBuf::from("/sys/fs/cgroup").join(p).join(&name), true)
@@ -68,7 +71,11 @@ impl Cgroup {
     }
 
     fn oom_kills(&self) -> u64 {
-        let file = if self.v2 { "memory.events" } else { "memory.oom_control" };
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
         let text = std::fs::read_to_string(self.dir.join(file)).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
@@ -149,7 +156,10 @@ fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_liv
     let m = metrics(&at);
     assert_eq!(m.value("kai_init_oom_kills_total"), 1.0);
     assert_eq!(m.value("kai_init_child_up"), 1.0);
-    assert_eq!(m.value("kai_init_container_memory_limit_bytes"), LIMIT as f64);
+    assert_eq!(
+        m.value("kai_init_container_memory_limit_bytes"),
+        LIMIT as f64
+    );
     let peak = m.value("kai_init_container_memory_peak_bytes");
     assert!(peak > (LIMIT / 2) as f64 && peak <= LIMIT as f64, "{peak}");
     // kai-init and the main child (sh, now exec'd into sleep): the hog is gone.
@@ -170,7 +180,11 @@ fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_liv
     // The verdicts are the child's: it still runs, so the container stays healthy.
     assert_eq!(doc["status"], "pass", "{doc}");
     // Exactly one line for the one kill, scrapes included.
-    let lines = k.stderr.iter().filter(|l| l.contains("out of memory")).count();
+    let lines = k
+        .stderr
+        .iter()
+        .filter(|l| l.contains("out of memory"))
+        .count();
     assert_eq!(lines, 1, "{:#?}", k.stderr);
 }
 
@@ -181,12 +195,30 @@ fn a_main_child_killed_by_the_oom_killer_says_so_on_its_exit_line() {
     let mut k = util::start(cg.kai(&[&at.flag(), "--", util::python3(), "-c", HOG]));
     let status = k.wait_exit(T);
     assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
-    let oom = k.stderr.iter().filter(|l| l.contains("out of memory")).count();
+    let oom = k
+        .stderr
+        .iter()
+        .filter(|l| l.contains("out of memory"))
+        .count();
     assert_eq!(oom, 1, "{:#?}", k.stderr);
-    let named = k.stderr.iter().find(|l| l.contains("out of memory")).unwrap();
+    let named = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("out of memory"))
+        .unwrap();
     // Named by the pid and command kai-init started it with.
-    let started = k.stderr.iter().find(|l| l.contains("started child")).unwrap();
-    let pid = started.split("pid=").nth(1).unwrap().split(' ').next().unwrap();
+    let started = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("started child"))
+        .unwrap();
+    let pid = started
+        .split("pid=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     let want = format!("killed pid {pid} ({}) limit=64 MiB", util::python3());
     assert!(named.contains(&want), "{named}");
     let exit = k
@@ -205,12 +237,16 @@ fn a_sigkill_that_is_not_an_oom_kill_is_not_called_one() {
     let status = k.wait_exit(T);
     assert_eq!(status.code(), Some(137));
     assert!(
-        k.stderr.iter().any(|l| l.contains("child killed by signal")),
+        k.stderr
+            .iter()
+            .any(|l| l.contains("child killed by signal")),
         "{:#?}",
         k.stderr
     );
     assert!(
-        !k.stderr.iter().any(|l| l.contains("OOM") || l.contains("out of memory")),
+        !k.stderr
+            .iter()
+            .any(|l| l.contains("OOM") || l.contains("out of memory")),
         "{:#?}",
         k.stderr
     );
