@@ -315,6 +315,63 @@ fn io_errno(e: std::io::Error) -> nix::errno::Errno {
 mod tests {
     use super::*;
 
+    /// The counter in a fixture v2 tree, read through `check` as the real one is.
+    #[test]
+    fn counts_each_rise_once_and_names_what_it_can() {
+        let dir = std::env::temp_dir().join(format!("kai-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = |n: u64| {
+            let text = format!("low 0\nhigh 0\nmax 9\noom 1\noom_kill {n}\n");
+            std::fs::write(dir.join("memory.events"), text).unwrap();
+        };
+        std::fs::write(dir.join("memory.max"), "100663296\n").unwrap();
+        std::fs::write(dir.join("memory.peak"), "100663296\n").unwrap();
+        // No such pids: nothing in the fixture's cgroup.procs, no zombie of ours.
+        let (main, other) = (i32::MAX - 1, i32::MAX - 2);
+        events(5);
+        let oom = Oom {
+            cgroup: Cgroup::V2(dir.clone()),
+            inner: Mutex::new(Inner {
+                seen: 5,
+                main: Some((main, "node".into())),
+                ..Inner::default()
+            }),
+        };
+        assert_eq!(oom.check(), 0, "kills before start-up are not this run's");
+        events(6);
+        oom.note_killed(other);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(oom.check(), 0, "each kill is reported once");
+        let last = oom.status().last.unwrap();
+        assert_eq!(last.victim, format!("pid {other}"));
+        assert_eq!(last.limit, Some(Limit::Bytes(96 << 20)));
+        assert_eq!(last.peak, Some(96 << 20));
+        // Two kills and no process to name: the reaped one is not named twice.
+        events(8);
+        assert_eq!(oom.check(), 2);
+        assert_eq!(oom.status().kills, 3);
+        assert_eq!(
+            oom.status().last.unwrap().victim,
+            "a process in the container"
+        );
+        assert!(!oom.main_child_oom());
+        events(9);
+        oom.note_killed(main);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(
+            oom.status().last.unwrap().victim,
+            format!("pid {main} (node)")
+        );
+        assert!(oom.main_child_oom());
+        // A counter that went down (another cgroup's) is a new start, not a negative count.
+        events(1);
+        assert_eq!(oom.check(), 0);
+        events(2);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(oom.status().kills, 5);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn sees_a_pending_sigkill() {
         let status =

@@ -34,9 +34,12 @@ http.createServer((q, r) => r.end('ok')).listen(3000, '127.0.0.1', () => {
 setInterval(() => {}, 1 << 30);
 """
 
-# GET a path from kai-init's health endpoint (abstract socket @kai-init).
+# GET a path from kai-init's health endpoint: its default abstract socket,
+# @kai-init/<mount namespace inode> (src/health_socket.rs); `docker exec` enters
+# the container's mount namespace, so this names the container's own kai-init.
 FETCH_JS = r"""
-require('http').get({ socketPath: '\0kai-init', path: process.argv[1] }, (r) => {
+const ns = require('fs').readlinkSync('/proc/self/ns/mnt').match(/\[(\d+)\]/)[1];
+require('http').get({ socketPath: '\0kai-init/' + ns, path: process.argv[1] }, (r) => {
   let b = ''; r.on('data', (d) => b += d); r.on('end', () => process.stdout.write(b));
 }).on('error', (e) => { console.error(e.message); process.exit(1); });
 """
