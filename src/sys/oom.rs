@@ -372,6 +372,42 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// v2's event source on a fixture tree: inotify reports a write to memory.events as
+    /// the kernel's own update would be, and the watch task counts the kill without any
+    /// scrape, probe or reap.
+    #[test]
+    fn the_v2_watch_counts_a_kill_when_memory_events_changes() {
+        let dir = std::env::temp_dir().join(format!("kai-oom-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = dir.join("memory.events");
+        std::fs::write(&events, "oom 0\noom_kill 0\n").unwrap();
+        let oom: &'static Oom = Box::leak(Box::new(Oom {
+            cgroup: Cgroup::V2(dir.clone()),
+            inner: Mutex::new(Inner::default()),
+        }));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let task = tokio::spawn(watch(oom));
+            // Let the task subscribe before the file changes.
+            tokio::task::yield_now().await;
+            std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
+            let counted = async {
+                while oom.status().kills == 0 {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), counted)
+                .await
+                .expect("the watch task did not count the kill");
+            assert!(!task.is_finished());
+        });
+        assert_eq!(oom.status().kills, 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn sees_a_pending_sigkill() {
         let status =
