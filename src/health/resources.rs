@@ -63,14 +63,15 @@ fn rss_sum(pids: &[i32]) -> u64 {
         .flatten()
         .and_then(|p| u64::try_from(p).ok())
         .unwrap_or(4096);
-    let mut buf = Vec::with_capacity(64);
+    // statm is one short line (seven numbers): one read into a buffer that holds any of
+    // them, so three system calls per process (open, read, close).
+    let mut buf = [0u8; 160];
     pids.iter()
         .filter_map(|pid| {
             use std::io::Read;
-            buf.clear();
             let mut f = std::fs::File::open(format!("/proc/{pid}/statm")).ok()?;
-            f.read_to_end(&mut buf).ok()?;
-            parse_statm_resident(&buf)
+            let n = f.read(&mut buf).ok()?;
+            parse_statm_resident(&buf[..n])
         })
         .fold(0u64, |sum, pages| {
             sum.saturating_add(pages.saturating_mul(page))

@@ -34,12 +34,10 @@ http.createServer((q, r) => r.end('ok')).listen(3000, '127.0.0.1', () => {
 setInterval(() => {}, 1 << 30);
 """
 
-# GET a path from kai-init's health endpoint: its default abstract socket,
-# @kai-init/<mount namespace inode> (src/health_socket.rs); `docker exec` enters
-# the container's mount namespace, so this names the container's own kai-init.
+# GET a path from kai-init's health endpoint, on the TCP listener this test
+# turns on (KAI_INIT_HEALTH_LISTEN, loopback of the container's own network).
 FETCH_JS = r"""
-const ns = require('fs').readlinkSync('/proc/self/ns/mnt').match(/\[(\d+)\]/)[1];
-require('http').get({ socketPath: '\0kai-init/' + ns, path: process.argv[1] }, (r) => {
+require('http').get({ host: '127.0.0.1', port: 8081, path: process.argv[1] }, (r) => {
   let b = ''; r.on('data', (d) => b += d); r.on('end', () => process.stdout.write(b));
 }).on('error', (e) => { console.error(e.message); process.exit(1); });
 """
@@ -52,6 +50,7 @@ class OomTests(unittest.TestCase):
         h.docker("run", "-d", "--name", cls.name, "--label", h.LABEL, "--network", "none",
                  "--read-only", "--tmpfs", "/tmp", "-m", "96m", "--memory-swap", "96m",
                  "-e", "KAI_INIT_PROBE_INTERVAL=1s", "--health-interval", "1s",
+                 "-e", "KAI_INIT_HEALTH_LISTEN=127.0.0.1:8081",
                  test_images.image("api"), "node", "-e", MAIN_JS, timeout=60)
 
     @classmethod
