@@ -177,8 +177,11 @@ pub fn json(
             name => entry(&mut out, name, c, ""),
         }
     }
-    // Issue 9: the OOM kills counted in the container's cgroup, when one was found.
-    if let Some(oom) = crate::sys::oom::get() {
+    // Issue 9: the OOM kills counted in the container's cgroup, when one was found; in
+    // a whole endpoint's document only (every one has `ping` and more), not in a single
+    // check's (`/livez/probe?format=json`).
+    let whole = checks.len() > 1 && checks.iter().any(|c| c.name == "ping");
+    if let (true, Some(oom)) = (whole, crate::sys::oom::get()) {
         oom_entry(&mut out, &oom.status());
     }
     out.push_str("}}");
