@@ -186,6 +186,65 @@ pub fn resolve(memberships: &[Membership], mounts: &[Mount]) -> Option<Cgroup> {
         .map(Cgroup::V2)
 }
 
+/// Where kai-init's cgroup directory may be under a hierarchy mounted at `mount_point`:
+/// the mount point plus its path (the whole hierarchy mounted, no cgroup namespace), or
+/// the mount point itself (a cgroup namespace, or its own directory bind-mounted, as
+/// Docker does on v1). Never above the mount point.
+pub fn candidates(mount_point: &Path, path: &[u8]) -> Vec<PathBuf> {
+    let whole = dir_under(
+        &Mount {
+            root: b"/".to_vec(),
+            mount_point: mount_point.as_os_str().as_bytes().to_vec(),
+            v2: false,
+            options: Vec::new(),
+        },
+        path,
+    );
+    whole
+        .into_iter()
+        .chain(std::iter::once(mount_point.to_path_buf()))
+        .collect()
+}
+
+/// kai-init's cgroup at the usual mount points (/sys/fs/cgroup/CONTROLLER for v1,
+/// /sys/fs/cgroup or /sys/fs/cgroup/unified for v2), proven by `cgroup.procs` listing
+/// `me`: no guess is taken on trust.
+fn usual(memberships: &[Membership], me: i32) -> Option<Cgroup> {
+    let ours = |dir: &Path| read(dir, "cgroup.procs").is_some_and(|p| parse_pids(&p).contains(&me));
+    let find = |mount_point: &Path, path: &[u8]| {
+        candidates(mount_point, path).into_iter().find(|d| ours(d))
+    };
+    let v1 = |controller: &str, proven: bool| {
+        let m = memberships
+            .iter()
+            .find(|m| m.controllers.iter().any(|c| c == controller.as_bytes()))?;
+        let mount_point = Path::new("/sys/fs/cgroup").join(controller);
+        match proven {
+            true => find(&mount_point, &m.path),
+            // CPU figures only: the first candidate that exists, without reading a
+            // cgroup.procs that, at a host's root, lists every process.
+            false => candidates(&mount_point, &m.path)
+                .into_iter()
+                .find(|d| d.join("cgroup.procs").exists()),
+        }
+    };
+    if memberships
+        .iter()
+        .any(|m| m.controllers.iter().any(|c| c == b"memory"))
+    {
+        return Some(Cgroup::V1 {
+            memory: Some(v1("memory", true)?),
+            cpu: v1("cpu", false),
+            cpuacct: v1("cpuacct", false),
+        });
+    }
+    let unified = memberships.iter().find(|m| m.controllers.is_empty())?;
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .find_map(|at| find(Path::new(at), &unified.path))
+        .map(Cgroup::V2)
+}
+
 /// A file's first number (`memory.current`, `cpuacct.usage`); surrounding space allowed.
 pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
@@ -235,16 +294,36 @@ pub fn parse_statm_resident(bytes: &[u8]) -> Option<u64> {
 }
 
 fn read(dir: &Path, file: &str) -> Option<Vec<u8>> {
-    std::fs::read(dir.join(file)).ok()
+    read_file(&dir.join(file))
+}
+
+/// A small kernel file in as few reads as possible (usually two): procfs and cgroupfs
+/// report size 0, so `std::fs::read` would start from a 32-byte probe and grow.
+pub fn read_file(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(8192);
+    std::fs::File::open(path).ok()?.read_to_end(&mut buf).ok()?;
+    Some(buf)
 }
 
 impl Cgroup {
     /// kai-init's own cgroup, or None when it cannot be found (no cgroup fs mounted, an
     /// unreadable /proc, a cgroup outside what the mounts show).
+    ///
+    /// First at the usual mount points, where the memory directory counts only if its
+    /// `cgroup.procs` lists kai-init; only if that fails through /proc/self/mountinfo,
+    /// whose text the kernel builds anew for every mount at each read (it runs at every
+    /// start, so the cheaper way comes first).
     pub fn discover() -> Option<Cgroup> {
-        let cgroup = std::fs::read("/proc/self/cgroup").ok()?;
-        let mountinfo = std::fs::read("/proc/self/mountinfo").ok()?;
-        let found = resolve(&parse_proc_cgroup(&cgroup), &parse_mountinfo(&mountinfo))?;
+        let memberships = parse_proc_cgroup(&read_file(Path::new("/proc/self/cgroup"))?);
+        let me = nix::unistd::getpid().as_raw();
+        let found = match usual(&memberships, me) {
+            Some(found) => found,
+            None => {
+                let mountinfo = read_file(Path::new("/proc/self/mountinfo"))?;
+                resolve(&memberships, &parse_mountinfo(&mountinfo))?
+            }
+        };
         // A path that does not exist is a layout this rule does not cover: say nothing
         // rather than read another cgroup's files.
         found.memory_dir().is_dir().then_some(found)
@@ -272,7 +351,7 @@ impl Cgroup {
 
     /// OOM kills in the cgroup so far (v1: Linux 4.13 and later).
     pub fn read_oom_kills(&self) -> Option<u64> {
-        parse_keyed(&std::fs::read(self.oom_file()).ok()?, "oom_kill")
+        parse_keyed(&read_file(&self.oom_file())?, "oom_kill")
     }
 
     /// The processes in the cgroup, as pids of kai-init's PID namespace.
@@ -388,6 +467,34 @@ mod tests {
         assert_eq!(resolve(&parse_proc_cgroup(b"1:cpu:/\n"), &ns), None);
         // ".." never climbs out of the mount.
         assert_eq!(resolve(&parse_proc_cgroup(b"0::/../etc\n"), &ns), None);
+    }
+
+    #[test]
+    fn candidates_are_the_path_under_the_mount_then_the_mount() {
+        let m = Path::new("/sys/fs/cgroup/memory");
+        assert_eq!(
+            candidates(m, b"/docker/abc"),
+            [m.join("docker/abc"), m.to_path_buf()]
+        );
+        assert_eq!(candidates(m, b"/"), [m.to_path_buf(), m.to_path_buf()]);
+        assert_eq!(candidates(m, b"/../x"), [m.to_path_buf()]);
+    }
+
+    /// This process's own cgroup, found at the usual mount points and proven by its
+    /// cgroup.procs, is where mountinfo says it is.
+    #[test]
+    fn the_usual_places_agree_with_mountinfo_here() {
+        let cg = parse_proc_cgroup(&std::fs::read("/proc/self/cgroup").unwrap());
+        let mi = parse_mountinfo(&std::fs::read("/proc/self/mountinfo").unwrap());
+        let me = std::process::id() as i32;
+        let usual = usual(&cg, me);
+        assert!(
+            usual.is_some(),
+            "this machine has a cgroup fs at /sys/fs/cgroup"
+        );
+        assert_eq!(usual, resolve(&cg, &mi));
+        // Another pid is not proven to be in it.
+        assert_eq!(super::usual(&cg, i32::MAX), None);
     }
 
     #[test]
@@ -520,6 +627,18 @@ mod tests {
             }
             text += &format!("oom_kill {n}\n");
             prop_assert_eq!(parse_keyed(text.as_bytes(), "oom_kill"), Some(n));
+        }
+
+        #[test]
+        fn candidates_stay_under_the_mount_point(path in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let m = Path::new("/sys/fs/cgroup/memory");
+            let c = candidates(m, &path);
+            prop_assert!(!c.is_empty() && c.len() <= 2);
+            prop_assert_eq!(c.last().unwrap().as_path(), m);
+            for d in &c {
+                prop_assert!(d.starts_with(m));
+                prop_assert!(!d.components().any(|x| x == std::path::Component::ParentDir));
+            }
         }
 
         #[test]

@@ -190,7 +190,8 @@ impl Oom {
         // while to die: it is often still there, any process in the cgroup, with the
         // signal pending.
         for pid in self.cgroup.read_procs().unwrap_or_default() {
-            let status = std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default();
+            let path = format!("/proc/{pid}/status");
+            let status = crate::cgroup::read_file(path.as_ref()).unwrap_or_default();
             if sigkill_pending(&status) {
                 pids.push(pid);
             }
