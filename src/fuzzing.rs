@@ -289,17 +289,15 @@ pub fn cgroup(data: &[u8]) {
                 cpuacct,
             } => [memory, cpu, cpuacct].into_iter().flatten().collect(),
         };
+        // The mount point is the kernel's (canonical); what is added below it comes from
+        // the cgroup path and must never climb.
         for d in dirs {
-            assert!(
-                mounts
-                    .iter()
-                    .any(|m| d.starts_with(std::ffi::OsStr::from_bytes(&m.mount_point))),
-                "{d:?} is under no mount"
-            );
-            assert!(
-                !d.components().any(|c| c == std::path::Component::ParentDir),
-                "{d:?}"
-            );
+            let up = std::path::Component::ParentDir;
+            let under = |m: &cg::Mount| {
+                let below = d.strip_prefix(std::ffi::OsStr::from_bytes(&m.mount_point));
+                below.is_ok_and(|b| !b.components().any(|c| c == up))
+            };
+            assert!(mounts.iter().any(under), "{d:?} is under no mount");
         }
     }
     if let Some(cg::Limit::Bytes(n)) = cg::parse_limit(data) {
