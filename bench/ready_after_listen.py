@@ -5,9 +5,10 @@ Runs kai-init --probe http://127.0.0.1:PORT/ with a real Node or Python HTTP app
 starts listening after a random 0.2-0.6 s (so the probe phase is not locked to the app's
 start), and measures, in this process, the arrival of the app's "listening" line (stdout)
 and kai-init's "first probe passed" line (stderr). Loopback only; each run ends with
-SIGTERM. Usage: bench/ready_after_listen.py KAI_INIT_BINARY [RUNS]
+SIGTERM. Usage: bench/ready_after_listen.py KAI_INIT_BINARY [RUNS] [--intervals 25ms,default]
+[--json OUT] ("default": kai-init's own --probe-start-interval, the flag not given).
 """
-import os, random, selectors, signal, socket, statistics, subprocess, sys, time
+import argparse, json, os, random, selectors, signal, socket, statistics, subprocess, sys, time
 
 NODE = r"""
 setTimeout(() => require('http').createServer((q, s) => s.end('ok'))
@@ -32,7 +33,9 @@ def free_port():
 def once(kai, app, start_interval):
     port = free_port()
     cmd = [kai, '--health-socket=off', f'--probe=http://127.0.0.1:{port}/',
-           '--probe-interval=10s', f'--probe-start-interval={start_interval}', '--']
+           '--probe-interval=10s', '--']
+    if start_interval != 'default':
+        cmd.insert(-1, f'--probe-start-interval={start_interval}')
     cmd += ['node', '-e', NODE] if app == 'node' else ['/usr/bin/python3', '-c', PY]
     env = dict(os.environ, PORT=str(port), DELAY_MS=str(random.randint(200, 600)))
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -58,14 +61,24 @@ def once(kai, app, start_interval):
     return ready - listened
 
 def main():
-    kai = sys.argv[1]
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 9
-    print(f'time to ready after listen, {runs} runs each, ms: median (min-max)')
-    for start_interval in ['25ms', '50ms', '100ms', '250ms']:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('kai')
+    ap.add_argument('runs', nargs='?', type=int, default=9)
+    ap.add_argument('--intervals', default='25ms,50ms,100ms,250ms')
+    ap.add_argument('--json')
+    a = ap.parse_args()
+    print(f'time to ready after listen, {a.runs} runs each, ms: median (min-max)')
+    out = []
+    for start_interval in a.intervals.split(','):
         for app in ['node', 'python']:
-            t = sorted(once(kai, app, start_interval) * 1000 for _ in range(runs))
-            print(f'  --probe-start-interval={start_interval:6} {app:6}: '
+            t = sorted(once(a.kai, app, start_interval) * 1000 for _ in range(a.runs))
+            print(f'  --probe-start-interval={start_interval:7} {app:6}: '
                   f'{statistics.median(t):6.1f}  ({t[0]:.1f}-{t[-1]:.1f})', flush=True)
+            out.append({'start_interval': start_interval, 'app': app, 'runs': a.runs,
+                        'median_ms': round(statistics.median(t), 1), 'max_ms': round(t[-1], 1)})
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(out, f, indent=1)
 
 if __name__ == '__main__':
     main()

@@ -10,7 +10,7 @@
 //! `fuzz/seeds/NAME/` (fuzz/README.md).
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::config::Target;
 use crate::exit::{Ended, WaitEvent};
@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("wait_target", wait_target),
     ("words", words),
     ("expand", expand),
+    ("cgroup", cgroup),
 ];
 
 /// `--stop-timeout` and friends: any text parses or is refused; surrounding blanks
@@ -266,6 +267,49 @@ pub fn http_head(data: &[u8]) {
         Head::Partial | Head::Invalid => {}
     }
     let _ = status(data);
+}
+
+/// The container's cgroup files (issue 9): the input is split at the first NUL into
+/// /proc/self/cgroup and /proc/self/mountinfo, and the whole of it is also read as each
+/// value file. A directory found lies under a cgroup mount point and never climbs out
+/// of it; a limit is a number or "unlimited"; a pending-signal mask never panics.
+pub fn cgroup(data: &[u8]) {
+    use crate::cgroup::{self as cg, Cgroup};
+    let (membership, mounts) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let mounts = cg::parse_mountinfo(mounts);
+    if let Some(found) = cg::resolve(&cg::parse_proc_cgroup(membership), &mounts) {
+        let dirs: Vec<&std::path::PathBuf> = match &found {
+            Cgroup::V2(d) => vec![d],
+            Cgroup::V1 {
+                memory,
+                cpu,
+                cpuacct,
+            } => [memory, cpu, cpuacct].into_iter().flatten().collect(),
+        };
+        // The mount point is the kernel's (canonical); what is added below it comes from
+        // the cgroup path and must never climb.
+        for d in dirs {
+            let up = std::path::Component::ParentDir;
+            let under = |m: &cg::Mount| {
+                let below = d.strip_prefix(std::ffi::OsStr::from_bytes(&m.mount_point));
+                below.is_ok_and(|b| !b.components().any(|c| c == up))
+            };
+            assert!(mounts.iter().any(under), "{d:?} is under no mount");
+        }
+    }
+    if let Some(cg::Limit::Bytes(n)) = cg::parse_limit(data) {
+        assert_eq!(
+            cg::parse_limit(n.to_string().as_bytes()),
+            Some(cg::Limit::Bytes(n))
+        );
+    }
+    let _ = cg::parse_keyed(data, "oom_kill");
+    assert!(cg::parse_pids(data).iter().all(|&p| p > 0));
+    let _ = cg::parse_statm_resident(data);
+    let _ = crate::sys::oom::sigkill_pending(data);
 }
 
 #[cfg(test)]

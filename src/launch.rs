@@ -130,6 +130,8 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             s.running = true;
             s.started_at = SystemTime::now();
         });
+        // Issue 9: OOM kills in the container's cgroup, named and counted.
+        sys::oom::init(pid, args.command[0].to_string_lossy().into_owned());
         let health = health.start();
 
         let ended = Supervisor::new(options, pid, publisher)

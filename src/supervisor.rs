@@ -35,7 +35,7 @@ use crate::state::Publisher;
 use crate::sys::claims::Claims;
 use crate::sys::reaper::{self, Proc, Reap};
 use crate::sys::signals::Signals;
-use crate::sys::{kill, tty};
+use crate::sys::{kill, oom, tty};
 
 const SIGKILL: i32 = libc::SIGKILL;
 const SIGTERM: i32 = libc::SIGTERM;
@@ -338,10 +338,16 @@ impl Supervisor {
     /// Loops until no child has news: one SIGCHLD may stand for many exits.
     fn reap(&mut self) {
         let mut reaped = 0u64;
+        let mut sigkilled = false;
         loop {
             match reaper::next() {
                 Reap::Child(pid, WaitEvent::Ended(ended)) => {
                     reaped += 1;
+                    // Killed by SIGKILL: maybe by the OOM killer (issue 9, `sys::oom`).
+                    if let (Ended::Signaled(SIGKILL), Some(oom)) = (ended, oom::get()) {
+                        oom.note_killed(pid);
+                        sigkilled = true;
+                    }
                     if pid == self.child {
                         self.on_child_ended(ended);
                     } else {
@@ -359,6 +365,9 @@ impl Supervisor {
                 }
             }
         }
+        if let (true, Some(oom)) = (sigkilled, oom::get()) {
+            oom.check();
+        }
         if reaped > 0 {
             self.state.send_modify(|s| s.reaped += reaped);
         }
@@ -370,6 +379,10 @@ impl Supervisor {
     fn on_child_ended(&mut self, ended: Ended) {
         match ended {
             Ended::Exited(code) => info!(code, "child exited"),
+            // The OOM killer's SIGKILL (issue 9): said on the exit line; the code stays 137.
+            Ended::Signaled(SIGKILL) if killed_by_oom() => {
+                error!(signal = %name(SIGKILL), "child killed by the kernel's OOM killer")
+            }
             Ended::Signaled(sig) => info!(signal = %name(sig), "child killed by signal"),
         }
         self.ended = Some(ended);
@@ -455,6 +468,15 @@ impl Supervisor {
             debug!(signal = %name(sig), "child stopped");
         }
     }
+}
+
+/// Whether the OOM killer's count names the main child. Checked now: the child's SIGKILL
+/// may be the first news of the kill, and `check` names it as the victim when it is.
+fn killed_by_oom() -> bool {
+    oom::get().is_some_and(|o| {
+        o.check();
+        o.main_child_oom()
+    })
 }
 
 #[cfg(test)]

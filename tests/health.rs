@@ -22,6 +22,8 @@ mod exec_words;
 mod hostile;
 #[path = "health/notify.rs"]
 mod notify;
+#[path = "health/oom.rs"]
+mod oom;
 #[path = "health/probes.rs"]
 mod probes;
 #[path = "health/start.rs"]

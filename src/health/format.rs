@@ -177,8 +177,68 @@ pub fn json(
             name => entry(&mut out, name, c, ""),
         }
     }
+    // Issue 9: the OOM kills counted in the container's cgroup, when one was found; in
+    // a whole endpoint's document only (every one has `ping` and more), not in a single
+    // check's (`/livez/probe?format=json`).
+    let whole = checks.len() > 1 && checks.iter().any(|c| c.name == "ping");
+    if let (true, Some(oom)) = (whole, crate::sys::oom::get()) {
+        oom_entry(&mut out, &oom.status());
+    }
     out.push_str("}}");
     out
+}
+
+/// `"memory:oomKills"`: how many, and the last one (when, who, the limit and peak). A
+/// warning, not a failure: the container goes on, and so do its verdicts.
+pub fn oom_entry(out: &mut String, oom: &crate::sys::oom::Status) {
+    use crate::sys::oom::{bytes_text, limit_text};
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    let status = if oom.kills == 0 { "pass" } else { "warn" };
+    let _ = write!(
+        out,
+        "\"memory:oomKills\":[{{\"status\":\"{status}\",\"componentType\":\"system\",\"observedValue\":{}",
+        oom.kills
+    );
+    if let Some(last) = &oom.last {
+        out.push_str(",\"time\":");
+        string(out, &rfc3339(last.at));
+        out.push_str(",\"output\":");
+        let text = format!(
+            "last: {}; memory limit {}, peak {}",
+            last.victim,
+            limit_text(last.limit),
+            bytes_text(last.peak)
+        );
+        string(out, &text);
+    }
+    out.push_str("}]");
+}
+
+/// `2026-11-30T09:12:06Z` (UTC, whole seconds), from days since the epoch by the civil
+/// calendar algorithm of Howard Hinnant's date library.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, rest) = (secs / 86400, secs % 86400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 /// `c` with its detail kept only when it fails: for checks whose passing state is told by
@@ -233,6 +293,50 @@ mod tests {
         );
         assert_eq!(single(&bad[1], false), "[-]probe failed: HTTP 500\n");
         assert_eq!(single(&bad[0], false), "ok");
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        use std::time::Duration;
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(at(1_796_029_926)), "2026-11-30T09:12:06Z");
+    }
+
+    #[test]
+    fn oom_entry_names_the_last_kill() {
+        use crate::cgroup::Limit;
+        use crate::sys::oom::{Kill, Status};
+        let mut out = String::from("{\"checks\":{");
+        oom_entry(&mut out, &Status::default());
+        out.push_str("}}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["checks"]["memory:oomKills"][0]["status"], "pass");
+        let mut out = String::from("{\"checks\":{\"x\":[]");
+        let last = Kill {
+            at: SystemTime::UNIX_EPOCH,
+            victim: "pid 7 (node)".into(),
+            limit: Some(Limit::Bytes(96 << 20)),
+            peak: Some(96 << 20),
+        };
+        oom_entry(
+            &mut out,
+            &Status {
+                kills: 2,
+                last: Some(last),
+            },
+        );
+        out.push_str("}}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let e = &v["checks"]["memory:oomKills"][0];
+        assert_eq!(e["status"], "warn");
+        assert_eq!(e["observedValue"], 2);
+        assert_eq!(e["time"], "1970-01-01T00:00:00Z");
+        assert_eq!(
+            e["output"],
+            "last: pid 7 (node); memory limit 96 MiB, peak 96 MiB"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::time::{Instant, SystemTime};
 
 use super::readiness::{Config, Status, BUCKETS};
+use super::resources::Resources;
+use crate::cgroup::Limit;
 use crate::signal_names::name;
 use crate::state::State;
 
@@ -47,6 +49,7 @@ pub fn render(
     requests: &Requests,
     conns: Connections,
     now: Instant,
+    res: &Resources,
 ) -> String {
     let mut m = Writer(String::with_capacity(2048));
     let b = |x: bool| u8::from(x);
@@ -227,6 +230,8 @@ pub fn render(
         m.sample("kai_init_notify_refused_total", "", s.notify.refused);
     }
 
+    container(&mut m, res);
+
     m.family(
         "kai_init_http_requests_total",
         "counter",
@@ -268,6 +273,95 @@ pub fn render(
         conns.refused,
     );
     m.0
+}
+
+/// Issue 9: OOM kills and what the container uses. A family whose source this kernel or
+/// layout lacks (no cgroup found, no memory.peak before Linux 5.19) is left out rather
+/// than shown as 0.
+fn container(m: &mut Writer, res: &Resources) {
+    if let Some(oom) = &res.oom {
+        m.family(
+            "kai_init_oom_kills_total",
+            "counter",
+            "Processes of the container's cgroup killed by the kernel's OOM killer since kai-init started.",
+        );
+        m.sample("kai_init_oom_kills_total", "", oom.kills);
+        if let Some(last) = &oom.last {
+            m.family(
+                "kai_init_last_oom_kill_timestamp_seconds",
+                "gauge",
+                "When kai-init counted the last OOM kill, seconds since the Unix epoch.",
+            );
+            let at = last
+                .at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            m.sample(
+                "kai_init_last_oom_kill_timestamp_seconds",
+                "",
+                format!("{:.3}", at.as_secs_f64()),
+            );
+        }
+    }
+    let u = res.usage.clone().unwrap_or_default();
+    let mut gauge = |name: &str, kind: &str, help: &str, value: Option<String>| {
+        if let Some(v) = value {
+            m.family(name, kind, help);
+            m.sample(name, "", v);
+        }
+    };
+    let secs = |ns: Option<u64>| ns.map(|n| format!("{:.6}", n as f64 / 1e9));
+    gauge(
+        "kai_init_container_memory_usage_bytes",
+        "gauge",
+        "Memory the container's cgroup uses (memory.current, v1 memory.usage_in_bytes).",
+        u.memory_bytes.map(|n| n.to_string()),
+    );
+    gauge(
+        "kai_init_container_memory_limit_bytes",
+        "gauge",
+        "The container's memory limit (memory.max, v1 memory.limit_in_bytes); +Inf when unlimited.",
+        u.memory_limit.map(|l| match l {
+            Limit::Bytes(n) => n.to_string(),
+            Limit::Unlimited => "+Inf".into(),
+        }),
+    );
+    gauge(
+        "kai_init_container_memory_peak_bytes",
+        "gauge",
+        "Most memory the container's cgroup has used (memory.peak, v1 memory.max_usage_in_bytes).",
+        u.memory_peak.map(|n| n.to_string()),
+    );
+    gauge(
+        "kai_init_container_cpu_usage_seconds_total",
+        "counter",
+        "CPU time the container's cgroup has used.",
+        secs(u.cpu_usage_ns),
+    );
+    gauge(
+        "kai_init_container_cpu_throttled_seconds_total",
+        "counter",
+        "Time the container's cgroup was throttled by its CPU quota.",
+        secs(u.cpu_throttled_ns),
+    );
+    gauge(
+        "kai_init_container_processes",
+        "gauge",
+        "Processes in the container (its cgroup's cgroup.procs), kai-init included.",
+        res.processes.map(|n| n.to_string()),
+    );
+    gauge(
+        "kai_init_container_rss_bytes",
+        "gauge",
+        "Resident memory of the container's processes summed (/proc/PID/statm; shared pages count once per process).",
+        res.rss_bytes.map(|n| n.to_string()),
+    );
+    gauge(
+        "kai_init_child_open_fds",
+        "gauge",
+        "Open file descriptors of the main child.",
+        res.child_fds.map(|n| n.to_string()),
+    );
 }
 
 struct Writer(String);
@@ -328,6 +422,7 @@ mod tests {
             &r,
             Connections::default(),
             Instant::now(),
+            &Resources::default(),
         );
         for needle in [
             "kai_init_child_up 1\n",

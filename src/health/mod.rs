@@ -19,6 +19,7 @@ mod metrics;
 pub mod notify;
 pub mod probe;
 pub mod readiness;
+mod resources;
 mod routes;
 mod server;
 
@@ -121,6 +122,10 @@ impl Shared {
             (false, _) => {}
         }
         self.refresh();
+        // Issue 9: without a kernel event source, a probe tick is when an OOM kill shows.
+        if let Some(oom) = crate::sys::oom::get() {
+            oom.check();
+        }
     }
 
     fn count(&self, path: &'static str, check: &'static str, code: u16) {
@@ -131,13 +136,16 @@ impl Shared {
         self.refresh();
         let now = Instant::now();
         let conns = self.gate.stats();
+        // Issue 9: read before any lock is taken (files, not locks, are the slow part).
+        let child = self.view(|_, st, _| st.child_pid.filter(|_| st.running));
+        let resources = resources::gather(child);
         let requests = lock(&self.requests);
         self.view(|cfg, st, s| {
             let verdicts = metrics::Verdicts {
                 live: passes(&checks(Endpoint::Live, cfg, st, s, now)),
                 ready: passes(&checks(Endpoint::Ready, cfg, st, s, now)),
             };
-            metrics::render(cfg, st, s, verdicts, &requests, conns, now)
+            metrics::render(cfg, st, s, verdicts, &requests, conns, now, &resources)
         })
     }
 }

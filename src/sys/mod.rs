@@ -2,6 +2,7 @@
 //! terminal. Nothing here knows about HTTP; nothing outside `sys::unsafe_ops` uses `unsafe`.
 
 pub mod claims;
+pub mod oom;
 pub mod privileges;
 pub mod reaper;
 pub mod signals;

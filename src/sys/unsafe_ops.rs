@@ -74,7 +74,8 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
-/// Registers the signalfd with the tokio reactor, for reading.
+/// Registers a descriptor (the signalfd, the OOM event source) with the tokio reactor,
+/// for reading.
 pub fn async_readable(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: tokio requires the descriptor to stay open and the same for the AsyncFd's
     // whole life. An OwnedFd owns exactly one descriptor, closes it only on drop (which

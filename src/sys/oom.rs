@@ -1,0 +1,439 @@
+//! OOM kills in the container's cgroup (issue 9): counted, named as well as kai-init can,
+//! and logged once each.
+//!
+//! The cgroup's `oom_kill` counter is the truth; [`Oom::check`] reads it and reports what
+//! rose since the last read. It is called when the kernel says something changed (the
+//! [`watch`] task: inotify on v2's `memory.events`, or v1's `cgroup.event_control` OOM
+//! eventfd when that file is writable), when the supervisor reaps a process killed by
+//! SIGKILL, after each probe and at each `/metrics` scrape. No timer of its own: an idle
+//! kai-init still never wakes up.
+//!
+//! Naming the victim: the counter says how many, not who. A process kai-init reaped
+//! (or can still see as a zombie) that died of SIGKILL while the counter rose is named by
+//! pid (and command, for the main child or a zombie's /proc/PID/comm); otherwise the line
+//! says "a process in the container" (a grandchild reaped by its own parent).
+//!
+//! One instance per kai-init ([`init`] once the main child runs, [`get`] elsewhere): the
+//! supervisor and the health side both feed it, and a `--pre` step's supervisor, which
+//! runs before it exists, simply does not.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tracing::{debug, error};
+
+use crate::cgroup::{Cgroup, Limit};
+use crate::lock::lock;
+
+/// The last OOM kill kai-init counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kill {
+    pub at: SystemTime,
+    /// "pid 12 (python3)", or "a process in the container".
+    pub victim: String,
+    pub limit: Option<Limit>,
+    pub peak: Option<u64>,
+}
+
+/// What `/metrics` and health+json show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// OOM kills counted since kai-init started.
+    pub kills: u64,
+    pub last: Option<Kill>,
+}
+
+pub struct Oom {
+    cgroup: Cgroup,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The cgroup's counter when last read.
+    seen: u64,
+    status: Status,
+    main: Option<(i32, String)>,
+    /// Processes reaped since the last check that died of SIGKILL: the likely victims.
+    killed: Vec<i32>,
+    /// The main child was named as an OOM victim.
+    main_oom: bool,
+}
+
+static OOM: OnceLock<Oom> = OnceLock::new();
+
+/// Finds the cgroup, remembers its counter as the starting point (kills before kai-init
+/// started are not this run's), names the main child, and starts the watch task. Call
+/// once, on the runtime, after the main child started.
+pub fn init(main_pid: i32, command: String) {
+    let Some(cgroup) = Cgroup::discover() else {
+        debug!("no cgroup found: OOM kills and container usage are not reported");
+        return;
+    };
+    let Some(seen) = cgroup.read_oom_kills() else {
+        debug!(file = %cgroup.oom_file().display(), "no oom_kill counter: OOM kills are not reported");
+        return;
+    };
+    debug!(dir = %cgroup.memory_dir().display(), "watching the cgroup for OOM kills");
+    let oom = Oom {
+        cgroup,
+        inner: Mutex::new(Inner {
+            seen,
+            main: Some((main_pid, command)),
+            ..Inner::default()
+        }),
+    };
+    if OOM.set(oom).is_ok() {
+        if let Some(oom) = get() {
+            tokio::spawn(watch(oom));
+        }
+    }
+}
+
+/// The instance, once [`init`] found a cgroup with a counter.
+pub fn get() -> Option<&'static Oom> {
+    OOM.get()
+}
+
+impl Oom {
+    pub fn cgroup(&self) -> &Cgroup {
+        &self.cgroup
+    }
+
+    /// The supervisor reaped `pid`, killed by SIGKILL: if the counter rose, it is a
+    /// likely victim.
+    pub fn note_killed(&self, pid: i32) {
+        lock(&self.inner).killed.push(pid);
+    }
+
+    /// Whether the main child was counted as an OOM victim (for its exit line).
+    pub fn main_child_oom(&self) -> bool {
+        lock(&self.inner).main_oom
+    }
+
+    pub fn status(&self) -> Status {
+        lock(&self.inner).status.clone()
+    }
+
+    /// Reads the counter; logs one error line per kill since the last read. Returns
+    /// how many there were.
+    pub fn check(&self) -> u64 {
+        let Some(now) = self.cgroup.read_oom_kills() else {
+            return 0;
+        };
+        let mut inner = lock(&self.inner);
+        let killed = std::mem::take(&mut inner.killed);
+        // A counter that went down is another cgroup's (the container was re-created
+        // under kai-init's feet?): start again from it rather than count nonsense.
+        let new = now.saturating_sub(inner.seen);
+        inner.seen = now;
+        if new == 0 {
+            return 0;
+        }
+        let usage = self.cgroup.read_usage();
+        let mut victims = self.victims(&inner, killed);
+        for _ in 0..new {
+            let (victim, is_main) = victims.pop().unwrap_or((None, false));
+            let victim = victim.unwrap_or_else(|| "a process in the container".into());
+            inner.main_oom |= is_main;
+            error!(
+                limit = %limit_text(usage.memory_limit),
+                peak = %bytes_text(usage.memory_peak),
+                "out of memory: the kernel's OOM killer killed {victim}"
+            );
+            inner.status.kills = inner.status.kills.saturating_add(1);
+            inner.status.last = Some(Kill {
+                at: SystemTime::now(),
+                victim,
+                limit: usage.memory_limit,
+                peak: usage.memory_peak,
+            });
+        }
+        new
+    }
+
+    /// Who may have been killed, most likely last: processes reaped after SIGKILL, and
+    /// zombies not reaped yet (the main child, or any child) that died of SIGKILL.
+    fn victims(&self, inner: &Inner, killed: Vec<i32>) -> Vec<(Option<String>, bool)> {
+        let main = inner.main.as_ref();
+        let name = |pid: i32| -> (Option<String>, bool) {
+            match main {
+                Some((m, cmd)) if *m == pid => (Some(format!("pid {pid} ({cmd})")), true),
+                _ => match comm(pid) {
+                    Some(c) => (Some(format!("pid {pid} ({c})")), false),
+                    None => (Some(format!("pid {pid}")), false),
+                },
+            }
+        };
+        let mut pids = killed;
+        // WNOWAIT: look without reaping; the supervisor reaps as usual on its SIGCHLD.
+        let peek = |id| {
+            waitid(
+                id,
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            )
+        };
+        let mut peeks = vec![peek(Id::All)];
+        if let Some((m, _)) = main {
+            peeks.push(peek(Id::Pid(Pid::from_raw(*m))));
+        }
+        for p in peeks {
+            if let Ok(WaitStatus::Signaled(pid, Signal::SIGKILL, _)) = p {
+                pids.push(pid.as_raw());
+            }
+        }
+        // The kernel counts the kill right after sending SIGKILL, and the victim takes a
+        // while to die: it is often still there, any process in the cgroup, with the
+        // signal pending.
+        for pid in self.cgroup.read_procs().unwrap_or_default() {
+            let path = format!("/proc/{pid}/status");
+            let status = crate::cgroup::read_file(path.as_ref()).unwrap_or_default();
+            if sigkill_pending(&status) {
+                pids.push(pid);
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.into_iter().map(name).collect()
+    }
+}
+
+/// Whether /proc/PID/status shows SIGKILL pending, for the process (ShdPnd, where the
+/// OOM killer sends it) or one of its threads (SigPnd). Masks are hex, bit N-1 for
+/// signal N.
+pub fn sigkill_pending(status: &[u8]) -> bool {
+    status.split(|&b| b == b'\n').any(|line| {
+        let Some(mask) = line
+            .strip_prefix(b"ShdPnd:")
+            .or_else(|| line.strip_prefix(b"SigPnd:"))
+        else {
+            return false;
+        };
+        std::str::from_utf8(mask)
+            .ok()
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << 8) != 0)
+    })
+}
+
+/// A zombie's command name, still in /proc until it is reaped.
+fn comm(pid: i32) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let text = String::from_utf8_lossy(bytes.trim_ascii_end());
+    Some(crate::text::printable(&text).into_owned())
+}
+
+/// "96 MiB", "1.5 GiB", "unlimited", "unknown".
+pub fn limit_text(limit: Option<Limit>) -> String {
+    match limit {
+        Some(Limit::Unlimited) => "unlimited".into(),
+        Some(Limit::Bytes(n)) => bytes_text(Some(n)),
+        None => "unknown".into(),
+    }
+}
+
+pub fn bytes_text(n: Option<u64>) -> String {
+    let Some(n) = n else {
+        return "unknown".into();
+    };
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match value.fract() == 0.0 {
+        true => format!("{value} {}", UNITS[unit]),
+        false => format!("{value:.1} {}", UNITS[unit]),
+    }
+}
+
+/// Waits for the kernel to say the counter may have changed, and checks it. Returns at
+/// once (after a debug line) where neither way is open to kai-init: then the reaper,
+/// probes and scrapes are what notice.
+pub async fn watch(oom: &'static Oom) {
+    let (fd, _keep) = match subscribe(&oom.cgroup) {
+        Ok(pair) => pair,
+        Err(e) => {
+            debug!("no OOM event source ({e}); OOM kills are noticed at reaps, probes and scrapes");
+            return;
+        }
+    };
+    let fd = match super::unsafe_ops::async_readable(fd) {
+        Ok(fd) => fd,
+        Err(e) => return debug!("cannot poll the OOM event source: {e}"),
+    };
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        // Drain it (an inotify queue or an eventfd counter); EAGAIN clears readiness.
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                _ => break,
+            }
+        }
+        ready.clear_ready();
+        oom.check();
+    }
+}
+
+/// A non-blocking descriptor that becomes readable on OOM events, and what must stay
+/// open for it to keep working (v1: the oom_control file the registration names).
+fn subscribe(cgroup: &Cgroup) -> nix::Result<(OwnedFd, Option<std::fs::File>)> {
+    use nix::sys::eventfd::{EfdFlags, EventFd};
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    if cgroup.is_v2() {
+        let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        ino.add_watch(&cgroup.oom_file(), AddWatchFlags::IN_MODIFY)?;
+        return Ok((ino.as_fd().try_clone_to_owned().map_err(io_errno)?, None));
+    }
+    // cgroup v1 (Documentation/admin-guide/cgroup-v1/memory.rst, "OOM Control"): write
+    // "<eventfd> <fd of memory.oom_control>" to cgroup.event_control.
+    let control = std::fs::File::open(cgroup.oom_file()).map_err(io_errno)?;
+    let efd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+    let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
+    std::fs::write(cgroup.memory_dir().join("cgroup.event_control"), line).map_err(io_errno)?;
+    Ok((
+        efd.as_fd().try_clone_to_owned().map_err(io_errno)?,
+        Some(control),
+    ))
+}
+
+fn io_errno(e: std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counter in a fixture v2 tree, read through `check` as the real one is.
+    #[test]
+    fn counts_each_rise_once_and_names_what_it_can() {
+        let dir = std::env::temp_dir().join(format!("kai-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = |n: u64| {
+            let text = format!("low 0\nhigh 0\nmax 9\noom 1\noom_kill {n}\n");
+            std::fs::write(dir.join("memory.events"), text).unwrap();
+        };
+        std::fs::write(dir.join("memory.max"), "100663296\n").unwrap();
+        std::fs::write(dir.join("memory.peak"), "100663296\n").unwrap();
+        // No such pids: nothing in the fixture's cgroup.procs, no zombie of ours.
+        let (main, other) = (i32::MAX - 1, i32::MAX - 2);
+        events(5);
+        let oom = Oom {
+            cgroup: Cgroup::V2(dir.clone()),
+            inner: Mutex::new(Inner {
+                seen: 5,
+                main: Some((main, "node".into())),
+                ..Inner::default()
+            }),
+        };
+        assert_eq!(oom.check(), 0, "kills before start-up are not this run's");
+        events(6);
+        oom.note_killed(other);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(oom.check(), 0, "each kill is reported once");
+        let last = oom.status().last.unwrap();
+        assert_eq!(last.victim, format!("pid {other}"));
+        assert_eq!(last.limit, Some(Limit::Bytes(96 << 20)));
+        assert_eq!(last.peak, Some(96 << 20));
+        // Two kills and no process to name: the reaped one is not named twice.
+        events(8);
+        assert_eq!(oom.check(), 2);
+        assert_eq!(oom.status().kills, 3);
+        assert_eq!(
+            oom.status().last.unwrap().victim,
+            "a process in the container"
+        );
+        assert!(!oom.main_child_oom());
+        events(9);
+        oom.note_killed(main);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(
+            oom.status().last.unwrap().victim,
+            format!("pid {main} (node)")
+        );
+        assert!(oom.main_child_oom());
+        // A counter that went down (another cgroup's) is a new start, not a negative count.
+        events(1);
+        assert_eq!(oom.check(), 0);
+        events(2);
+        assert_eq!(oom.check(), 1);
+        assert_eq!(oom.status().kills, 5);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// v2's event source on a fixture tree: inotify reports a write to memory.events as
+    /// the kernel's own update would be, and the watch task counts the kill without any
+    /// scrape, probe or reap.
+    #[test]
+    fn the_v2_watch_counts_a_kill_when_memory_events_changes() {
+        let dir = std::env::temp_dir().join(format!("kai-oom-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = dir.join("memory.events");
+        std::fs::write(&events, "oom 0\noom_kill 0\n").unwrap();
+        let oom: &'static Oom = Box::leak(Box::new(Oom {
+            cgroup: Cgroup::V2(dir.clone()),
+            inner: Mutex::new(Inner::default()),
+        }));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let task = tokio::spawn(watch(oom));
+            // Let the task subscribe before the file changes.
+            tokio::task::yield_now().await;
+            std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
+            let counted = async {
+                while oom.status().kills == 0 {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), counted)
+                .await
+                .expect("the watch task did not count the kill");
+            assert!(!task.is_finished());
+        });
+        assert_eq!(oom.status().kills, 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn sees_a_pending_sigkill() {
+        let status =
+            |shd: &str| format!("Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t{shd}\n");
+        assert!(sigkill_pending(status("0000000000000100").as_bytes()));
+        assert!(sigkill_pending(status("0000000000004100").as_bytes()));
+        assert!(!sigkill_pending(status("0000000000004000").as_bytes()));
+        assert!(!sigkill_pending(status("zz").as_bytes()));
+        assert!(!sigkill_pending(b""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pending_masks_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = sigkill_pending(&bytes);
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(bytes_text(Some(100663296)), "96 MiB");
+        assert_eq!(bytes_text(Some(1536 * 1024 * 1024)), "1.5 GiB");
+        assert_eq!(bytes_text(Some(0)), "0 B");
+        assert_eq!(bytes_text(Some(u64::MAX)), "16777216 TiB");
+        assert_eq!(limit_text(Some(Limit::Unlimited)), "unlimited");
+        assert_eq!(limit_text(None), "unknown");
+    }
+}

@@ -1,0 +1,253 @@
+//! OOM kills in a real memory-limited cgroup (issue 9): kai-init runs in a cgroup this
+//! test creates on the host's memory hierarchy (v1 here, as Docker on this machine; v2
+//! where the host has it), a process in it allocates until the kernel's OOM killer
+//! kills it, and kai-init says so, counts it in /metrics and health+json, and (when the
+//! victim is not the main child) keeps the main child running.
+//!
+//! The cgroup is removed when the guard drops, after everything in it is killed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, wait_until};
+use crate::{get, kai, metrics, socket_name, At, T};
+
+const LIMIT: u64 = 64 << 20;
+
+/// A memory cgroup of its own under the test's, limited to [`LIMIT`] (swap too).
+struct Cgroup {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl Cgroup {
+    fn new(tag: &str) -> Cgroup {
+        let own = std::fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
+        let path = |pred: &dyn Fn(&str) -> bool| {
+            own.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
+                pred(ctl).then(|| p.trim_start_matches('/').to_owned())
+            })
+        };
+        let name = format!("kai-test-oom-{tag}-{}", std::process::id());
+        // v1 when a v1 hierarchy has the memory controller (this host, and Docker here).
+        let (dir, v2) = match path(&|c| c.split(',').any(|c| c == "memory")) {
+            Some(p) => (
+                PathBuf::from("/sys/fs/cgroup/memory").join(p).join(&name),
+                false,
+            ),
+            None => {
+                let p = path(&|c| c.is_empty()).expect("no memory cgroup of v1 or v2");
+                (PathBuf::from("/sys/fs/cgroup").join(p).join(&name), true)
+            }
+        };
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let cg = Cgroup { dir, v2 };
+        if v2 {
+            cg.write("memory.max", &LIMIT.to_string());
+            cg.write("memory.swap.max", "0");
+        } else {
+            cg.write("memory.limit_in_bytes", &LIMIT.to_string());
+            // memsw exists only with swap accounting; without it there is no swap to use.
+            if cg.dir.join("memory.memsw.limit_in_bytes").exists() {
+                cg.write("memory.memsw.limit_in_bytes", &LIMIT.to_string());
+            }
+        }
+        cg
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        std::fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|e| panic!("write {value} to {file}: {e}"));
+    }
+
+    fn procs(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    fn oom_kills(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = std::fs::read_to_string(self.dir.join(file)).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            .expect("oom_kill")
+    }
+
+    /// `kai-init ARGS` started inside this cgroup: a shell moves itself in, then execs.
+    fn kai(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = kai(&[]);
+        let program = cmd.get_program().to_owned();
+        let mut sh = std::process::Command::new("sh");
+        sh.arg("-c")
+            .arg("echo $$ > \"$0\" && exec \"$@\"")
+            .arg(self.dir.join("cgroup.procs"))
+            .arg(program)
+            .args(args);
+        // The hermetic environment `kai` set up.
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        cmd = sh;
+        cmd
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Everything in it dies first (only processes this test started are in it), then
+        // the directory goes; rmdir fails while a dying process is still a member.
+        let deadline = Instant::now() + T;
+        loop {
+            for pid in self.procs() {
+                util::signal(pid, 9);
+            }
+            if std::fs::remove_dir(&self.dir).is_ok() || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Python that allocates a MiB at a time (touched, so it is resident) until killed.
+const HOG: &str = "x = []\nwhile True:\n    x.append(bytearray(1 << 20))\n";
+
+#[test]
+fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_lives_on() {
+    let cg = Cgroup::new("grandchild");
+    let at = At::Unix(socket_name("oom"));
+    // The main child (sh) starts the hog and waits for it; the hog is sh's child, so
+    // kai-init never reaps it: the line names it only while it can still see it dying
+    // (SIGKILL pending), else says "a process in the container".
+    let script = format!(
+        "{py} -c '{HOG}'; echo \"main: hog ended $?\"; exec sleep 1000",
+        py = util::python3()
+    );
+    let mut k = util::start(cg.kai(&[&at.flag(), "--", "sh", "-c", &script]));
+    // No probe is configured and nothing has scraped yet: only the kernel's event (the
+    // v1 eventfd, or inotify on v2) can make kai-init notice, so this line proves it.
+    let line = k.wait_line("out of memory", T);
+    let victim = line
+        .split("the kernel's OOM killer killed ")
+        .nth(1)
+        .and_then(|rest| rest.split(" limit=").next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let named = victim.starts_with("pid ") && victim.ends_with(" (python3)");
+    assert!(named || victim == "a process in the container", "{line}");
+    assert!(line.contains("limit=64 MiB"), "{line}");
+    assert!(line.contains("peak="), "{line}");
+    assert!(!line.contains("peak=unknown"), "{line}");
+    k.wait_stdout("main: hog ended 137", T);
+    assert_eq!(cg.oom_kills(), 1);
+
+    let m = metrics(&at);
+    assert_eq!(m.value("kai_init_oom_kills_total"), 1.0);
+    assert_eq!(m.value("kai_init_child_up"), 1.0);
+    assert_eq!(
+        m.value("kai_init_container_memory_limit_bytes"),
+        LIMIT as f64
+    );
+    let peak = m.value("kai_init_container_memory_peak_bytes");
+    assert!(peak > (LIMIT / 2) as f64 && peak <= LIMIT as f64, "{peak}");
+    // kai-init and the main child (sh, now exec'd into sleep): the hog is gone.
+    assert_eq!(m.value("kai_init_container_processes"), 2.0);
+    assert!(m.value("kai_init_container_rss_bytes") > 0.0);
+    assert!(m.value("kai_init_container_cpu_usage_seconds_total") > 0.0);
+    assert!(m.value("kai_init_child_open_fds") >= 3.0);
+    assert!(m.value("kai_init_last_oom_kill_timestamp_seconds") > 1.6e9);
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&get(&at, "/healthz?format=json").body).unwrap();
+    let e = &doc["checks"]["memory:oomKills"][0];
+    assert_eq!(e["status"], "warn", "{doc}");
+    assert_eq!(e["observedValue"], 1, "{doc}");
+    let output = e["output"].as_str().unwrap();
+    let want = format!("last: {victim}; memory limit 64 MiB, peak ");
+    assert!(output.starts_with(&want), "{output}");
+    // The verdicts are the child's: it still runs, so the container stays healthy.
+    assert_eq!(doc["status"], "pass", "{doc}");
+    // Exactly one line for the one kill, scrapes included.
+    let lines = k
+        .stderr
+        .iter()
+        .filter(|l| l.contains("out of memory"))
+        .count();
+    assert_eq!(lines, 1, "{:#?}", k.stderr);
+}
+
+#[test]
+fn a_main_child_killed_by_the_oom_killer_says_so_on_its_exit_line() {
+    let cg = Cgroup::new("main");
+    let at = At::Unix(socket_name("oom-main"));
+    let mut k = util::start(cg.kai(&[&at.flag(), "--", util::python3(), "-c", HOG]));
+    let status = k.wait_exit(T);
+    assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
+    let oom = k
+        .stderr
+        .iter()
+        .filter(|l| l.contains("out of memory"))
+        .count();
+    assert_eq!(oom, 1, "{:#?}", k.stderr);
+    let named = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("out of memory"))
+        .unwrap();
+    // Named by the pid and command kai-init started it with.
+    let started = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("started child"))
+        .unwrap();
+    let pid = started
+        .split("pid=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let want = format!("killed pid {pid} ({}) limit=64 MiB", util::python3());
+    assert!(named.contains(&want), "{named}");
+    let exit = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("child killed by the kernel's OOM killer"));
+    assert!(exit.is_some(), "{:#?}", k.stderr);
+    wait_until("the cgroup to empty", T, || cg.procs().is_empty());
+}
+
+#[test]
+fn a_sigkill_that_is_not_an_oom_kill_is_not_called_one() {
+    let cg = Cgroup::new("plain");
+    let at = At::Unix(socket_name("oom-plain"));
+    let mut k = util::start(cg.kai(&[&at.flag(), "--", "sh", "-c", "kill -9 $$"]));
+    let status = k.wait_exit(T);
+    assert_eq!(status.code(), Some(137));
+    assert!(
+        k.stderr
+            .iter()
+            .any(|l| l.contains("child killed by signal")),
+        "{:#?}",
+        k.stderr
+    );
+    assert!(
+        !k.stderr
+            .iter()
+            .any(|l| l.contains("OOM") || l.contains("out of memory")),
+        "{:#?}",
+        k.stderr
+    );
+}
