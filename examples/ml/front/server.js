@@ -2,8 +2,9 @@
 // Node.js front of the ML example: HTTP in, a Python inference worker (Keras on
 // TensorFlow) behind it.
 //
-//   GET  /health              200 while the worker answers (its ping, or a request within its
-//                             time); 503 while loading, stopping, or when it is hung or gone
+//   GET  /health              liveness: 200 while the worker loads the model (up to
+//                             ML_LOAD_TIMEOUT_MS) and then while it answers (its ping, or a
+//                             request within its time); 503 when it is hung or gone, or stopping
 //   POST /predict             {"inputs": [[x0, x1, x2, x3], ...]}
 //                             -> {"outputs": [...], "backend": "tensorflow", "cached": rows from the cache}
 //   GET  /predict?x=1,2,3,4   the same for one row (handy with kai-init check / curl)
@@ -18,7 +19,8 @@
 // and then bounded (integer, 0..10000).
 //
 // Readiness: with kai-init's --notify fd:N (KAI_INIT_NOTIFY=fd:N), the front writes
-// a newline on fd N once the worker has loaded the model AND the server listens.
+// a newline on fd N once the worker has loaded the model AND the server listens;
+// kai-init is ready when that has happened and its probe of /health passes.
 //
 // Process tree under kai-init (PID 1):  kai-init -> node front/server.js -> python3 worker.py
 // The front owns its worker: kai-init signals only this process.
@@ -68,6 +70,7 @@ const worker = new WorkerClient({
   queueMax: intEnv('ML_QUEUE_MAX', 32, 0, 100000),
   timeoutMs: intEnv('ML_TIMEOUT_MS', 15000, 100, 600000),
   pingTimeoutMs: intEnv('ML_PING_TIMEOUT_MS', 1000, 10, 600000),
+  loadTimeoutMs: intEnv('ML_LOAD_TIMEOUT_MS', 180000, 1000, 3600000),
 });
 
 function sendJson(req, res, status, body, headers = {}) {

@@ -19,9 +19,9 @@ class RequestError extends Error {
 }
 
 class WorkerClient extends EventEmitter {
-  constructor({ python, script, log, queueMax, timeoutMs, pingTimeoutMs }) {
+  constructor({ python, script, log, queueMax, timeoutMs, pingTimeoutMs, loadTimeoutMs }) {
     super();
-    Object.assign(this, { python, script, log, queueMax, timeoutMs, pingTimeoutMs });
+    Object.assign(this, { python, script, log, queueMax, timeoutMs, pingTimeoutMs, loadTimeoutMs });
     this.queue = [];        // jobs waiting for the worker
     this.current = null;    // the job the worker is working on
     this.ping = null;       // the shared ping job, while one is waiting or running
@@ -43,6 +43,7 @@ class WorkerClient extends EventEmitter {
     this.child.on('exit', (code, signal) => this.finish(code, signal));
     this.child.stdin.on('error', () => {}); // EPIPE when the worker is gone: handled by 'exit'
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => this.onLine(line));
+    this.startedAt = Date.now();
     this.log('worker spawned', { worker_pid: this.child.pid, python: this.python });
   }
 
@@ -144,13 +145,19 @@ class WorkerClient extends EventEmitter {
   }
 
   /**
-   * Is the worker answering? Fails when it has been on one request longer than a
-   * request may take (timeoutMs), or does not answer a ping within pingTimeoutMs
-   * of being free to. A busy worker within its time counts as healthy.
+   * Is the worker alive? Loading the model counts, for loadTimeoutMs (readiness is
+   * not this: it waits for the model, see the front's notifyReady). Once loaded it
+   * fails when the worker has been on one request longer than a request may take
+   * (timeoutMs), or does not answer a ping within pingTimeoutMs of being free to.
+   * A busy worker within its time counts as alive.
    */
   async health() {
     if (this.exited) return { ok: false, reason: 'worker exited' };
-    if (!this.ready) return { ok: false, reason: 'model loading' };
+    if (!this.ready) {
+      const age = Date.now() - this.startedAt;
+      if (age > this.loadTimeoutMs) return { ok: false, reason: `model still loading after ${age} ms` };
+      return { ok: true, state: 'loading' };
+    }
     const cur = this.current;
     const age = cur ? Date.now() - cur.sentAt : 0;
     if (cur && cur !== this.ping) {
