@@ -48,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
@@ -214,6 +215,10 @@ def tf_rootfs(root):
     """Debian bookworm (python3.11, passwd) made to look like tensorflow/tensorflow's
     Ubuntu 22.04 with tensorflow-cpu from PyPI, installed the way the real image
     installs it: root's pip into /usr/local/lib/python3.11/dist-packages."""
+    t0 = time.monotonic()
+
+    def took(what):
+        print(f"standins: tf: {what} done at {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
     os.makedirs(TF_CACHE, exist_ok=True)
     debs = os.path.join(TF_CACHE, "debs")
     os.makedirs(debs, exist_ok=True)
@@ -222,6 +227,7 @@ def tf_rootfs(root):
                        capture_output=True, text=True, timeout=900)
     if p.returncode != 0:
         die(f"debootstrap failed:\n{(p.stdout + p.stderr)[-3000:]}")
+    took("debootstrap")
     # Ubuntu 22.04's python has no PEP 668 marker: root's pip installs system-wide.
     for marker in glob.glob(os.path.join(root, "usr/lib/python3*/EXTERNALLY-MANAGED")):
         os.unlink(marker)
@@ -235,8 +241,10 @@ def tf_rootfs(root):
     subprocess.run(["mount", "--bind", wheels, mnt], check=True)
     try:
         run_in(root, "python3", "-m", "pip", "download", "--no-cache-dir", "-q", "-d", "/mnt/wheels", TF_PIP)
+        took("pip download")
         run_in(root, "python3", "-m", "pip", "install", "--no-cache-dir", "-q", "--no-index",
                "--find-links", "/mnt/wheels", TF_PIP)
+        took("pip install")
     finally:
         subprocess.run(["umount", mnt], check=True)
     os.rmdir(mnt)
@@ -358,7 +366,10 @@ def _build(docker, kind, workdir):
         if kind == "rust":
             docker_import(docker, root, RUST_TAG, rust_rootfs(root))
             return [RUST_TAG]
-        docker_import(docker, root, TF_TAG, tf_rootfs(root))
+        changes = tf_rootfs(root)
+        t0 = time.monotonic()
+        docker_import(docker, root, TF_TAG, changes)
+        print(f"standins: tf: docker import took {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
         # Older recipes' caches go; this one stays for the next run.
         old = subprocess.run([docker, "images", "-q", "--format", "{{.Repository}}:{{.Tag}}", TF_CACHE_REPO],
                              capture_output=True, text=True).stdout.split()

@@ -388,6 +388,20 @@ class MlTests(ImageTests, unittest.TestCase):
                    r'"clean":true')
     clients = 3             # concurrent slow predictions in flight at `docker stop`
     delay_ms = 1000         # each; the worker answers them one after another
+    # Importing TensorFlow and loading the model takes ~20 s on an idle machine and
+    # minutes on a loaded one: Docker's start period and our waits cover that.
+    START = 300
+
+    @classmethod
+    def setUpClass(cls):
+        cls.main = cls.hang = None
+        img = image(cls.kind)
+        extra = ["--health-start-period", f"{cls.START}s"]
+        cls.main = h.run_container(img, f"kai-e2e-{h.RUN_ID}-{cls.kind}", env_vars=cls.main_env, extra=extra)
+        cls.hang = h.run_container(img, f"kai-e2e-{h.RUN_ID}-{cls.kind}-hang", env_vars=cls.hang_env, extra=extra)
+
+    def wait_healthy(self, name, timeout=START, recovering=False):
+        super().wait_healthy(name, timeout, recovering)
 
     def test_2b_process_tree(self):
         # kai-init -> node front -> python worker, all non-root, one process group.

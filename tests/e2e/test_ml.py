@@ -24,6 +24,11 @@ GOLDEN_INPUTS = [[0.5, -1.0, 2.0, 0.25], [0.0, 0.0, 0.0, 0.0], [-1.5, 1.25, 0.75
 GOLDEN_OUTPUTS = [-1.636181, 0.067764, 0.911275]
 TOLERANCE = 1e-5
 
+# Importing TensorFlow and loading the model: ~20 s on an idle machine, minutes on a
+# loaded one. Waits are for facts (healthy), so a long bound costs nothing when fast.
+START = 300
+START_PERIOD = ["--health-start-period", f"{START}s"]
+
 # Each spec: {"method", "path", "body" (text), "big" (a body of N bytes),
 # "raw" (bytes to send as they are), "after" (ms before sending), "abort" (ms
 # after sending: close the connection without reading the answer)}. Printed:
@@ -107,8 +112,9 @@ class MlServiceTests(unittest.TestCase):
     def setUpClass(cls):
         cls.c = None
         cls.c = h.run_container(image("ml"), f"kai-e2e-{h.RUN_ID}-mlsvc", env_vars={
-            "ML_DEBUG_DELAY": "1", "ML_QUEUE_MAX": "3", "ML_CACHE_BYTES": "8192", "ML_TIMEOUT_MS": "8000"})
-        h.wait_for("the ML service to become healthy", lambda: cls.healthy(cls.c), 120)
+            "ML_DEBUG_DELAY": "1", "ML_QUEUE_MAX": "3", "ML_CACHE_BYTES": "8192", "ML_TIMEOUT_MS": "8000"},
+            extra=START_PERIOD)
+        h.wait_for("the ML service to become healthy", lambda: cls.healthy(cls.c), START)
 
     @classmethod
     def healthy(cls, name):
@@ -242,9 +248,9 @@ class MlWorkerDeathTests(unittest.TestCase):
     limit; then the worker is killed with SIGKILL and the container stops with 1."""
 
     def test_worker_killed(self):
-        name = h.run_container(image("ml"), f"kai-e2e-{h.RUN_ID}-mldeath", extra=["--cpus", "1"])
+        name = h.run_container(image("ml"), f"kai-e2e-{h.RUN_ID}-mldeath", extra=["--cpus", "1", *START_PERIOD])
         try:
-            h.wait_for("healthy", lambda: MlServiceTests.healthy(name), 120)
+            h.wait_for("healthy", lambda: MlServiceTests.healthy(name), START)
             # TF's thread pools follow the container's CPU limit, not the machine's cores.
             self.assertEqual(worker_line(h.logs(name), "tensorflow")["threads"], 1)
             a = call(name, [dict(path="/predict?x=1,2,3,4&delay_ms=10")])[0]
