@@ -23,6 +23,7 @@ Results are cached per row in an LRU bounded by bytes (ML_CACHE_BYTES, default
 
 Stopping and reloading come from the front (kai-init signals only its main child):
   stdin EOF       the front's stop, sent once it has nothing left for us: exit 0
+                  at once (os._exit: TensorFlow's teardown would take seconds)
   SIGHUP          relayed by the front: logged ("reload"), keeps running
   SIGTERM/SIGINT  from anyone else (a Ctrl-C on a terminal): finish the current
                   request, then exit 0
@@ -234,8 +235,23 @@ def main():
     return 0
 
 
+def leave(code):
+    """Exit now: every answer is written and flushed. A normal interpreter exit
+    would run TensorFlow's teardown (its thread pools, atexit hooks), which takes
+    seconds, sometimes more than the stop budget, after the work is done."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(main())
-    except BrokenPipeError:
-        sys.exit(0)
+        status = main()
+    except BrokenPipeError:  # the front is gone: nobody to answer
+        status = 0
+    except SystemExit as exc:  # SIGTERM while idle, a bad setting
+        status = exc.code if isinstance(exc.code, int) else 1
+    leave(status)
