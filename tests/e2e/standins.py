@@ -61,7 +61,26 @@ TF_CACHE_REPO = "kai-standin-cache/tensorflow"
 TF_RECIPE_LABEL = "kai.standin.recipe"
 TF_CACHE = os.environ.get("KAI_E2E_CACHE", "/var/cache/kai-e2e")
 TF_SUITE = "bookworm"
-TF_MIRROR = "http://deb.debian.org/debian"   # the machine's apt proxy/mirror rewrites apply
+
+def apt_mirror():
+    """The machine's own Debian source (deb822 or one-line format), so debootstrap
+    goes where apt goes; deb.debian.org if none is configured."""
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"URIs:\s*(\S+)", line)
+                if m and "security" not in m.group(1):
+                    return m.group(1)
+    if os.path.exists("/etc/apt/sources.list"):
+        with open("/etc/apt/sources.list") as f:
+            for line in f:
+                m = re.match(r"deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", line)
+                if m:
+                    return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+TF_MIRROR = apt_mirror()
 # python3.11 as on the TF base (Ubuntu 22.04 + deadsnakes), pip, passwd for
 # groupadd/useradd, libstdc++6/libgcc-s1 (the glibc node binary copied in needs them).
 TF_DEBS = ["python3.11", "python3-pip", "passwd", "libstdc++6", "libgcc-s1"]
