@@ -10,10 +10,15 @@
 # needs DOCKER_BUILDKIT=1. No `# syntax=` image is needed.
 #
 # Stages: kai-init-source | kai-init-prebuilt -> kai-init
-#         python-deps  (TF base, pip install --prefix, pip cache mount)
+#         python-deps  (TF base, venv --system-site-packages, pip cache mount)
+#         model        (TF base, examples/ml/model/build_model.py -> model.keras)
 #         node-build   (glibc Node image, npm ci --omit=dev, npm cache mount)
-#         runtime      (TF base + artifacts only: site-packages, node binary,
+#         runtime      (TF base + artifacts only: venv, model, node binary,
 #                       node_modules, app code, kai-init)
+#
+# GPU: --build-arg TF_IMAGE=tensorflow/tensorflow:2.17.0-gpu is the one switch;
+# run with `docker run --gpus all` (NVIDIA Container Toolkit); the worker logs the
+# devices TensorFlow sees ("devices": ["CPU:...", "GPU:..."]).
 #
 # Why the Node stage is node:20-bookworm-slim and not node:20-alpine:
 # tensorflow/tensorflow images are Ubuntu 22.04 (glibc 2.35). The node binary
@@ -56,25 +61,31 @@ COPY target/x86_64-unknown-linux-musl/release/kai-init /kai-init
 
 FROM kai-init-${KAI_INIT_FROM} AS kai-init
 
-# ---- Python dependencies, installed into /install with the base's own python ----
+# ---- Python dependencies: a venv over the base's TensorFlow ----
 FROM ${TF_IMAGE} AS python-deps
-# Cache-friendly here: the pip cache lives in a cache mount, not in a layer.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-# Compilers for packages without wheels would be installed here (e.g.
-# apt-get install build-essential python3-dev): this stage is thrown away, so
-# they never reach the runtime image. The pinned requirements are all wheels.
+# A venv that sees the base's site-packages (TensorFlow, in the TF images'
+# /usr/local/lib/python3.11/dist-packages) and holds only what requirements.txt
+# adds. Unlike `pip --prefix` + PYTHONPATH it does not depend on where this
+# python build puts --prefix installs (Ubuntu's: local/lib/python3.11/dist-packages),
+# and its site-packages is a real site directory, so .pth files work.
+# --without-pip: the base's pip (visible through --system-site-packages) installs
+# into it; Ubuntu's python3.11-venv (ensurepip) is not needed.
+# Compilers for packages without wheels would be installed here (apt-get install
+# build-essential python3-dev): this stage is thrown away. The pins are all wheels.
 COPY examples/ml/requirements.txt /tmp/requirements.txt
 RUN --mount=type=cache,id=kai-pip,target=/root/.cache/pip \
-    python3 -m pip install --prefix=/install -r /tmp/requirements.txt \
- # Where --prefix puts site-packages differs between Python builds (Ubuntu's
- # patched python uses local/lib/python3.X/dist-packages, python.org builds
- # lib/python3.X/site-packages): move it to one fixed path for PYTHONPATH.
- && sp="$(find /install -type d \( -name site-packages -o -name dist-packages \) -print -quit)" \
- && test -n "$sp" \
- && mkdir -p /opt/ml \
- && mv "$sp" /opt/ml/site-packages \
- && find /opt/ml/site-packages -name '__pycache__' -prune -exec rm -rf {} +
+    python3 -m venv --without-pip --system-site-packages /opt/venv \
+ && /opt/venv/bin/python3 -m pip install -r /tmp/requirements.txt \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+
+# ---- the model: built deterministically (fixed weights), saved as .keras ----
+FROM ${TF_IMAGE} AS model
+ENV TF_CPP_MIN_LOG_LEVEL=2
+COPY examples/ml/model/build_model.py /tmp/build_model.py
+RUN mkdir -p /opt/ml/model \
+ && python3 /tmp/build_model.py /opt/ml/model/model.keras
 
 # ---- Node front: production dependencies (glibc, see above) ----
 FROM ${NODE_IMAGE} AS node-build
@@ -88,37 +99,48 @@ RUN npm run build
 
 # ---- runtime: the TF base plus artifacts only ----
 FROM ${TF_IMAGE} AS runtime
-ENV PYTHONUNBUFFERED=1 \
+# First: never changes, so no ENV edit below rebuilds it.
+# A fixed uid/gid so Kubernetes' runAsNonRoot can verify it (runAsUser: 10001).
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONPATH=/opt/ml/site-packages \
     # Anyone pip-installing on top of this image: no cache in the layer, no
     # version-check request.
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
+    # GPU images (TF_IMAGE=tensorflow/tensorflow:2.17.0-gpu): take GPU memory as
+    # needed instead of all of it at start.
+    TF_FORCE_GPU_ALLOW_GROWTH=true \
     NODE_ENV=production \
     PORT=8080 \
     SHUTDOWN_GRACE_MS=5000 \
-    # kai-init: probe the front's /health (ready once the worker has loaded the
-    # model); a TF import can take a while, hence the initial delay.
+    ML_PYTHON=/opt/venv/bin/python3 \
+    ML_MODEL=/opt/ml/model/model.keras \
+    # Readiness: the front writes a newline on fd 3 once the worker has loaded the
+    # model and the server listens (kai-init --notify fd:3).
+    KAI_INIT_NOTIFY=fd:3 \
+    # Liveness: the front's /health, which pings the worker, so a hung worker or a
+    # stuck event loop fails it.
     KAI_INIT_PROBE=http://127.0.0.1:8080/health \
     KAI_INIT_PROBE_INTERVAL=5s \
     KAI_INIT_PROBE_TIMEOUT=2s \
     KAI_INIT_PROBE_FAILURES=3 \
-    # Front drains (SHUTDOWN_GRACE_MS), then waits for the worker: 8 s is the
-    # most this tree may take before kai-init SIGKILLs the whole process group.
+    # The front answers what it accepted (SHUTDOWN_GRACE_MS), then waits for the
+    # worker: 8 s is the most this tree may take before kai-init SIGKILLs the group.
     KAI_INIT_STOP_TIMEOUT=8s \
     KAI_INIT_NO_NEW_PRIVS=true
-# A fixed uid/gid so Kubernetes' runAsNonRoot can verify it (runAsUser: 10001).
-RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
-COPY --from=kai-init /kai-init /sbin/kai-init
+# Largest and least often changed first; kai-init and the app code last.
 COPY --from=node-build /usr/local/bin/node /usr/local/bin/node
-COPY --from=python-deps /opt/ml/site-packages /opt/ml/site-packages
+COPY --from=python-deps /opt/venv /opt/venv
+COPY --from=model /opt/ml/model /opt/ml/model
 WORKDIR /app
 # Code and dependencies owned by root, read-only for the app user.
 COPY --from=node-build /app/node_modules ./node_modules
 COPY --from=node-build /app/package.json ./
+COPY --from=kai-init /kai-init /sbin/kai-init
 COPY --from=node-build /app/front ./front
 COPY --from=node-build /app/worker ./worker
 # Numeric, so Kubernetes' runAsNonRoot can verify it without a runAsUser.

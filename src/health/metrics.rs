@@ -463,6 +463,7 @@ mod tests {
                 &Requests::default(),
                 Connections::default(),
                 now,
+                &Resources::default(),
             )
         };
         let none = render_at(&State::default());

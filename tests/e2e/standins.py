@@ -16,13 +16,15 @@ ARGs and stay exactly as users get them.
                              NOTE: glibc, not musl. It stands in for node:20-alpine
                              (Dockerfile.api) and node:20-bookworm-slim (Dockerfile.ml).
   kai-standin/node:22-alpine the same with Node 22, for node:22-alpine.
-  kai-standin/tensorflow:2.17.0-notf
-                             python 3.11 (pyenv's, placed at /usr/local with pip),
-                             the libraries of python and its extension modules,
-                             libstdc++/libgcc_s (an Ubuntu base has them; the ML image
-                             copies a glibc node binary in), useradd/groupadd like
-                             Ubuntu, busybox. There is NO TensorFlow inside: the ML
-                             worker's pure-Python fallback is what runs in the tests.
+  kai-standin/tensorflow:2.17.0
+                             a real TensorFlow: Debian bookworm from debootstrap
+                             (the machine's apt source; python 3.11, pip, passwd for
+                             groupadd/useradd, libstdc++) with tensorflow-cpu==2.17.0
+                             from PyPI installed by root's pip, as the real image does:
+                             /usr/local/lib/python3.11/dist-packages, no PEP 668
+                             marker (Ubuntu 22.04 has none). Made once per recipe and
+                             kept as kai-standin-cache/tensorflow:<hash>; the .debs
+                             and wheels stay in /var/cache/kai-e2e (KAI_E2E_CACHE).
   kai-standin/rust:1         (only with --only rust / the source-build test) the
                              machine's stable Rust toolchain with the musl target at
                              /usr/local/rustup, cargo at /usr/local/cargo/bin (like
@@ -40,6 +42,8 @@ Usage: standins.py [--docker /usr/bin/docker] [--only node|tf]...  (prints the t
 """
 import argparse
 import concurrent.futures
+import glob
+import hashlib
 import os
 import re
 import shutil
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 NODE_TAG = "kai-standin/node:20"
 # Extra tags of the same image: what Dockerfile.api / Dockerfile.ml default to.
@@ -62,7 +67,38 @@ NODE_BUILDS = {
 }
 NPM_BUILD = ("npm", "11.19.1", "9f58bff01604cb1b14008fef14dceb14d836a49225e45c6c2e37de3be3e707f0")
 NPM_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "e2e-cache")
-TF_TAG = "kai-standin/tensorflow:2.17.0-notf"
+TF_TAG = "kai-standin/tensorflow:2.17.0"
+# The TF stand-in takes minutes to make (debootstrap, a 221 MB wheel): it is kept
+# under this tag, named by the hash of its recipe, which tests/e2e/run's clean-up
+# leaves alone; the .debs and wheels it was made from stay in TF_CACHE.
+TF_CACHE_REPO = "kai-standin-cache/tensorflow"
+TF_RECIPE_LABEL = "kai.standin.recipe"
+TF_CACHE = os.environ.get("KAI_E2E_CACHE", "/var/cache/kai-e2e")
+TF_SUITE = "bookworm"
+
+def apt_mirror():
+    """The machine's own Debian source (deb822 or one-line format), so debootstrap
+    goes where apt goes; deb.debian.org if none is configured."""
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"URIs:\s*(\S+)", line)
+                if m and "security" not in m.group(1):
+                    return m.group(1)
+    if os.path.exists("/etc/apt/sources.list"):
+        with open("/etc/apt/sources.list") as f:
+            for line in f:
+                m = re.match(r"deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", line)
+                if m:
+                    return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+TF_MIRROR = apt_mirror()
+# python3.11 as on the TF base (Ubuntu 22.04 + deadsnakes), pip, passwd for
+# groupadd/useradd, libstdc++6/libgcc-s1 (the glibc node binary copied in needs them).
+TF_DEBS = ["python3.11", "python3-pip", "passwd", "libstdc++6", "libgcc-s1"]
+TF_PIP = "tensorflow-cpu==2.17.0"
 RUST_TAG = "kai-standin/rust:1"
 RUSTUP_HOME = os.environ.get("RUSTUP_HOME", "/root/.rustup")
 # Debian packages that make `cc` able to link (Rust's proc macros for the gnu host,
@@ -76,8 +112,6 @@ LINKER_PACKAGES = [
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
-HOST_NODE = "/usr/bin/node"
-PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 PY_MINOR = "3.11"
 
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -224,69 +258,75 @@ def node_rootfs(root, major):
             *[f"ENV {e}" for e in CA_ENV], 'CMD ["node"]']
 
 
+def run_in(root, *cmd, timeout=900):
+    """Run cmd chrooted into root with a clean environment (the machine's pip
+    settings, e.g. PIP_FIND_LINKS, must not leak in) plus the CA settings."""
+    env = {"PATH": PATH_ENV, "HOME": "/root", "LANG": "C.UTF-8",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore",
+           **dict(e.split("=", 1) for e in CA_ENV)}
+    p = subprocess.run(["chroot", root, *cmd], env=env, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        die(f"{' '.join(cmd)} in the tf rootfs failed:\n{(p.stdout + p.stderr)[-3000:]}")
+    return p.stdout
+
+
+def tf_recipe():
+    """What decides the stand-in's content; its hash names the cached image."""
+    return "\n".join([TF_SUITE, TF_MIRROR, " ".join(TF_DEBS), TF_PIP, *CA_ENV,
+                      str(os.path.getsize(CA_BUNDLE)), "v1"])
+
+
 def tf_rootfs(root):
-    base_rootfs(root)
-    prefix = os.path.join(PYENV_ROOT, "versions")
-    versions = sorted(v for v in os.listdir(prefix) if v.startswith(PY_MINOR + "."))
-    if not versions:
-        die(f"no python {PY_MINOR} under {prefix}")
-    src = os.path.join(prefix, versions[-1])
-    exe = os.path.join(src, "bin", f"python{PY_MINOR}")
-    # Python finds its prefix from the executable's location (the lib/python3.11/os.py
-    # landmark), so /usr/local/bin/python3.11 + /usr/local/lib/python3.11 just works.
-    copy_path(exe, root, f"/usr/local/bin/python{PY_MINOR}")
-    os.symlink(f"python{PY_MINOR}", os.path.join(root, "usr/local/bin/python3"))
-    os.symlink("python3", os.path.join(root, "usr/local/bin/python"))
-    libpy = f"libpython{PY_MINOR}.so.1.0"
-    copy_path(os.path.join(src, "lib", libpy), root, f"/usr/local/lib/{libpy}")
-    # The binary's RUNPATH names the pyenv directory; make the library findable
-    # through the loader's default multiarch directory instead.
-    os.makedirs(os.path.join(root, "usr/lib/x86_64-linux-gnu"), exist_ok=True)
-    os.symlink(f"/usr/local/lib/{libpy}", os.path.join(root, "usr/lib/x86_64-linux-gnu", libpy))
+    """Debian bookworm (python3.11, passwd) made to look like tensorflow/tensorflow's
+    Ubuntu 22.04 with tensorflow-cpu from PyPI, installed the way the real image
+    installs it: root's pip into /usr/local/lib/python3.11/dist-packages."""
+    t0 = time.monotonic()
 
-    stdlib = os.path.join(src, "lib", f"python{PY_MINOR}")
-    skip_top = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
-                f"config-{PY_MINOR}-x86_64-linux-gnu", "site-packages"}
-
-    def ignore(dirpath, names):
-        if os.path.samefile(dirpath, stdlib):
-            return [n for n in names if n in skip_top]
-        return [n for n in names if n == "tests"]
-
-    dest_stdlib = os.path.join(root, "usr/local/lib", f"python{PY_MINOR}")
-    shutil.copytree(stdlib, dest_stdlib, symlinks=True, ignore=ignore)
-    # site-packages: only pip (as in the TF image), none of the machine's extras.
-    sp_src = os.path.join(stdlib, "site-packages")
-    sp_dst = os.path.join(dest_stdlib, "site-packages")
-    os.makedirs(sp_dst)
-    for name in os.listdir(sp_src):
-        if name == "pip" or (name.startswith("pip-") and name.endswith(".dist-info")):
-            shutil.copytree(os.path.join(sp_src, name), os.path.join(sp_dst, name), symlinks=True)
-    for tool in ("pip", "pip3", f"pip{PY_MINOR}"):
-        write(root, f"/usr/local/bin/{tool}",
-              f"#!/usr/local/bin/python{PY_MINOR}\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n",
-              0o755)
-
-    dynload = os.path.join(stdlib, "lib-dynload")
-    exts = [os.path.join(dynload, n) for n in os.listdir(dynload) if n.endswith(".so")]
-    # What an Ubuntu base has and what gets copied in: Node's libraries
-    # (libstdc++, libgcc_s), and the shadow tools for useradd/groupadd.
-    shadow = ["/usr/sbin/useradd", "/usr/sbin/groupadd", "/usr/sbin/userdel", "/usr/sbin/groupdel"]
-    for tool in shadow:
-        copy_path(tool, root)
-    copy_libs([exe, *exts, HOST_NODE, *shadow], root)
-    for f in ("/etc/login.defs", "/etc/default/useradd"):
-        if os.path.exists(f):
-            copy_path(f, root)
-    os.makedirs(os.path.join(root, "etc/skel"), exist_ok=True)
-    write(root, "/etc/passwd",
-          "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-    write(root, "/etc/group", "root:x:0:\nusers:x:100:\nnogroup:x:65534:\n")
-    write(root, "/etc/shadow", "root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", 0o640)
-    write(root, "/etc/gshadow", "root:*::\nusers:*::\nnogroup:*::\n", 0o640)
+    def took(what):
+        print(f"standins: tf: {what} done at {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+    os.makedirs(TF_CACHE, exist_ok=True)
+    debs = os.path.join(TF_CACHE, "debs")
+    os.makedirs(debs, exist_ok=True)
+    p = subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(TF_DEBS)}",
+                        f"--cache-dir={debs}", TF_SUITE, root, TF_MIRROR],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        die(f"debootstrap failed:\n{(p.stdout + p.stderr)[-3000:]}")
+    took("debootstrap")
+    # Ubuntu 22.04's python has no PEP 668 marker: root's pip installs system-wide.
+    for marker in glob.glob(os.path.join(root, "usr/lib/python3*/EXTERNALLY-MANAGED")):
+        os.unlink(marker)
+    shutil.copy2(CA_BUNDLE, os.path.join(root, CA_BUNDLE.lstrip("/")))
+    # The wheels are kept between runs (pip download reuses what is there), the
+    # install itself never reaches the network.
+    wheels = os.path.join(TF_CACHE, "wheels")
+    os.makedirs(wheels, exist_ok=True)
+    mnt = os.path.join(root, "mnt/wheels")
+    os.makedirs(mnt, exist_ok=True)
+    subprocess.run(["mount", "--bind", wheels, mnt], check=True)
+    try:
+        run_in(root, "python3", "-m", "pip", "download", "--no-cache-dir", "-q", "-d", "/mnt/wheels", TF_PIP)
+        took("pip download")
+        run_in(root, "python3", "-m", "pip", "install", "--no-cache-dir", "-q", "--no-index",
+               "--find-links", "/mnt/wheels", TF_PIP)
+        took("pip install")
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+    os.rmdir(mnt)
+    # The real image's layout: python3/python on PATH, TF under /usr/local.
+    sp = os.path.join(root, f"usr/local/lib/python{PY_MINOR}/dist-packages/tensorflow")
+    if not os.path.isdir(sp):
+        die(f"tensorflow is not in /usr/local/lib/python{PY_MINOR}/dist-packages")
+    os.symlink(f"/usr/bin/python{PY_MINOR}", os.path.join(root, "usr/local/bin/python3"))
+    os.symlink(f"/usr/bin/python{PY_MINOR}", os.path.join(root, "usr/local/bin/python"))
+    for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
+        shutil.rmtree(os.path.join(root, junk), ignore_errors=True)
+        os.makedirs(os.path.join(root, junk), exist_ok=True)
     return [f"ENV PATH={PATH_ENV}", "ENV LANG=C.UTF-8",
             *[f"ENV {e}" for e in CA_ENV],
-            'LABEL org.opencontainers.image.description="stand-in for tensorflow/tensorflow: python 3.11, no tensorflow"',
+            f"LABEL {TF_RECIPE_LABEL}={hashlib.sha256(tf_recipe().encode()).hexdigest()[:16]}",
+            'LABEL org.opencontainers.image.description="stand-in for tensorflow/tensorflow:2.17.0:'
+            ' Debian bookworm, python 3.11, tensorflow-cpu 2.17.0 from PyPI"',
             'CMD ["python3"]']
 
 
@@ -364,7 +404,23 @@ def build(docker, kind, workdir):
             subprocess.run([docker, "rmi", old], capture_output=True)
 
 
+def tf_cached(docker):
+    """Tag the cached TF stand-in of this recipe as TF_TAG; False if there is none."""
+    cache_tag = f"{TF_CACHE_REPO}:{hashlib.sha256(tf_recipe().encode()).hexdigest()[:16]}"
+    if image_id(docker, cache_tag) is None:
+        return cache_tag, False
+    subprocess.run([docker, "tag", cache_tag, TF_TAG], check=True)
+    return cache_tag, True
+
+
 def _build(docker, kind, workdir):
+    if kind == "tf":
+        cache_tag, hit = tf_cached(docker)
+        if hit:
+            return [TF_TAG]
+        # Next to the caches, not in /tmp (often a small tmpfs): the rootfs is ~1.6 GB.
+        os.makedirs(TF_CACHE, exist_ok=True)
+        workdir = workdir or TF_CACHE
     root = tempfile.mkdtemp(prefix=f"standin-{kind}-", dir=workdir)
     try:
         if kind == "node":
@@ -378,7 +434,16 @@ def _build(docker, kind, workdir):
         if kind == "rust":
             docker_import(docker, root, RUST_TAG, rust_rootfs(root))
             return [RUST_TAG]
-        docker_import(docker, root, TF_TAG, tf_rootfs(root))
+        changes = tf_rootfs(root)
+        t0 = time.monotonic()
+        docker_import(docker, root, TF_TAG, changes)
+        print(f"standins: tf: docker import took {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+        # Older recipes' caches go; this one stays for the next run.
+        old = subprocess.run([docker, "images", "-q", "--format", "{{.Repository}}:{{.Tag}}", TF_CACHE_REPO],
+                             capture_output=True, text=True).stdout.split()
+        for t in old:
+            subprocess.run([docker, "rmi", t], capture_output=True)
+        subprocess.run([docker, "tag", TF_TAG, cache_tag], check=True)
         return [TF_TAG]
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -83,11 +83,14 @@ class BuildTests(unittest.TestCase):
     def test_ml_runtime_has_artifacts_only(self):
         img = image("ml")
         out = h.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", img, "-c",
-                       "ls -A /app; ls /opt/ml/site-packages; command -v npm || echo no-npm;"
+                       "ls -A /app; ls /opt/venv/lib/python3.11/site-packages; command -v npm || echo no-npm;"
                        " test -w /app/worker/worker.py && echo WRITABLE || echo readonly;"
-                       " python3 -c 'import cachetools; print(cachetools.__version__)'").stdout
+                       " ls -l /opt/ml/model/model.keras;"
+                       " python3 -c 'import sys, cachetools; print(sys.prefix, cachetools.__version__)'").stdout
         self.assertIn("cachetools", out)
-        self.assertIn("5.5.0", out)
+        # python3 on PATH is the venv's, and cachetools comes from it.
+        self.assertIn("/opt/venv 5.5.0", out)
+        self.assertRegex(out, r"root\s+root\s+\d+ .* /opt/ml/model/model\.keras")
         self.assertIn("no-npm", out, "npm (a build tool) reached the ML runtime image")
         self.assertIn("readonly", out)
 
@@ -138,7 +141,8 @@ class RebuildTests(unittest.TestCase):
 
     def test_ml_rebuild_reuses_pip_and_npm_layers(self):
         b = self.rebuilt("ml")
-        self.assert_cached(b, "pip install --prefix=/install")
+        self.assert_cached(b, "pip install -r /tmp/requirements.txt")
+        self.assert_cached(b, "build_model.py /opt/ml/model/model.keras")
         self.assert_cached(b, "npm ci --omit=dev")
         self.assert_cached(b, "groupadd")
         self.assert_cached(b, "COPY examples/ml/front ./front", cached=False)
@@ -559,6 +563,8 @@ class MlTests(ImageTests, unittest.TestCase):
     # kai-init signals the front only; the front relays the reload to its worker.
     hup_lines = (r'"who":"front","msg":"SIGHUP received: reloading configuration","relayed_to_worker":true',
                  r'"msg": "SIGHUP received: reloading model configuration"')
+    # delay_ms (slow predictions for the stop test) is a test setting, off by default.
+    main_env = {"ML_DEBUG_DELAY": "1"}
     hang_env = {}
     # The front drains, then closes the worker's stdin; the worker answers its queue and
     # exits 0 on EOF; the front exits 0 once it has.
@@ -569,6 +575,20 @@ class MlTests(ImageTests, unittest.TestCase):
                    r'"clean":true')
     clients = 3             # concurrent slow predictions in flight at `docker stop`
     delay_ms = 1000         # each; the worker answers them one after another
+    # Importing TensorFlow and loading the model takes ~20 s on an idle machine and
+    # minutes on a loaded one: Docker's start period and our waits cover that.
+    START = 300
+
+    @classmethod
+    def setUpClass(cls):
+        cls.main = cls.hang = None
+        img = image(cls.kind)
+        extra = ["--health-start-period", f"{cls.START}s"]
+        cls.main = h.run_container(img, f"kai-e2e-{h.RUN_ID}-{cls.kind}", env_vars=cls.main_env, extra=extra)
+        cls.hang = h.run_container(img, f"kai-e2e-{h.RUN_ID}-{cls.kind}-hang", env_vars=cls.hang_env, extra=extra)
+
+    def wait_healthy(self, name, timeout=START, recovering=False):
+        super().wait_healthy(name, timeout, recovering)
 
     def test_2b_process_tree(self):
         # kai-init -> node front -> python worker, all non-root, one process group.
@@ -578,12 +598,15 @@ class MlTests(ImageTests, unittest.TestCase):
         self.assertEqual(workers[0]["ppid"], front["pid"])
         self.assertNotEqual(workers[0]["uid"], 0)
         out = h.exec_(self.main, "node", "-e",
-                      "require('http').get('http://127.0.0.1:8080/predict?x=1,2,3',r=>{let b='';"
+                      "require('http').get('http://127.0.0.1:8080/predict?x=1,2,3,4',r=>{let b='';"
                       "r.on('data',c=>b+=c);r.on('end',()=>console.log(r.statusCode,b))})").stdout
-        self.assertIn('200 {"outputs":[0.999451]', out)
+        self.assertRegex(out, r'^200 \{"outputs":\[-?\d+\.\d+\],"backend":"tensorflow"')
 
     def make_hang(self, name):
-        self.stopped = self.app_proc(name)["pid"]
+        # A hung worker (the front's event loop runs on): the front's /health pings the
+        # worker, so kai-init's probe of it fails.
+        [worker] = h.find_proc(name, r"python3? -u /app/worker/worker\.py")
+        self.stopped = worker["pid"]
         h.exec_(name, "sh", "-c", f"kill -STOP {self.stopped}")
 
     def after_hang(self, name):
@@ -601,7 +624,7 @@ class MlTests(ImageTests, unittest.TestCase):
             "const http = require('http'); let left = +process.argv[1];"
             "const done = () => { if (--left === 0) process.exit(0); };"
             "for (let i = 0; i < +process.argv[1]; i++) {"
-            f"  http.get(`http://127.0.0.1:8080/predict?x=${{i + 1}}&delay_ms={self.delay_ms}`, (r) => {{"
+            f"  http.get(`http://127.0.0.1:8080/predict?x=${{i + 1}},0,0,0&delay_ms={self.delay_ms}`, (r) => {{"
             "    let b = ''; r.on('data', (c) => { b += c; });"
             "    r.on('end', () => { console.log(`client ${i}: ${r.statusCode} ${b}`); done(); });"
             "  }).on('error', (e) => { console.log(`client ${i}: error ${e.message}`); done(); });"

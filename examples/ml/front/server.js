@@ -1,27 +1,60 @@
 'use strict';
-// Node.js front of the ML example: HTTP in, a Python inference worker behind it.
+// Node.js front of the ML example: HTTP in, a Python inference worker (Keras on
+// TensorFlow) behind it.
 //
-//   GET  /health          200 once the worker is ready; 503 before that and while stopping
-//   POST /predict         {"inputs": [[1,2,3]], "delay_ms": 0} -> {"outputs": [...], "backend": "..."}
-//   GET  /predict?x=1,2,3 the same for one row (handy with kai-init check / curl)
+//   GET  /health              liveness: 200 while the worker loads the model (up to
+//                             ML_LOAD_TIMEOUT_MS) and then while it answers (its ping, or a
+//                             request within its time); 503 when it is hung or gone, or stopping
+//   POST /predict             {"inputs": [[x0, x1, x2, x3], ...]}
+//                             -> {"outputs": [...], "backend": "tensorflow", "cached": rows from the cache}
+//   GET  /predict?x=1,2,3,4   the same for one row (handy with kai-init check / curl)
 //
-// Process tree under kai-init (PID 1):   kai-init -> node front/server.js -> python3 worker.py
-// The front owns its worker, as a real parent does: kai-init signals only its main
-// child (this process), and the front tells the worker.
-// SIGTERM/SIGINT: the front stops accepting, waits for its in-flight predictions (the
-//   worker answers them in order), then closes the worker's stdin; the worker exits 0 on
-//   EOF, and the front exits 0 once it has.
-// SIGHUP: the front logs a reload and relays SIGHUP to the worker, which reloads too.
-// If the worker dies on its own, the front exits 1, so the container stops and the
-// orchestrator restarts it (kai-init passes the exit code through).
+// Status codes: 400 malformed (bad JSON, not an object, wrong row width, non-numbers,
+// empty batch, a malformed URL), 413 body over 1 MiB or more than ML_MAX_BATCH rows,
+// 404/405, 503 + Retry-After when not ready, stopping or the queue is full
+// (ML_QUEUE_MAX waiting), 504 when the worker has not answered within
+// ML_TIMEOUT_MS, 500 when the model fails. Every failed request is logged.
+//
+// delay_ms (slow inference on demand, for tests) is refused unless ML_DEBUG_DELAY=1,
+// and then bounded (integer, 0..10000).
+//
+// Readiness: with kai-init's --notify fd:N (KAI_INIT_NOTIFY=fd:N), the front writes
+// a newline on fd N once the worker has loaded the model AND the server listens;
+// kai-init is ready when that has happened and its probe of /health passes.
+//
+// Process tree under kai-init (PID 1):  kai-init -> node front/server.js -> python3 worker.py
+// The front owns its worker: kai-init signals only this process.
+// SIGTERM/SIGINT: stop accepting, answer everything accepted (the worker works through
+//   the queue), then close the worker's stdin; it exits 0, and so does the front.
+// SIGHUP: logged, and relayed to the worker.
+// If the worker dies on its own (a crash, kill -9): the front logs it, fails /health,
+//   answers what it holds with 503, and exits 1, so kai-init reports it and the
+//   container stops; Docker's restart policy or Kubernetes restarts it with a fresh model.
+const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const stoppable = require('stoppable');
-const { WorkerClient } = require('./worker-client');
+const { WorkerClient, RequestError } = require('./worker-client');
 
-const PORT = Number.parseInt(process.env.PORT || '8080', 10);
-const HOST = process.env.HOST || '0.0.0.0';
-const GRACE_MS = Number.parseInt(process.env.SHUTDOWN_GRACE_MS || '5000', 10);
+function intEnv(name, dflt, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) {
+    process.stderr.write(`front: ${name}=${JSON.stringify(raw)}: expected an integer in ${min}..${max}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const PORT = intEnv('PORT', 8080, 0, 65535);
+// No HOST: Node listens on :: (IPv4 and IPv6) where the kernel has IPv6, else 0.0.0.0.
+const HOST = process.env.HOST || undefined;
+const GRACE_MS = intEnv('SHUTDOWN_GRACE_MS', 5000, 0, 600000);
+const BODY_LIMIT = 1 << 20;
+const MAX_BATCH = intEnv('ML_MAX_BATCH', 64, 1, 100000);
+const MAX_DELAY_MS = 10000;
+const DEBUG_DELAY = process.env.ML_DEBUG_DELAY === '1';
 const PYTHON = process.env.ML_PYTHON || 'python3';
 const WORKER = process.env.ML_WORKER || path.join(__dirname, '..', 'worker', 'worker.py');
 
@@ -29,88 +62,191 @@ function log(msg, fields = {}) {
   process.stdout.write(JSON.stringify({ t: new Date().toISOString(), pid: process.pid, who: 'front', msg, ...fields }) + '\n');
 }
 
-const state = { shuttingDown: false };
+const state = { shuttingDown: false, listening: false, notified: false };
 const worker = new WorkerClient({
   python: PYTHON,
   script: WORKER,
-  timeoutMs: Number.parseInt(process.env.ML_WORKER_TIMEOUT_MS || '30000', 10),
   log,
+  queueMax: intEnv('ML_QUEUE_MAX', 32, 0, 100000),
+  timeoutMs: intEnv('ML_TIMEOUT_MS', 15000, 100, 600000),
+  pingTimeoutMs: intEnv('ML_PING_TIMEOUT_MS', 1000, 10, 600000),
+  loadTimeoutMs: intEnv('ML_LOAD_TIMEOUT_MS', 180000, 1000, 3600000),
 });
 
-function sendJson(res, status, body) {
+function sendJson(req, res, status, body, headers = {}) {
   const data = JSON.stringify(body);
+  if (res.headersSent || res.destroyed) return;
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(data),
     'cache-control': 'no-store',
+    // While stopping, tell keep-alive clients to go elsewhere next time; after a 413
+    // the rest of the body is not worth reading on this connection.
+    ...(state.shuttingDown || status === 413 ? { connection: 'close' } : {}),
+    ...headers,
   });
   res.end(data);
+  if (status >= 400 && req.url !== '/health') {
+    log('request failed', { method: req.method, path: (req.url || '').slice(0, 100), status, error: body.error });
+  }
 }
 
-function readBody(req, limit = 1 << 20) {
+/** The body as text; RequestError 413 beyond BODY_LIMIT (then the rest is discarded). */
+function readBody(req) {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => {
+      // Answer 413 and read (and drop) the rest, so the client sees the answer
+      // rather than a reset; the socket closes after the response.
+      req.removeAllListeners('data');
+      req.resume();
+      reject(new RequestError(413, `body over ${BODY_LIMIT} bytes`));
+    };
+    const declared = Number(req.headers['content-length']);
+    if (declared > BODY_LIMIT) return tooLarge();
     let size = 0;
     const chunks = [];
     req.on('data', (c) => {
       size += c.length;
-      if (size > limit) {
-        reject(new Error('body too large'));
-        req.destroy();
-      } else chunks.push(c);
+      if (size > BODY_LIMIT) tooLarge();
+      else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
+    return undefined;
   });
 }
 
-async function predict(req, res, url) {
+function bad(msg) {
+  return new RequestError(400, msg);
+}
+
+/** {inputs, delay_ms} from a request body (POST) or the query (GET), validated. */
+async function parseRequest(req, url) {
   let body;
   if (req.method === 'GET') {
-    const x = (url.searchParams.get('x') || '').split(',').filter(Boolean).map(Number);
-    body = { inputs: [x], delay_ms: Number(url.searchParams.get('delay_ms') || 0) };
+    const x = url.searchParams.get('x');
+    const row = x === null || x === '' ? [] : x.split(',').map((v) => (/^\s*$/.test(v) ? NaN : Number(v)));
+    body = { inputs: [row] };
+    const d = url.searchParams.get('delay_ms');
+    if (d !== null) body.delay_ms = /^\d{1,6}$/.test(d) ? Number(d) : d;
   } else {
+    const text = await readBody(req);
     try {
-      body = JSON.parse(await readBody(req));
+      body = JSON.parse(text);
     } catch (err) {
-      return sendJson(res, 400, { error: `bad request: ${err.message}` });
+      throw bad(`body is not JSON: ${err.message}`);
     }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('body must be a JSON object');
   }
-  const rows = Array.isArray(body.inputs) ? body.inputs.length : 0;
-  log('prediction requested', { rows, delay_ms: Number(body.delay_ms) || 0 });
+  const { inputs } = body;
+  const width = worker.info && worker.info.inputs;
+  if (!Array.isArray(inputs) || inputs.length === 0) throw bad('inputs must be a non-empty list of rows');
+  if (inputs.length > MAX_BATCH) throw new RequestError(413, `at most ${MAX_BATCH} rows per request`);
+  inputs.forEach((r, i) => {
+    if (!Array.isArray(r) || r.length !== width || !r.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      throw bad(`inputs[${i}] must be a list of ${width} finite numbers`);
+    }
+  });
+  const out = { inputs };
+  if (body.delay_ms !== undefined) {
+    if (!DEBUG_DELAY) throw bad('delay_ms is a test setting, off in production (ML_DEBUG_DELAY=1 enables it)');
+    if (!Number.isInteger(body.delay_ms) || body.delay_ms < 0 || body.delay_ms > MAX_DELAY_MS) {
+      throw bad(`delay_ms must be an integer in 0..${MAX_DELAY_MS}`);
+    }
+    out.delay_ms = body.delay_ms;
+  }
+  return out;
+}
+
+async function predict(req, res, url) {
+  const started = Date.now();
+  if (!worker.ready || state.shuttingDown) {
+    throw new RequestError(503, state.shuttingDown ? 'shutting down' : 'model loading');
+  }
+  const body = await parseRequest(req, url);
+  log('prediction requested', { rows: body.inputs.length, delay_ms: body.delay_ms || 0 });
+  const handle = worker.predict(body);
+  // A client that goes away takes its request with it: dropped if still waiting.
+  const onClose = () => {
+    if (!res.writableFinished && handle.cancel && handle.cancel()) log('prediction dropped: client gone');
+  };
+  res.on('close', onClose);
+  const out = await handle.promise;
+  log('prediction served', { rows: out.outputs.length, cached: out.cached, ms: Date.now() - started });
+  sendJson(req, res, 200, { outputs: out.outputs, backend: out.backend, cached: out.cached });
+}
+
+async function health(req, res) {
+  const st = state.shuttingDown ? { ok: false, reason: 'shutting down' } : await worker.health();
+  sendJson(req, res, st.ok ? 200 : 503, {
+    status: st.ok ? 'ok' : 'unavailable',
+    backend: worker.info ? worker.info.backend : null,
+    worker: st,
+    queue: worker.queue.length,
+  });
+}
+
+function route(req, res) {
+  let url;
   try {
-    const started = Date.now();
-    const out = await worker.request({ op: 'predict', inputs: body.inputs, delay_ms: body.delay_ms });
-    log('prediction served', { rows: out.outputs.length, ms: Date.now() - started });
-    return sendJson(res, 200, { outputs: out.outputs, backend: out.backend });
-  } catch (err) {
-    const status = worker.ready ? 422 : 503;
-    return sendJson(res, status, { error: err.message });
+    url = new URL(req.url, 'http://localhost');
+  } catch {
+    throw bad('malformed request target');
   }
+  if (url.pathname === '/health') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError(405, 'use GET');
+    return health(req, res);
+  }
+  if (url.pathname === '/predict') {
+    if (req.method !== 'GET' && req.method !== 'POST') throw new RequestError(405, 'use GET or POST');
+    return predict(req, res, url);
+  }
+  throw new RequestError(404, 'not found');
 }
 
 const server = stoppable(http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://localhost');
-  if (url.pathname === '/health') {
-    const ok = worker.ready && !state.shuttingDown;
-    return sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', backend: worker.backend });
-  }
-  if (url.pathname === '/predict' && (req.method === 'GET' || req.method === 'POST')) {
-    predict(req, res, url).catch((err) => sendJson(res, 500, { error: String(err) }));
-    return undefined;
-  }
-  return sendJson(res, 404, { error: 'not found' });
+  Promise.resolve()
+    .then(() => route(req, res))
+    .catch((err) => {
+      if (err instanceof RequestError) {
+        if (err.status === 499) return; // the client is gone: nobody to answer
+        const retry = err.status === 503 ? { 'retry-after': '1' } : {};
+        sendJson(req, res, err.status, { error: err.message }, retry);
+      } else {
+        log('internal error', { error: String(err && err.stack) });
+        sendJson(req, res, 500, { error: 'internal error' });
+      }
+    });
 }), GRACE_MS);
+server.requestTimeout = 30000;
+server.headersTimeout = 10000;
+server.keepAliveTimeout = 65000; // above common load-balancer idle timeouts (60 s)
+
+/** kai-init --notify fd:N: one newline on fd N once the model is loaded and we listen. */
+function notifyReady() {
+  if (state.notified || !state.listening || !worker.ready) return;
+  state.notified = true;
+  const m = /^fd:(\d+)$/.exec(process.env.KAI_INIT_NOTIFY || '');
+  log('ready', { backend: worker.info.backend, notify: m ? `fd:${m[1]}` : null });
+  if (!m) return;
+  try {
+    fs.writeSync(Number(m[1]), '\n');
+    fs.closeSync(Number(m[1]));
+  } catch (err) {
+    log('readiness notification failed', { error: String(err) });
+  }
+}
 
 async function shutdown(signal) {
   if (state.shuttingDown) return;
   state.shuttingDown = true;
-  // One budget for the whole tree: HTTP drain, then the worker's current request.
+  // One budget for the whole tree: the accepted requests, then the worker's exit.
   const deadline = Date.now() + GRACE_MS;
-  log('shutdown: draining', { signal, graceMs: GRACE_MS });
+  log('shutdown: draining', { signal, graceMs: GRACE_MS, waiting: worker.queue.length, busy: !!worker.current });
+  const workerStopped = worker.stop(GRACE_MS + 1000);
   await new Promise((resolve) => server.stop(() => resolve()));
-  log('http server closed; waiting for the worker');
-  const st = await worker.stop(Math.max(500, deadline - Date.now()));
-  // The worker exits 0 on stdin EOF once its queue is answered.
+  log('http server closed; waiting for the worker', { msLeft: Math.max(0, deadline - Date.now()) });
+  const st = await workerStopped;
   const clean = st.code === 0;
   log('shutdown complete', { worker: st, clean });
   process.exit(clean ? 0 : 1);
@@ -123,6 +259,7 @@ process.on('SIGHUP', () => {
   log('SIGHUP received: reloading configuration', { relayed_to_worker: relayed });
 });
 
+worker.on('ready', notifyReady);
 worker.on('exit', (st) => {
   if (state.shuttingDown) return;
   log('worker exited unexpectedly: stopping the front', st);
@@ -132,5 +269,7 @@ worker.on('exit', (st) => {
 
 worker.start();
 server.listen(PORT, HOST, () => {
-  log('listening', { host: HOST, port: PORT, uid: process.getuid(), node: process.version });
+  state.listening = true;
+  log('listening', { address: server.address(), uid: process.getuid(), node: process.version });
+  notifyReady();
 });
