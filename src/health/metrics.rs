@@ -34,11 +34,13 @@ pub struct Connections {
     pub refused: u64,
 }
 
-/// The verdicts computed by the caller (they need the clock).
+/// The verdicts computed by the caller (they need the clock), and the moment they were
+/// computed for, which the wait and pre-step gauges are measured to as well.
 #[derive(Debug, Clone, Copy)]
 pub struct Verdicts {
     pub live: bool,
     pub ready: bool,
+    pub now: Instant,
 }
 
 pub fn render(
@@ -48,9 +50,9 @@ pub fn render(
     v: Verdicts,
     requests: &Requests,
     conns: Connections,
-    now: Instant,
     res: &Resources,
 ) -> String {
+    let now = v.now;
     let mut m = Writer(String::with_capacity(2048));
     let b = |x: bool| u8::from(x);
 
@@ -418,10 +420,10 @@ mod tests {
             Verdicts {
                 live: true,
                 ready: false,
+                now: Instant::now(),
             },
             &r,
             Connections::default(),
-            Instant::now(),
             &Resources::default(),
         );
         for needle in [
@@ -448,12 +450,13 @@ mod tests {
             probe_failures: 3,
             notify: None,
         };
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_millis(2500);
         let v = Verdicts {
             live: true,
             ready: false,
+            now,
         };
-        let t0 = Instant::now();
-        let now = t0 + Duration::from_millis(2500);
         let render_at = |st: &State| {
             render(
                 &cfg,
@@ -462,7 +465,6 @@ mod tests {
                 v,
                 &Requests::default(),
                 Connections::default(),
-                now,
                 &Resources::default(),
             )
         };

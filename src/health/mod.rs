@@ -144,8 +144,9 @@ impl Shared {
             let verdicts = metrics::Verdicts {
                 live: passes(&checks(Endpoint::Live, cfg, st, s, now)),
                 ready: passes(&checks(Endpoint::Ready, cfg, st, s, now)),
+                now,
             };
-            metrics::render(cfg, st, s, verdicts, &requests, conns, now, &resources)
+            metrics::render(cfg, st, s, verdicts, &requests, conns, &resources)
         })
     }
 }
