@@ -207,41 +207,40 @@ pub fn candidates(mount_point: &Path, path: &[u8]) -> Vec<PathBuf> {
 }
 
 /// kai-init's cgroup at the usual mount points (/sys/fs/cgroup/CONTROLLER for v1,
-/// /sys/fs/cgroup or /sys/fs/cgroup/unified for v2), proven by `cgroup.procs` listing
-/// `me`: no guess is taken on trust.
-fn usual(memberships: &[Membership], me: i32) -> Option<Cgroup> {
-    let ours = |dir: &Path| read(dir, "cgroup.procs").is_some_and(|p| parse_pids(&p).contains(&me));
-    let find = |mount_point: &Path, path: &[u8]| {
-        candidates(mount_point, path).into_iter().find(|d| ours(d))
+/// /sys/fs/cgroup or /sys/fs/cgroup/unified for v2): the mount point plus kai-init's path,
+/// only if that directory exists. That is the whole hierarchy mounted (a host) or a cgroup
+/// namespace (path `/`); a container whose own directory is bind-mounted (Docker on v1)
+/// has no such directory and is found through mountinfo instead. No `cgroup.procs` is
+/// read to prove it: at a v1 host's cgroup that file lists and sorts every pid in it, and
+/// reading it cost milliseconds of every start.
+fn usual(memberships: &[Membership]) -> Option<Cgroup> {
+    let exact = |mount_point: &Path, path: &[u8]| {
+        candidates(mount_point, path)
+            .into_iter()
+            .next()
+            .filter(|d| d.as_path() != mount_point || path == b"/")
+            .filter(|d| d.is_dir())
     };
-    let v1 = |controller: &str, proven: bool| {
+    let v1 = |controller: &str| {
         let m = memberships
             .iter()
             .find(|m| m.controllers.iter().any(|c| c == controller.as_bytes()))?;
-        let mount_point = Path::new("/sys/fs/cgroup").join(controller);
-        match proven {
-            true => find(&mount_point, &m.path),
-            // CPU figures only: the first candidate that exists, without reading a
-            // cgroup.procs that, at a host's root, lists every process.
-            false => candidates(&mount_point, &m.path)
-                .into_iter()
-                .find(|d| d.join("cgroup.procs").exists()),
-        }
+        exact(&Path::new("/sys/fs/cgroup").join(controller), &m.path)
     };
     if memberships
         .iter()
         .any(|m| m.controllers.iter().any(|c| c == b"memory"))
     {
         return Some(Cgroup::V1 {
-            memory: Some(v1("memory", true)?),
-            cpu: v1("cpu", false),
-            cpuacct: v1("cpuacct", false),
+            memory: Some(v1("memory")?),
+            cpu: v1("cpu"),
+            cpuacct: v1("cpuacct"),
         });
     }
     let unified = memberships.iter().find(|m| m.controllers.is_empty())?;
     ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         .iter()
-        .find_map(|at| find(Path::new(at), &unified.path))
+        .find_map(|at| exact(Path::new(at), &unified.path))
         .map(Cgroup::V2)
 }
 
@@ -310,14 +309,12 @@ impl Cgroup {
     /// kai-init's own cgroup, or None when it cannot be found (no cgroup fs mounted, an
     /// unreadable /proc, a cgroup outside what the mounts show).
     ///
-    /// First at the usual mount points, where the memory directory counts only if its
-    /// `cgroup.procs` lists kai-init; only if that fails through /proc/self/mountinfo,
-    /// whose text the kernel builds anew for every mount at each read (it runs at every
-    /// start, so the cheaper way comes first).
+    /// First at the usual mount points (see `usual`); only if that fails through
+    /// /proc/self/mountinfo, whose text the kernel builds anew for every mount at each
+    /// read (it runs at every start, so the cheaper way comes first).
     pub fn discover() -> Option<Cgroup> {
         let memberships = parse_proc_cgroup(&read_file(Path::new("/proc/self/cgroup"))?);
-        let me = nix::unistd::getpid().as_raw();
-        let found = match usual(&memberships, me) {
+        let found = match usual(&memberships) {
             Some(found) => found,
             None => {
                 let mountinfo = read_file(Path::new("/proc/self/mountinfo"))?;
@@ -480,21 +477,20 @@ mod tests {
         assert_eq!(candidates(m, b"/../x"), [m.to_path_buf()]);
     }
 
-    /// This process's own cgroup, found at the usual mount points and proven by its
-    /// cgroup.procs, is where mountinfo says it is.
+    /// This process's own cgroup, found at the usual mount points, is where mountinfo
+    /// says it is; a path with no directory there is left to mountinfo.
     #[test]
     fn the_usual_places_agree_with_mountinfo_here() {
         let cg = parse_proc_cgroup(&std::fs::read("/proc/self/cgroup").unwrap());
         let mi = parse_mountinfo(&std::fs::read("/proc/self/mountinfo").unwrap());
-        let me = std::process::id() as i32;
-        let usual = usual(&cg, me);
+        let usual = usual(&cg);
         assert!(
             usual.is_some(),
             "this machine has a cgroup fs at /sys/fs/cgroup"
         );
         assert_eq!(usual, resolve(&cg, &mi));
-        // Another pid is not proven to be in it.
-        assert_eq!(super::usual(&cg, i32::MAX), None);
+        let elsewhere = parse_proc_cgroup(b"4:memory:/no/such/kai-init-test\n0::/no/such\n");
+        assert_eq!(super::usual(&elsewhere), None);
     }
 
     #[test]

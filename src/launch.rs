@@ -85,8 +85,11 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         };
         let interactive = options.interactive;
         // Answering from here on, before the waits and pre steps: bound as root, served
-        // once root is dropped.
-        health.serve();
+        // once root is dropped. With neither, serving starts with the child (in `start`),
+        // so the child does not wait for it.
+        if !args.wait_for.is_empty() || !args.pre.is_empty() {
+            health.serve();
+        }
         if !args.wait_for.is_empty() {
             use crate::wait::{wait_all, Interrupted};
             let waited = wait_all(
