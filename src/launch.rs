@@ -1,7 +1,9 @@
 //! Start-up, in the order that keeps it safe: block signals, become subreaper, resolve
 //! the user, read `--file-env` secrets and bind the health listeners (still root), drop
 //! privileges, serve the health endpoint, wait for `--wait-for` targets, run the `--pre`
-//! steps, start the child, then hand everything to the event loop.
+//! steps, start the child, then hand everything to the event loop. With no waits and no
+//! steps the child starts right after the drop, and the event loop is built while it
+//! execs.
 //!
 //! The endpoint answers from before the waits: while kai-init waits or runs a pre step,
 //! /livez passes and /readyz and /startupz fail with a `starting` check that says which
@@ -23,7 +25,7 @@ use crate::sys::spawn::{PreExec, Spec};
 use crate::sys::{self, signals::Signals};
 use crate::user::{self, Identity, UserSpec};
 
-pub fn run(args: RunArgs) -> Result<u8, Error> {
+pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // Before anything else, and so before the child exists: a signal that arrives from
     // here on waits in the signalfd instead of killing or being lost.
     sys::signals::block_all().map_err(Error::setup("block signals"))?;
@@ -43,113 +45,165 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         None => Vec::new(),
     };
 
+    let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
+    let claims = Claims::default();
+    // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
+    let mut env = user_env(identity.as_ref());
+    let mut health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
+
+    if let (Some(id), Some(spec)) = (&identity, &args.user) {
+        sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
+            spec: spec.clone(),
+            err,
+        })?;
+        debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
+    }
+    env.extend(health.child_env());
+    env.extend(secrets);
+    if args.expand_env {
+        expand_all(&mut args, &env)?;
+    }
+    if args.no_new_privs {
+        // Asked for and not in force is a security setting silently off: refuse to start.
+        sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
+    }
+    let options = Options {
+        stop_timeout: args.stop_timeout,
+        drain_delay: args.drain_delay,
+        signal_map: args.signal_map.clone(),
+        signal_group: args.signal_group.clone(),
+        interactive: sys::tty::in_foreground(),
+        pid1,
+        claims,
+    };
+    // With nothing to wait for or run first, COMMAND starts before the event loop exists:
+    // the runtime, the signalfd and the health side are built while the child execs, not
+    // before (about 90 µs of every start). Its signals stay blocked and pending until the
+    // signalfd reads them, SIGCHLD included.
+    let early = args.wait_for.is_empty() && args.pre.is_empty();
+    let mut started = None;
+    if early {
+        started = Some(spawn_main(
+            &args,
+            env.clone(),
+            &health,
+            options.interactive,
+        )?);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
-        .build()
-        .map_err(Error::setup("start the event loop"))?;
-    let result = runtime.block_on(async move {
-        let mut args = args;
-        let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
-        let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
-        let claims = Claims::default();
-        // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
-        let mut env = user_env(identity.as_ref());
-        let mut health =
-            crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
+        .build();
+    let result = (|| {
+        let runtime = runtime.map_err(Error::setup("start the event loop"))?;
+        let result = runtime.block_on(async move {
+            let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
+            let pid = match started {
+                Some(pid) => pid,
+                None => {
+                    // Answering from here on, before the waits and pre steps: bound as
+                    // root, served once root is dropped.
+                    health.serve();
+                    if let Some(code) =
+                        before_command(&args, &env, &options, &mut signals, &publisher).await?
+                    {
+                        return Ok(code);
+                    }
+                    spawn_main(&args, env, &health, options.interactive)?
+                }
+            };
+            info!(pid, command = %args.command[0].to_string_lossy(), "started child");
+            publisher.send_modify(|s| {
+                s.starting = None;
+                s.child_pid = Some(pid);
+                s.running = true;
+                s.started_at = SystemTime::now();
+            });
+            // Issue 9: OOM kills in the container's cgroup, named and counted.
+            sys::oom::init(pid, args.command[0].to_string_lossy().into_owned());
+            let health = health.start();
 
-        if let (Some(id), Some(spec)) = (&identity, &args.user) {
-            sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
-                spec: spec.clone(),
-                err,
-            })?;
-            debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
-        }
-        env.extend(health.child_env());
-        env.extend(secrets);
-        if args.expand_env {
-            expand_all(&mut args, &env)?;
-        }
-        if args.no_new_privs {
-            // Asked for and not in force is a security setting silently off: refuse to start.
-            sys::set_no_new_privs().map_err(|e| Error::setup("set no_new_privs")(e.into()))?;
-        }
-        let options = Options {
-            stop_timeout: args.stop_timeout,
-            drain_delay: args.drain_delay,
-            signal_map: args.signal_map.clone(),
-            signal_group: args.signal_group.clone(),
-            interactive: sys::tty::in_foreground(),
-            pid1,
-            claims,
-        };
-        let interactive = options.interactive;
-        // Answering from here on, before the waits and pre steps: bound as root, served
-        // once root is dropped. With neither, serving starts with the child (in `start`),
-        // so the child does not wait for it.
-        if !args.wait_for.is_empty() || !args.pre.is_empty() {
-            health.serve();
-        }
-        if !args.wait_for.is_empty() {
-            use crate::wait::{wait_all, Interrupted};
-            let waited = wait_all(
-                &args.wait_for,
-                args.wait_timeout,
-                &args.signal_map,
-                &mut signals,
-                &publisher,
-            );
-            match waited.await {
-                Ok(()) => {}
-                Err(Interrupted::Stopped(sig)) => return Ok(exit_code(Ended::Signaled(sig), &[])),
-                Err(Interrupted::TimedOut {
+            let ended = Supervisor::new(options, pid, publisher)
+                .run(&mut signals)
+                .await;
+            // Said here, not only by the health side's own task: a child that dies at once
+            // ends this loop before that task could run.
+            health.exiting();
+            Ok(exit_code(ended, &args.success_code))
+        });
+        // kai-init exits right after this: tearing the runtime down (deregistering and
+        // closing every descriptor, freeing every buffer) would only delay the exit status
+        // the kernel reclaims all of that for anyway.
+        std::mem::forget(runtime);
+        result
+    })();
+    if let (Err(_), Some(pid)) = (&result, started) {
+        // Started early, and the loop that would supervise it could not be built (no
+        // memory or descriptors for the runtime or the signalfd): do not leave it running
+        // unsupervised. Rare enough that the group is not proven ours first: it was
+        // created by this spawn a moment ago and its leader is not reaped yet.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid), nix::sys::signal::SIGKILL);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    }
+    result
+}
+
+/// Starts COMMAND: its own process group, the terminal if kai-init has it, the notify
+/// descriptor if `--notify fd:N`.
+fn spawn_main(
+    args: &RunArgs,
+    env: Vec<(&'static str, Option<OsString>)>,
+    health: &crate::health::Health,
+    interactive: bool,
+) -> Result<i32, Error> {
+    sys::spawn::spawn(Spec {
+        argv: &args.command,
+        env,
+        pre: PreExec {
+            take_terminal: interactive,
+            dup_fd: health.child_fd(),
+        },
+    })
+}
+
+/// The `--wait-for` waits, then the `--pre` steps. `Some(code)`: COMMAND must not start,
+/// and kai-init exits with `code`.
+async fn before_command(
+    args: &RunArgs,
+    env: &[(&'static str, Option<OsString>)],
+    options: &Options,
+    signals: &mut Signals,
+    publisher: &Publisher,
+) -> Result<Option<u8>, Error> {
+    if !args.wait_for.is_empty() {
+        use crate::wait::{wait_all, Interrupted};
+        let waited = wait_all(
+            &args.wait_for,
+            args.wait_timeout,
+            &args.signal_map,
+            signals,
+            publisher,
+        );
+        match waited.await {
+            Ok(()) => {}
+            Err(Interrupted::Stopped(sig)) => {
+                return Ok(Some(exit_code(Ended::Signaled(sig), &[])))
+            }
+            Err(Interrupted::TimedOut {
+                target,
+                error,
+                after,
+            }) => {
+                return Err(Error::WaitTimeout {
                     target,
                     error,
                     after,
-                }) => {
-                    return Err(Error::WaitTimeout {
-                        target,
-                        error,
-                        after,
-                    })
-                }
+                })
             }
         }
-        if let Some(code) = run_pre(&args.pre, &env, &options, &mut signals, &publisher).await? {
-            return Ok(code);
-        }
-        let pid = sys::spawn::spawn(Spec {
-            argv: &args.command,
-            env,
-            pre: PreExec {
-                take_terminal: interactive,
-                dup_fd: health.child_fd(),
-            },
-        })?;
-        info!(pid, command = %args.command[0].to_string_lossy(), "started child");
-        publisher.send_modify(|s| {
-            s.starting = None;
-            s.child_pid = Some(pid);
-            s.running = true;
-            s.started_at = SystemTime::now();
-        });
-        // Issue 9: OOM kills in the container's cgroup, named and counted.
-        sys::oom::init(pid, args.command[0].to_string_lossy().into_owned());
-        let health = health.start();
-
-        let ended = Supervisor::new(options, pid, publisher)
-            .run(&mut signals)
-            .await;
-        // Said here, not only by the health side's own task: a child that dies at once
-        // ends this loop before that task could run.
-        health.exiting();
-        Ok(exit_code(ended, &args.success_code))
-    });
-    // kai-init exits right after this: tearing the runtime down (deregistering and closing
-    // every descriptor, freeing every buffer) would only delay the exit status the kernel
-    // reclaims all of that for anyway.
-    std::mem::forget(runtime);
-    result
+    }
+    run_pre(&args.pre, env, options, signals, publisher).await
 }
 
 /// Runs the `--pre` steps in order, telling `state` which one runs and how long they
