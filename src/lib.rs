@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod error;

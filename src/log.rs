@@ -104,7 +104,10 @@ fn json(event: &Event<'_>) -> String {
     let mut fields = JsonFields(String::new());
     event.record(&mut fields);
     let mut line = String::from("{\"timestamp\":\"");
-    timestamp(&mut line, std::time::SystemTime::now());
+    line.push_str(&crate::clock::rfc3339(
+        std::time::SystemTime::now(),
+        crate::clock::Precision::Micros,
+    ));
     line.push_str("\",\"level\":\"");
     line.push_str(meta.level().as_str());
     line.push_str("\",\"target\":");
@@ -113,33 +116,6 @@ fn json(event: &Event<'_>) -> String {
     line.push_str(&fields.0);
     line.push_str("}}\n");
     line
-}
-
-/// RFC 3339 UTC with microseconds, `2026-11-30T09:55:00.123456Z`, as tracing-subscriber's
-/// `SystemTime` wrote it. Days to a civil date by Howard Hinnant's `civil_from_days`.
-fn timestamp(out: &mut String, now: std::time::SystemTime) {
-    let since = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
 }
 
 /// Collects an event's fields as JSON members: numbers and booleans as such, the rest
@@ -180,27 +156,5 @@ impl Visit for JsonFields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
         crate::json::string(&mut self.0, &format!("{value:?}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::timestamp;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn at(secs: u64, micros: u32) -> String {
-        let mut s = String::new();
-        timestamp(&mut s, UNIX_EPOCH + Duration::new(secs, micros * 1000));
-        s
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc_with_microseconds() {
-        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
-        // `date -u -d @1796032500` = Mon Nov 30 09:55:00 UTC 2026
-        assert_eq!(at(1_796_032_500, 123_456), "2026-11-30T09:55:00.123456Z");
-        // A leap day and the last second of a century year that is not a leap year.
-        assert_eq!(at(951_782_400, 0), "2000-02-29T00:00:00.000000Z");
-        assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
     }
 }

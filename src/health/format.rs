@@ -203,7 +203,10 @@ pub fn oom_entry(out: &mut String, oom: &crate::sys::oom::Status) {
     );
     if let Some(last) = &oom.last {
         out.push_str(",\"time\":");
-        string(out, &rfc3339(last.at));
+        string(
+            out,
+            &crate::clock::rfc3339(last.at, crate::clock::Precision::Seconds),
+        );
         out.push_str(",\"output\":");
         let text = format!(
             "last: {}; memory limit {}, peak {}",
@@ -214,31 +217,6 @@ pub fn oom_entry(out: &mut String, oom: &crate::sys::oom::Status) {
         string(out, &text);
     }
     out.push_str("}]");
-}
-
-/// `2026-11-30T09:12:06Z` (UTC, whole seconds), from days since the epoch by the civil
-/// calendar algorithm of Howard Hinnant's date library.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (days, rest) = (secs / 86400, secs % 86400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
 }
 
 /// `c` with its detail kept only when it fails: for checks whose passing state is told by
@@ -293,15 +271,6 @@ mod tests {
         );
         assert_eq!(single(&bad[1], false), "[-]probe failed: HTTP 500\n");
         assert_eq!(single(&bad[0], false), "ok");
-    }
-
-    #[test]
-    fn dates_are_rfc3339_utc() {
-        use std::time::Duration;
-        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(at(1_796_029_926)), "2026-11-30T09:12:06Z");
     }
 
     #[test]
