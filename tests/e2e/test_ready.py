@@ -34,7 +34,9 @@ class ReadyTests(unittest.TestCase):
                  "--read-only", "--tmpfs", "/tmp", test_images.image("api"), timeout=60)
         try:
             def ready_line():
-                out = h.docker("logs", "-t", name, check=False).stdout
+                # kai-init's lines are on stderr, the app's on stdout: both, each stamped.
+                p = h.docker("logs", "-t", name, check=False)
+                out = p.stdout + p.stderr
                 return re.search(r"^(\S+) kai-init: info: child is ready", out, re.M) and out
             logs = h.wait_for("kai-init's 'child is ready' line", ready_line, 60)
             started = when(h.inspect(name)["State"]["StartedAt"])
