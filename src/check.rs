@@ -31,18 +31,13 @@ const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
 const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Where `[::]` is reached: both loopbacks, ::1 first (see `plan`). A host no target can
-/// name: targets are parsed as `HOST:PORT`, and a `,` is no part of a host.
-const DUAL_LOOPBACK: &str = "::1,127.0.0.1";
-const LOOPBACK_V4: &str = "127.0.0.1";
-
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
 enum Dest {
-    Tcp {
-        host: String,
-        port: u16,
-    },
+    /// A name or an address.
+    Tcp { host: String, port: u16 },
+    /// A dual-stack listener on `[::]`: ::1, then 127.0.0.1 (see `plan`).
+    Loopback { port: u16 },
     /// An abstract socket: this name, or (`None`) this container's own.
     Abstract(Option<String>),
 }
@@ -139,19 +134,23 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
         // A server bound to the unspecified address answers on loopback. `[::]` is
         // dual-stack, and either family's loopback may be missing: Docker turns IPv6 off in
         // its containers (no ::1), `bindv6only` refuses IPv4 on it (no 127.0.0.1).
-        let (host, label_host) = match addr.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => (LOOPBACK_V4.into(), LOOPBACK_V4.into()),
-            IpAddr::V6(v6) if v6.is_unspecified() => (DUAL_LOOPBACK.into(), "localhost".into()),
-            IpAddr::V6(v6) => (v6.to_string(), format!("[{v6}]")),
-            ip => (ip.to_string(), ip.to_string()),
-        };
-        return Ok(vec![Probe {
-            dest: Dest::Tcp {
-                host,
-                port: addr.port(),
+        let port = addr.port();
+        let dest = match addr.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => Dest::Tcp {
+                host: Ipv4Addr::LOCALHOST.to_string(),
+                port,
             },
+            IpAddr::V6(v6) if v6.is_unspecified() => Dest::Loopback { port },
+            ip => Dest::Tcp {
+                host: ip.to_string(),
+                port,
+            },
+        };
+        let label = format!("http://{}{path}", dest.authority());
+        return Ok(vec![Probe {
+            dest,
             path: Some(path.clone()),
-            label: format!("http://{label_host}:{}{path}", addr.port()),
+            label,
         }]);
     }
     let socket = env("KAI_INIT_HEALTH_SOCKET").unwrap_or_else(|| "@kai-init".into());
@@ -230,21 +229,38 @@ impl From<io::Error> for Failed {
     }
 }
 
+impl Dest {
+    /// The Host header: `HOST:PORT` (as the label shows it too), or `kai-init` for the
+    /// abstract socket.
+    fn authority(&self) -> String {
+        match self {
+            Dest::Tcp { host, port } => Authority(host, *port).to_string(),
+            Dest::Loopback { port } => Authority("localhost", *port).to_string(),
+            Dest::Abstract(_) => "kai-init".into(),
+        }
+    }
+}
+
 fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Failed> {
+    let tcp = |stream: TcpStream| match &probe.path {
+        None => Ok(Seen::Connected),
+        Some(path) => {
+            let req = http::get_request(path, &probe.dest.authority(), "kai-init-check", headers);
+            exchange(Conn::Tcp(stream), &req, deadline)
+        }
+    };
     match &probe.dest {
         Dest::Tcp { host, port } => {
-            let stream = connect_tcp(host, *port, deadline)?;
-            match &probe.path {
-                None => Ok(Seen::Connected),
-                Some(path) => {
-                    let authority = match host.as_str() {
-                        DUAL_LOOPBACK => Authority("localhost", *port).to_string(),
-                        host => Authority(host, *port).to_string(),
-                    };
-                    let req = http::get_request(path, &authority, "kai-init-check", headers);
-                    exchange(Conn::Tcp(stream), &req, deadline)
-                }
-            }
+            let addrs = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![SocketAddr::new(ip, *port)],
+                Err(_) => resolve(host, *port, deadline)?,
+            };
+            tcp(connect_first(&addrs, deadline)?)
+        }
+        Dest::Loopback { port } => {
+            let addrs = [Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]
+                .map(|ip: IpAddr| SocketAddr::new(ip, *port));
+            tcp(connect_first(&addrs, deadline)?)
         }
         Dest::Abstract(name) => {
             let name = match name {
@@ -254,7 +270,7 @@ fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Fai
             let stream = connect_abstract(&name, deadline)?;
             crate::health_socket::verify(&stream).map_err(Failed::Stranger)?;
             let path = probe.path.as_deref().unwrap_or("/healthz");
-            let req = http::get_request(path, "kai-init", "kai-init-check", headers);
+            let req = http::get_request(path, &probe.dest.authority(), "kai-init-check", headers);
             exchange(Conn::Unix(stream), &req, deadline)
         }
     }
@@ -278,20 +294,12 @@ fn left(deadline: Instant) -> io::Result<Duration> {
     Ok(d)
 }
 
-/// Resolves and connects, all before `deadline`. An IP address needs no look-up; a name
-/// is resolved on a helper thread, which is left behind if the deadline passes first (it
-/// holds nothing but its own stack, and the process exits right after).
-fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) if host == DUAL_LOOPBACK => [Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]
-            .map(|ip: IpAddr| SocketAddr::new(ip, port))
-            .to_vec(),
-        Err(_) => resolve(host, port, deadline)?,
-    };
+/// Connects to the first of `addrs` that answers, all before `deadline`; the error is the
+/// last address's.
+fn connect_first(addrs: &[SocketAddr], deadline: Instant) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, left(deadline)?) {
+        match TcpStream::connect_timeout(addr, left(deadline)?) {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
@@ -299,8 +307,9 @@ fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream
     Err(last)
 }
 
-/// getaddrinfo on a helper thread, waited for until `deadline`. One value crosses, so a
-/// slot and park/unpark do what a channel would.
+/// getaddrinfo on a helper thread, waited for until `deadline`, and left behind if that
+/// passes first (it holds nothing but its own stack, and the process exits right after).
+/// One value crosses, so a slot and park/unpark do what a channel would.
 fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
     use std::sync::{Arc, Mutex};
     type Slot = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
@@ -482,13 +491,7 @@ mod tests {
             }
         );
         let p = plan(&args(&[]), env("[::]:9")).unwrap();
-        assert_eq!(
-            p[0].dest,
-            Dest::Tcp {
-                host: DUAL_LOOPBACK.into(),
-                port: 9
-            }
-        );
+        assert_eq!(p[0].dest, Dest::Loopback { port: 9 });
         assert_eq!(p[0].label, "http://localhost:9/healthz");
         let p = plan(&args(&[]), env("[::1]:9")).unwrap();
         assert_eq!(p[0].label, "http://[::1]:9/healthz");
