@@ -8,7 +8,7 @@
 //! counters, O(1); smaps_rollup would walk every mapping of every process), one
 //! directory listing for the child's descriptors. Reads only: it never touches a process.
 
-use crate::cgroup::{parse_pids, parse_statm_resident, Usage};
+use crate::cgroup::{parse_statm_resident, Usage};
 use crate::sys::oom;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,12 +46,11 @@ pub fn gather(child: Option<i32>) -> Resources {
 
 fn namespace_pids() -> Option<Vec<i32>> {
     let dir = std::fs::read_dir("/proc").ok()?;
-    let listing: Vec<u8> = dir
-        .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .into_bytes();
-    Some(parse_pids(&listing))
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&pid: &i32| pid > 0)
+            .collect(),
+    )
 }
 
 /// Resident bytes of `pids` summed; a process gone meanwhile counts nothing. Shared pages
