@@ -314,16 +314,14 @@ impl Cgroup {
     /// read (it runs at every start, so the cheaper way comes first).
     pub fn discover() -> Option<Cgroup> {
         let memberships = parse_proc_cgroup(&read_file(Path::new("/proc/self/cgroup"))?);
-        let found = match usual(&memberships) {
-            Some(found) => found,
-            None => {
-                let mountinfo = read_file(Path::new("/proc/self/mountinfo"))?;
-                resolve(&memberships, &parse_mountinfo(&mountinfo))?
-            }
-        };
-        // A path that does not exist is a layout this rule does not cover: say nothing
-        // rather than read another cgroup's files.
-        found.memory_dir().is_dir().then_some(found)
+        // `usual` only answers with a directory that exists.
+        usual(&memberships).or_else(|| {
+            let mountinfo = read_file(Path::new("/proc/self/mountinfo"))?;
+            let found = resolve(&memberships, &parse_mountinfo(&mountinfo))?;
+            // A path that does not exist is a layout this rule does not cover: say
+            // nothing rather than read another cgroup's files.
+            found.memory_dir().is_dir().then_some(found)
+        })
     }
 
     /// The directory with the memory controller's files (and `cgroup.procs`).
