@@ -177,6 +177,57 @@ mod tests {
         assert!(text.ends_with("Connection: close\r\nX-A: b\r\n\r\n"));
     }
 
+    /// What `get_status` makes of a real loopback server that writes `reply` in pieces of
+    /// `chunk` bytes, then closes.
+    fn served(reply: &'static [u8], chunk: usize) -> Result<u16, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = conn.read(&mut request).await;
+                for piece in reply.chunks(chunk) {
+                    conn.write_all(piece).await.unwrap();
+                    conn.flush().await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            });
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let got = get_status(&mut stream, "127.0.0.1:1", "/").await;
+            server.await.unwrap();
+            got
+        })
+    }
+
+    #[test]
+    fn get_status_reads_what_a_real_server_sends() {
+        assert_eq!(served(b"HTTP/1.1 204 No Content\r\n\r\n", 64), Ok(204));
+        assert_eq!(served(b"HTTP/1.1 503 x\r\n", 1), Ok(503), "dribbled");
+        // A broken header after a good status line: the status line still stands.
+        assert_eq!(served(b"HTTP/1.1 200 OK\r\n\x01bad\r\n\r\n", 64), Ok(200));
+        assert_eq!(
+            served(b"", 1),
+            Err("connection closed without a response".into())
+        );
+        assert_eq!(served(b"HTTP/1.1 2", 4), Err("not an HTTP response".into()));
+        assert_eq!(
+            served(b"SSH-2.0-x\r\n", 64),
+            Err("not an HTTP response".into())
+        );
+        // A status line that never ends: refused at 512 bytes, not read forever.
+        const LONG: &[u8] = &[b'x'; 600];
+        let mut reply = b"HTTP/1.1 200 ".to_vec();
+        reply.extend_from_slice(LONG);
+        let reply: &'static [u8] = reply.leak();
+        assert_eq!(served(reply, 100), Err("not an HTTP response".into()));
+    }
+
     mod props {
         use super::super::*;
         use proptest::prelude::*;

@@ -322,6 +322,34 @@ mod tests {
         assert!(resolve(&spec("neg"), passwd, b"").is_err());
     }
 
+    /// Rust's `parse` takes a leading `+`: `--user +0` must be looked up as a name, never
+    /// read as uid 0 (found by `cargo mutants`: no test told `||` from `&&` here).
+    #[test]
+    fn only_plain_digits_are_an_id() {
+        assert_eq!(id_number(b"1000"), Some(1000));
+        for text in [
+            &b"+0"[..],
+            b"+1000",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"",
+            b"0x10",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(
+                id_number(text),
+                None,
+                "{:?}",
+                text.escape_ascii().to_string()
+            );
+        }
+        assert_eq!(
+            resolve(&spec("+0"), b"root:x:0:0::/root:/bin/sh\n", b""),
+            Err(UserError::UnknownUser(b"+0".to_vec()))
+        );
+    }
+
     /// A field of a passwd or group line: any bytes but the separators.
     fn field() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(
