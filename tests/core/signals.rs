@@ -192,25 +192,28 @@ fn signal_map_from_environment_with_numbers_and_sig_names() {
 }
 
 /// The main child starts a grandchild in its process group; on `sig` the main child asks
-/// the grandchild (with WINCH) how many `sig`s it saw. A group-wide kill reaches both
-/// processes in one system call, and Python runs pending handlers in signal-number order
-/// (every `sig` tested is below WINCH=28), so the count is final when the grandchild
-/// prints it. `env` is added to kai-init's environment.
+/// the grandchild (with WINCH) whether `sig` reached it. The grandchild keeps `sig`
+/// blocked and asks the kernel (sigtimedwait), waiting up to half a second for one still
+/// in flight, so a `sig` that was never sent to it answers 0.
+///
+/// Not a Python handler that counts: CPython runs a newly tripped handler at the first
+/// bytecode of the one already running, so the WINCH handler could run nested inside the
+/// counting handler before its `+= 1`. CI failed that way once; a kernel trace
+/// (signal:signal_deliver) showed the grandchild had been sent and delivered `sig` before
+/// WINCH, about once in 300 runs under load.
+/// `env` is added to kai-init's environment.
 fn group_case(extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
     group_case_as(true, extra, env, sig)
 }
 
 fn group_case_as(as_pid1: bool, extra: &[&str], env: &[(&str, &str)], sig: i32) -> String {
     let grandchild = py(r#"
-seen = 0
 sig = int(sys.argv[1])
-def on_sig(n, frame):
-    global seen
-    seen += 1
+signal.pthread_sigmask(signal.SIG_BLOCK, [sig])
 def on_ask(n, frame):
+    seen = 0 if signal.sigtimedwait([sig], 0.5) is None else 1
     print(f"grandchild saw {seen} time(s)", flush=True)
     os._exit(0)
-signal.signal(sig, on_sig)
 signal.signal(signal.SIGWINCH, on_ask)
 print("grandchild ready", flush=True)
 wait_forever()
