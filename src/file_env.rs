@@ -153,11 +153,13 @@ pub fn parse_names(text: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Reads at most [`LIMIT`] + 1 bytes of `path`.
+/// Reads at most [`LIMIT`] bytes of `path`. Reading more would tell nothing: a file that
+/// long can never fit (`NAME=`, the value and its NUL must fit in [`LIMIT`], and only one
+/// trailing newline is dropped), so [`plan`] refuses it whether or not it was cut.
 pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let mut data = Vec::new();
     std::fs::File::open(path)?
-        .take(LIMIT + 1)
+        .take(LIMIT)
         .read_to_end(&mut data)?;
     Ok(data)
 }
@@ -201,7 +203,7 @@ pub fn load(select: &FileEnv) -> Result<Vec<(&'static str, Option<OsString>)>, F
 }
 
 /// The [`Plan`] for `select`, from `vars` (kai-init's own environment), with `read`
-/// reading a file (at most LIMIT + 1 bytes).
+/// reading a file (at most LIMIT bytes).
 /// Names are leaked to `&'static str`: done once at start-up, for a handful of variables,
 /// and the spawner's environment list takes static names.
 pub fn plan(

@@ -322,6 +322,17 @@ mod tests {
         assert!(resolve(&spec("neg"), passwd, b"").is_err());
     }
 
+    /// The spec as error lines show it: what was given, bytes that are not text escaped.
+    #[test]
+    fn a_spec_is_shown_as_given() {
+        assert_eq!(spec("app").to_string(), "app");
+        assert_eq!(spec("1000:1000").to_string(), "1000:1000");
+        assert_eq!(
+            UserSpec::parse(b"app:gr\xfcn").unwrap().to_string(),
+            r"app:gr\xfcn"
+        );
+    }
+
     /// Rust's `parse` takes a leading `+`: `--user +0` must be looked up as a name, never
     /// read as uid 0 (found by `cargo mutants`: no test told `||` from `&&` here).
     #[test]
