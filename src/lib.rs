@@ -3,6 +3,7 @@
 //! nothing here is a stable API.
 #![deny(unsafe_code)]
 
+pub mod backoff;
 pub mod cgroup;
 pub mod check;
 pub mod cli;

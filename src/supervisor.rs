@@ -29,6 +29,7 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::backoff::Backoff;
 use crate::exit::{Ended, WaitEvent};
 use crate::signal_names::name;
 use crate::state::Publisher;
@@ -52,32 +53,6 @@ pub fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(CENTURY))
         .unwrap_or(now)
-}
-
-/// Pauses between failed signalfd reads: 10 ms doubling up to 1 s, so a persistent error
-/// cannot turn PID 1 into a busy loop, and a passing one costs little.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(10);
-    const MAX: Duration = Duration::from_secs(1);
-
-    /// Counts one failure; returns how long to pause and whether to log it (the 1st, 2nd,
-    /// 4th, 8th... failure in a row, so a persistent error stays visible but quiet).
-    fn fail(&mut self) -> (Duration, bool) {
-        let pause = Self::FIRST
-            .saturating_mul(1 << self.failures.min(16))
-            .min(Self::MAX);
-        self.failures = self.failures.saturating_add(1);
-        (pause, self.failures.is_power_of_two())
-    }
-
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -501,24 +476,5 @@ mod tests {
                 "{huge:?}"
             );
         }
-    }
-
-    #[test]
-    fn read_errors_back_off_to_one_second_and_log_sparsely() {
-        let mut b = Backoff::default();
-        let got: Vec<(Duration, bool)> = (0..12).map(|_| b.fail()).collect();
-        let ms: Vec<u128> = got.iter().map(|(d, _)| d.as_millis()).collect();
-        assert_eq!(
-            ms,
-            [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000, 1000]
-        );
-        let logged: Vec<usize> = (0..12).filter(|i| got[*i].1).map(|i| i + 1).collect();
-        assert_eq!(logged, [1, 2, 4, 8]);
-        for _ in 0..100 {
-            b.fail();
-        }
-        assert_eq!(b.fail().0, Backoff::MAX);
-        b.reset();
-        assert_eq!(b.fail(), (Backoff::FIRST, true));
     }
 }

@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 pub use super::readiness::NotifyStatus;
 use super::Shared;
+use crate::backoff::Backoff;
 use crate::config::Notify;
 
 /// Variables that describe kai-init's own service manager; never passed to the child.
@@ -147,10 +148,18 @@ fn sd_socket() -> io::Result<(UnixDatagram, String)> {
     Ok((UnixDatagram::from(fd), name))
 }
 
-/// One datagram and the pid the kernel vouches for (`None`: no credentials came with it).
+/// The most descriptors one message can pass (the kernel's SCM_MAX_FD).
+const SCM_MAX_FD: usize = 253;
+
+/// One datagram and the pid the kernel vouches for (`None`: no credentials came with it,
+/// or they cannot be read: the datagram is then refused).
 fn receive(sock: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(usize, Option<Sender>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixCredentials};
-    let mut space = nix::cmsg_space!(UnixCredentials);
+    // Room for the credentials and for as many descriptors as a sender can pass. With
+    // room for the credentials only, a datagram carrying descriptors came back with
+    // MSG_CTRUNC, which nix reports as an error: any process in the network namespace
+    // could end the notify loop with one such datagram.
+    let mut space = nix::cmsg_space!(UnixCredentials, [RawFd; SCM_MAX_FD]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
@@ -158,8 +167,12 @@ fn receive(sock: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(usize
         Some(&mut space),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
+    // Still truncated (a control message kai-init never asked for): refused, fail closed.
+    let Ok(cmsgs) = msg.cmsgs() else {
+        return Ok((msg.bytes, None));
+    };
     let mut sender = None;
-    for cmsg in msg.cmsgs()? {
+    for cmsg in cmsgs {
         match cmsg {
             ControlMessageOwned::ScmCredentials(c) => {
                 sender = Some(Sender {
@@ -167,8 +180,8 @@ fn receive(sock: &tokio::net::UnixDatagram, buf: &mut [u8]) -> io::Result<(usize
                     uid: c.uid(),
                 })
             }
-            // Descriptors nobody asked for (the buffer has no room for them, so the
-            // kernel normally closes them itself): never keep one.
+            // Descriptors nobody asked for (systemd's FDSTORE=1 is not supported): never
+            // keep one, or a flood of them would exhaust kai-init's own.
             ControlMessageOwned::ScmRights(fds) => {
                 for fd in fds {
                     let _ = nix::unistd::close(fd);
@@ -190,6 +203,7 @@ struct Sender {
 async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 4096];
     let mut strangers = Strangers::default();
+    let mut read_errors = Backoff::default();
     loop {
         // A timer exists only while a watchdog is armed and has not yet been reported.
         let deadline = shared.with(|s| {
@@ -206,6 +220,7 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
         tokio::select! {
             received = sock.async_io(tokio::io::Interest::READABLE, || receive(&sock, &mut buf)) => match received {
                 Ok((n, sender)) => {
+                    read_errors.reset();
                     let main = shared.state.borrow().child_pid;
                     match sender {
                         Some(from) if main.is_some_and(|m| descends_from(from.pid, m)) => {
@@ -217,9 +232,13 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                         }
                     }
                 }
+                // Never the end of the loop: the child's READY=1 may still come.
                 Err(e) => {
-                    warn!("cannot read NOTIFY_SOCKET: {e}");
-                    return;
+                    let (pause, log) = read_errors.fail();
+                    if log {
+                        warn!(failures = read_errors.failures, ?pause, "cannot read NOTIFY_SOCKET: {e}");
+                    }
+                    tokio::time::sleep(pause).await;
                 }
             },
             () = expiry => {

@@ -155,6 +155,18 @@ fn sd_notify_from_python_with_watchdog_and_upstream() {
     assert_eq!(get(&at, "/readyz").status, 503, "not live means not ready");
     running.wait_line("watchdog expired", T);
     assert_eq!(metrics(&at).value("kai_init_live"), 0.0);
+    // Reported once, the expired watchdog leaves no timer behind: a deadline kept in the
+    // past would wake the loop at once, forever (cargo mutants: `&&` made `||` in the
+    // timer's condition went unseen). A spinning loop uses about a core; idle, kai-init
+    // uses nothing. A measurement of absence, so a fixed window.
+    let ticks = || util::cpu_ticks(running.pid()).expect("kai-init runs");
+    let before = ticks();
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = ticks() - before;
+    assert!(
+        used < 20,
+        "kai-init used {used} ticks of CPU in 1 s with an expired watchdog"
+    );
 
     // Fed again: live again.
     touch(&dir, "feed");

@@ -192,3 +192,97 @@ fn a_sender_from_another_pid_namespace_is_refused() {
     wait_until("the datagram to be counted", T, || refused(&at) == 1.0);
     assert_eq!(get(&at, "/readyz").status, 503);
 }
+
+/// Sends `argv[2]` to `argv[1]` `argv[3]` times, each datagram carrying 8 open descriptors
+/// (SCM_RIGHTS), prints `sent N`, then stays alive until stdin closes.
+const SENDER_WITH_FDS: &str = r#"
+import array, os, socket, sys
+addr, msg, n = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+fds = array.array('i', [os.open('/dev/null', os.O_RDONLY) for _ in range(8)])
+# sendmsg, not socket.send_fds: Python 3.11's send_fds drops its address argument.
+for _ in range(n): s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)], 0, '\0' + addr[1:])
+print('sent', n, flush=True)
+sys.stdin.read()
+"#;
+
+/// A peer that floods datagrams each carrying descriptors (SCM_RIGHTS) must neither end
+/// the notify loop nor exhaust kai-init's descriptors. The first such datagram used to
+/// end it (the control message came back truncated, read as an error): from then on the
+/// socket was gone and the child could never report ready. 2,000 datagrams with 8
+/// descriptors each (16,000, over the usual limit of 1,024) are all refused, kai-init holds
+/// as many descriptors after as before, and the child's own READY=1, sent with
+/// descriptors too, still counts.
+#[test]
+fn descriptors_passed_with_datagrams_neither_end_the_loop_nor_are_kept() {
+    let dir = TempDir::new("strangers-fds");
+    let at = At::Unix(socket_name("strangers-fds"));
+    let mut running = util::start(kai(&[
+        &at.flag(),
+        "--notify=sd",
+        "--",
+        util::python3(),
+        "-c",
+        MAIN,
+        &dir.file(""),
+        SENDER_WITH_FDS,
+    ]));
+    let line = running.wait_stdout("NOTIFY_SOCKET=", T);
+    let socket = line.trim_start_matches("NOTIFY_SOCKET=").to_owned();
+    let pid = running.pid();
+    let descriptors = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    // Before any health request: no connection is open.
+    let before = descriptors();
+
+    const COUNT: u32 = 2000;
+    let mut sender = Command::new(util::python3());
+    sender
+        .args([
+            "-c",
+            SENDER_WITH_FDS,
+            &socket,
+            "READY=1",
+            &COUNT.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = sender.spawn().expect("start a sender");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut said = String::new();
+    std::io::BufRead::read_line(&mut out, &mut said).expect("sender output");
+    let _flood = Stranger(child);
+    assert_eq!(said.trim(), format!("sent {COUNT}"), "sender failed");
+
+    wait_until("the flood to be counted", T, || {
+        refused(&at) == f64::from(COUNT)
+    });
+    assert_eq!(get(&at, "/readyz").status, 503, "a stranger made it ready");
+    // The health requests' own connections close once answered.
+    wait_until("kai-init's descriptors to be as before", T, || {
+        descriptors() <= before
+    });
+
+    // The child's grandchild sends READY=1 with 8 descriptors: believed, none kept.
+    std::fs::write(dir.join("go"), "").unwrap();
+    running.wait_stdout("grandchild pid", T);
+    wait_status_saying(
+        &at,
+        "/readyz?verbose",
+        200,
+        "[+]notify ok: from the grandchild",
+    );
+    wait_until("kai-init's descriptors to be as before", T, || {
+        descriptors() <= before
+    });
+    std::fs::write(dir.join("exit"), "").unwrap();
+    assert_eq!(running.wait_exit(T).code(), Some(0));
+    assert!(
+        !running.stderr.iter().any(|l| l.contains("cannot read")),
+        "{:#?}",
+        running.stderr
+    );
+}

@@ -255,6 +255,12 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
+/// CPU time `pid` has used, user and system, in clock ticks (1/100 s here).
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    let f = stat_fields(pid)?;
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 /// The state letter of `pid` (R, S, D, Z, T, ...), None once it is gone.
 pub fn state(pid: i32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
