@@ -274,6 +274,7 @@ console.log('node: started');
     term_exits_143(&mut running);
 }
 
+/// Bytes without a newline are not a notification (s6's rule), nor is closing the fd.
 #[test]
 fn fd_closed_without_a_newline_is_never_ready() {
     let at = At::Unix(socket_name("fd-closed"));
@@ -283,7 +284,7 @@ fn fd_closed_without_a_newline_is_never_ready() {
         "--",
         "sh",
         "-c",
-        "exec 4>&-; echo closed; exec sleep 60",
+        "printf READY >&4; exec 4>&-; echo closed; exec sleep 60",
     ]));
     running.wait_stdout("closed", T);
     running.wait_line("without writing a newline", T);
