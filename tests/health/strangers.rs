@@ -41,11 +41,16 @@ struct Stranger(std::process::Child);
 
 impl Stranger {
     fn send(prefix: &[&str], socket: &str, msg: &str, count: u32) -> Stranger {
+        Stranger::run(prefix, SENDER, socket, msg, count)
+    }
+
+    /// `script` (a sender with SENDER's arguments and output) run under `prefix`.
+    fn run(prefix: &[&str], script: &str, socket: &str, msg: &str, count: u32) -> Stranger {
         let mut cmd = Command::new(prefix.first().copied().unwrap_or(util::python3()));
         if !prefix.is_empty() {
             cmd.args(&prefix[1..]).arg(util::python3());
         }
-        cmd.args(["-c", SENDER, socket, msg, &count.to_string()])
+        cmd.args(["-c", script, socket, msg, &count.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start a sender");
@@ -80,11 +85,11 @@ fn stranger_lines(running: &util::Running) -> usize {
         .count()
 }
 
-#[test]
-fn only_the_main_child_and_its_descendants_are_believed() {
-    let started = Instant::now();
-    let dir = TempDir::new("strangers");
-    let at = At::Unix(socket_name("strangers"));
+/// kai-init with `--notify=sd` over MAIN, whose grandchild runs `sender`: its control
+/// directory, health socket, the running kai-init and the child's NOTIFY_SOCKET.
+fn start_main(tag: &str, sender: &str) -> (TempDir, At, util::Running, String) {
+    let dir = TempDir::new(tag);
+    let at = At::Unix(socket_name(tag));
     let mut running = util::start(kai(&[
         &at.flag(),
         "--notify=sd",
@@ -93,10 +98,29 @@ fn only_the_main_child_and_its_descendants_are_believed() {
         "-c",
         MAIN,
         &dir.file(""),
-        SENDER,
+        sender,
     ]));
     let line = running.wait_stdout("NOTIFY_SOCKET=", T);
     let socket = line.trim_start_matches("NOTIFY_SOCKET=").to_owned();
+    (dir, at, running, socket)
+}
+
+/// Tells MAIN to start its grandchild, whose READY=1 (and STATUS=) is believed.
+fn grandchild_makes_it_ready(dir: &TempDir, at: &At, running: &mut util::Running) {
+    std::fs::write(dir.join("go"), "").unwrap();
+    running.wait_stdout("grandchild pid", T);
+    wait_status_saying(
+        at,
+        "/readyz?verbose",
+        200,
+        "[+]notify ok: from the grandchild",
+    );
+}
+
+#[test]
+fn only_the_main_child_and_its_descendants_are_believed() {
+    let started = Instant::now();
+    let (dir, at, mut running, socket) = start_main("strangers", SENDER);
     wait_status(&at, "/readyz", 503, T);
 
     // Another uid (nobody), as from a sidecar container sharing the network namespace.
@@ -145,14 +169,7 @@ fn only_the_main_child_and_its_descendants_are_believed() {
     assert_eq!(get(&at, "/livez").status, 200, "a stranger failed /livez");
 
     // A descendant (a grandchild of kai-init) is believed.
-    std::fs::write(dir.join("go"), "").unwrap();
-    running.wait_stdout("grandchild pid", T);
-    wait_status_saying(
-        &at,
-        "/readyz?verbose",
-        200,
-        "[+]notify ok: from the grandchild",
-    );
+    grandchild_makes_it_ready(&dir, &at, &mut running);
     assert_eq!(
         refused(&at),
         2.0 + f64::from(FLOOD),
@@ -215,20 +232,7 @@ sys.stdin.read()
 /// descriptors too, still counts.
 #[test]
 fn descriptors_passed_with_datagrams_neither_end_the_loop_nor_are_kept() {
-    let dir = TempDir::new("strangers-fds");
-    let at = At::Unix(socket_name("strangers-fds"));
-    let mut running = util::start(kai(&[
-        &at.flag(),
-        "--notify=sd",
-        "--",
-        util::python3(),
-        "-c",
-        MAIN,
-        &dir.file(""),
-        SENDER_WITH_FDS,
-    ]));
-    let line = running.wait_stdout("NOTIFY_SOCKET=", T);
-    let socket = line.trim_start_matches("NOTIFY_SOCKET=").to_owned();
+    let (dir, at, mut running, socket) = start_main("strangers-fds", SENDER_WITH_FDS);
     let pid = running.pid();
     let descriptors = || {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -239,24 +243,7 @@ fn descriptors_passed_with_datagrams_neither_end_the_loop_nor_are_kept() {
     let before = descriptors();
 
     const COUNT: u32 = 2000;
-    let mut sender = Command::new(util::python3());
-    sender
-        .args([
-            "-c",
-            SENDER_WITH_FDS,
-            &socket,
-            "READY=1",
-            &COUNT.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = sender.spawn().expect("start a sender");
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut said = String::new();
-    std::io::BufRead::read_line(&mut out, &mut said).expect("sender output");
-    let _flood = Stranger(child);
-    assert_eq!(said.trim(), format!("sent {COUNT}"), "sender failed");
-
+    let _flood = Stranger::run(&[], SENDER_WITH_FDS, &socket, "READY=1", COUNT);
     wait_until("the flood to be counted", T, || {
         refused(&at) == f64::from(COUNT)
     });
@@ -267,14 +254,7 @@ fn descriptors_passed_with_datagrams_neither_end_the_loop_nor_are_kept() {
     });
 
     // The child's grandchild sends READY=1 with 8 descriptors: believed, none kept.
-    std::fs::write(dir.join("go"), "").unwrap();
-    running.wait_stdout("grandchild pid", T);
-    wait_status_saying(
-        &at,
-        "/readyz?verbose",
-        200,
-        "[+]notify ok: from the grandchild",
-    );
+    grandchild_makes_it_ready(&dir, &at, &mut running);
     wait_until("kai-init's descriptors to be as before", T, || {
         descriptors() <= before
     });
