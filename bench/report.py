@@ -188,14 +188,21 @@ class Report:
         ]
         return "\n".join(lines)
 
+    def runs(self, key, what):
+        """kai-init's list of runs under `key`, or None (and a footnote naming `what`) when
+        the section is n/a or was not measured."""
+        sec = self.d.get(key, {"na": "not measured"})
+        if "na" in sec:
+            self.note("kai-init", what, sec["na"])
+            return None
+        return sec
+
     def issue9_table(self):
         """Issue 9: time to ready after listen (bench/ready_after_listen.py) and the cost
         of one /metrics scrape (bench/scrape)."""
         lines = ["| issue 9 | value |", "|---|---:|"]
-        ready = self.d.get("ready_after_listen", {"na": "not measured"})
-        if "na" in ready:
-            self.note("kai-init", "time to ready after listen", ready["na"])
-        else:
+        ready = self.runs("ready_after_listen", "time to ready after listen")
+        if ready is not None:
             for r in ready:
                 lines.append(f"| time to ready after the app listens, {r['app']}, --probe-start-interval "
                              f"{r['start_interval']}, ms (median of {r['runs']}; max) | "
@@ -204,10 +211,8 @@ class Report:
             # falls anywhere in one interval, so the wait is uniform over (0, interval].
             lines.append("| for reference, Docker's HEALTHCHECK alone (the API image's --interval=10s), "
                          "computed: median; max, ms | 5,000 (10,000) |")
-        scrape = self.d.get("scrape", {"na": "not measured"})
-        if "na" in scrape:
-            self.note("kai-init", "/metrics scrape", scrape["na"])
-        else:
+        scrape = self.runs("scrape", "/metrics scrape")
+        if scrape is not None:
             for r in scrape:
                 lines.append(f"| one /metrics scrape, {r['processes']} processes in the container, ms "
                              f"(median of {r['runs']}; p90) | {fnum(r['median_ms'])} ({fnum(r['p90_ms'])}) |")
