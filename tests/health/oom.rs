@@ -180,12 +180,18 @@ fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_liv
     // The verdicts are the child's: it still runs, so the container stays healthy.
     assert_eq!(doc["status"], "pass", "{doc}");
     // Exactly one line for the one kill, scrapes included.
-    let lines = k
+    oom_line(&k);
+}
+
+/// kai-init's one OOM line (exactly one, or the test fails).
+fn oom_line(k: &util::Running) -> &str {
+    let lines: Vec<&String> = k
         .stderr
         .iter()
         .filter(|l| l.contains("out of memory"))
-        .count();
-    assert_eq!(lines, 1, "{:#?}", k.stderr);
+        .collect();
+    assert_eq!(lines.len(), 1, "{:#?}", k.stderr);
+    lines[0]
 }
 
 #[test]
@@ -195,17 +201,7 @@ fn a_main_child_killed_by_the_oom_killer_says_so_on_its_exit_line() {
     let mut k = util::start(cg.kai(&[&at.flag(), "--", util::python3(), "-c", HOG]));
     let status = k.wait_exit(T);
     assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
-    let oom = k
-        .stderr
-        .iter()
-        .filter(|l| l.contains("out of memory"))
-        .count();
-    assert_eq!(oom, 1, "{:#?}", k.stderr);
-    let named = k
-        .stderr
-        .iter()
-        .find(|l| l.contains("out of memory"))
-        .unwrap();
+    let named = oom_line(&k);
     // Named by the pid and command kai-init started it with.
     let started = k
         .stderr
