@@ -1,32 +1,15 @@
-//! kai-init as a library: every module of the binary, so that fuzz targets and property
-//! tests reach the parsers the binary uses. `main.rs` is the only user that runs it;
-//! nothing here is a stable API.
+//! kai-init as a library: the binary's module tree, so that integration tests, property
+//! tests and the fuzz targets (fuzz/glue.rs) reach the parsers the binary uses. `main.rs`
+//! is the only user that runs it; nothing here is a stable API.
+//!
+//! The folders are the lifecycle, and each imports only the folders after it here:
+//! `start` (before the child) → `health` (the endpoint, probes, `check`) → `supervise`
+//! (the event loop) → `sys` (the kernel) → `config` (what was asked) → `util`.
 #![deny(unsafe_code)]
 
-pub mod backoff;
-pub mod cgroup;
-pub mod check;
-pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod duration;
-pub mod error;
-pub mod exit;
-pub mod expand;
-pub mod file_env;
-pub mod fuzzing;
 pub mod health;
-pub mod health_socket;
-pub mod http;
-pub mod json;
-pub mod launch;
-pub mod lock;
-pub mod log;
-pub mod signal_names;
-pub mod state;
-pub mod supervisor;
+pub mod start;
+pub mod supervise;
 pub mod sys;
-pub mod text;
-pub mod user;
-pub mod wait;
-pub mod words;
+pub mod util;

@@ -2,7 +2,10 @@
 //! sets up logging and dispatches; nothing below it calls `process::exit`.
 #![deny(unsafe_code)]
 
-use kai_init::{check, cli, config, launch, log};
+use kai_init::config::cli;
+use kai_init::health::check;
+use kai_init::start;
+use kai_init::util::log::{self, LogLevel};
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -25,12 +28,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     log::init(run.log_format, run.log_level);
-    let quiet = run.log_level == config::LogLevel::Off;
-    match launch::run(run) {
+    let quiet = run.log_level == LogLevel::Off;
+    match start::run(run) {
         Ok(code) => ExitCode::from(code),
         // A start-up failure is always reported, even with --log-level off.
         Err(e) if quiet => {
-            eprintln!("kai-init: {}", kai_init::text::printable(&e.to_string()));
+            eprintln!(
+                "kai-init: {}",
+                kai_init::util::text::printable(&e.to_string())
+            );
             ExitCode::from(e.exit_code())
         }
         Err(e) => {

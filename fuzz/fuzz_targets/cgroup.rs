@@ -1,3 +1,6 @@
-//! Fuzz target `cgroup`: see `kai_init::fuzzing::cgroup` (the corpus replay test calls it too).
+//! Fuzz target `cgroup`: see `cgroup` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::cgroup(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::cgroup(data));

@@ -1,3 +1,6 @@
-//! Fuzz target `cli`: see `kai_init::fuzzing::cli` (the corpus replay test calls it too).
+//! Fuzz target `cli`: see `cli` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::cli(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::cli(data));

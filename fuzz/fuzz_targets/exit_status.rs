@@ -1,3 +1,6 @@
-//! Fuzz target `exit_status`: see `kai_init::fuzzing::exit_status` (the corpus replay test calls it too).
+//! Fuzz target `exit_status`: see `exit_status` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::exit_status(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::exit_status(data));

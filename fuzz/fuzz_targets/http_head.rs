@@ -1,3 +1,6 @@
-//! Fuzz target `http_head`: see `kai_init::fuzzing::http_head` (the corpus replay test calls it too).
+//! Fuzz target `http_head`: see `http_head` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::http_head(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::http_head(data));

@@ -1,3 +1,6 @@
-//! Fuzz target `proc_stat`: see `kai_init::fuzzing::proc_stat` (the corpus replay test calls it too).
+//! Fuzz target `proc_stat`: see `proc_stat` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::proc_stat(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::proc_stat(data));

@@ -1,3 +1,6 @@
-//! Fuzz target `sd_notify`: see `kai_init::fuzzing::sd_notify` (the corpus replay test calls it too).
+//! Fuzz target `sd_notify`: see `sd_notify` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::sd_notify(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::sd_notify(data));

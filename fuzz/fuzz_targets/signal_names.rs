@@ -1,3 +1,6 @@
-//! Fuzz target `signal_names`: see `kai_init::fuzzing::signal_names` (the corpus replay test calls it too).
+//! Fuzz target `signal_names`: see `signal_names` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::signal_names(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::signal_names(data));

@@ -1,3 +1,6 @@
-//! Fuzz target `user_spec`: see `kai_init::fuzzing::user_spec` (the corpus replay test calls it too).
+//! Fuzz target `user_spec`: see `user_spec` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::user_spec(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::user_spec(data));

@@ -1,3 +1,6 @@
-//! Fuzz target `wait_target`: see `kai_init::fuzzing::wait_target` (the corpus replay test calls it too).
+//! Fuzz target `wait_target`: see `wait_target` in fuzz/glue.rs (the corpus replay test, tests/fuzz.rs, calls it too).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kai_init::fuzzing::wait_target(data));
+#[allow(dead_code)]
+#[path = "../glue.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::wait_target(data));

@@ -7,9 +7,9 @@ use std::fmt::Write;
 use std::time::{Instant, SystemTime};
 
 use super::readiness::{Check, Config, Endpoint, Status};
-use crate::config::Target;
-use crate::json::string;
-use crate::state::State;
+use crate::config::target::Target;
+use crate::supervise::state::State;
+use crate::util::json::string;
 
 /// `ok` when passing and not verbose; otherwise one `[+]name ok` / `[-]name failed: why`
 /// line per check and `<endpoint> check passed|failed`, as apiserver prints them.
@@ -181,7 +181,7 @@ pub fn json(
     // a whole endpoint's document only (every one has `ping` and more), not in a single
     // check's (`/livez/probe?format=json`).
     let whole = checks.len() > 1 && checks.iter().any(|c| c.name == "ping");
-    if let (true, Some(oom)) = (whole, crate::sys::oom::get()) {
+    if let (true, Some(oom)) = (whole, crate::supervise::oom::get()) {
         oom_entry(&mut out, &oom.status());
     }
     out.push_str("}}");
@@ -190,8 +190,8 @@ pub fn json(
 
 /// `"memory:oomKills"`: how many, and the last one (when, who, the limit and peak). A
 /// warning, not a failure: the container goes on, and so do its verdicts.
-pub fn oom_entry(out: &mut String, oom: &crate::sys::oom::Status) {
-    use crate::sys::oom::{bytes_text, limit_text};
+pub fn oom_entry(out: &mut String, oom: &crate::supervise::oom::Status) {
+    use crate::supervise::oom::{bytes_text, limit_text};
     if !out.ends_with('{') {
         out.push(',');
     }
@@ -205,7 +205,7 @@ pub fn oom_entry(out: &mut String, oom: &crate::sys::oom::Status) {
         out.push_str(",\"time\":");
         string(
             out,
-            &crate::clock::rfc3339(last.at, crate::clock::Precision::Seconds),
+            &crate::util::clock::rfc3339(last.at, crate::util::clock::Precision::Seconds),
         );
         out.push_str(",\"output\":");
         let text = format!(
@@ -240,7 +240,7 @@ pub fn label(target: &Target) -> String {
         Target::Exec(argv) => format!("exec:{}", argv.first().map_or("", String::as_str)),
         t => t.to_string(),
     };
-    crate::text::printable(&text).into_owned()
+    crate::util::text::printable(&text).into_owned()
 }
 
 #[cfg(test)]
@@ -275,8 +275,8 @@ mod tests {
 
     #[test]
     fn oom_entry_names_the_last_kill() {
-        use crate::cgroup::Limit;
-        use crate::sys::oom::{Kill, Status};
+        use crate::supervise::oom::{Kill, Status};
+        use crate::sys::cgroup::Limit;
         let mut out = String::from("{\"checks\":{");
         oom_entry(&mut out, &Status::default());
         out.push_str("}}");

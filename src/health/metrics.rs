@@ -7,9 +7,9 @@ use std::time::{Instant, SystemTime};
 
 use super::readiness::{Config, Status, BUCKETS};
 use super::resources::Resources;
-use crate::cgroup::Limit;
-use crate::signal_names::name;
-use crate::state::State;
+use crate::config::signal_names::name;
+use crate::supervise::state::State;
+use crate::sys::cgroup::Limit;
 
 /// Requests answered, by (path, code). Paths are `'static` (known paths only, anything
 /// else is `other`), so the label set is bounded whatever clients send.
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn renders_every_family_once_and_well_formed() {
         let cfg = Config {
-            probe: Some(crate::config::Target::File("/x".into())),
+            probe: Some(crate::config::target::Target::File("/x".into())),
             probe_failures: 3,
             notify: None,
         };

@@ -23,8 +23,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,12 +32,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 pub use super::readiness::NotifyStatus;
-use super::Shared;
-use crate::backoff::Backoff;
+use super::shared::Shared;
+use super::upstream::UPSTREAM_VARS;
 use crate::config::Notify;
-
-/// Variables that describe kai-init's own service manager; never passed to the child.
-pub const UPSTREAM_VARS: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+use crate::util::backoff::Backoff;
 
 /// What `--notify` set up before the child was spawned.
 #[derive(Debug, Default)]
@@ -223,7 +220,7 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                     read_errors.reset();
                     let main = shared.state.borrow().child_pid;
                     match sender {
-                        Some(from) if main.is_some_and(|m| descends_from(from.pid, m)) => {
+                        Some(from) if main.is_some_and(|m| crate::sys::proc::is_in_tree(from.pid, m)) => {
                             on_datagram(&shared, &buf[..n]);
                         }
                         _ => {
@@ -251,37 +248,6 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
             }
         }
     }
-}
-
-/// Is `pid` the main child `root` or one of its descendants? Walks the parent chain in
-/// /proc (proc(5), field 4 of `stat`), as systemd's NotifyAccess=all admits the unit's
-/// own processes only. A sender that has already exited, or whose pid the kernel could
-/// not map into this PID namespace (0), cannot be placed: it is refused (fail closed).
-pub fn descends_from(pid: i32, root: i32) -> bool {
-    let mut pid = pid;
-    // A bound, not a cycle guard: parent chains cannot loop, but /proc changes under us.
-    for _ in 0..4096 {
-        if pid == root {
-            return true;
-        }
-        if pid <= 1 {
-            return false;
-        }
-        match parent(pid) {
-            Some(ppid) => pid = ppid,
-            None => return false,
-        }
-    }
-    false
-}
-
-/// The parent pid from /proc/PID/stat; the command name (field 2) may hold anything,
-/// so the fields are read after its last ')'.
-fn parent(pid: i32) -> Option<i32> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let end = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[end + 1..]).ok()?;
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// How often a refused sender is told about in the log, at most.
@@ -388,7 +354,7 @@ pub fn apply(n: &mut NotifyStatus, data: &[u8], now: std::time::Instant) -> Vec<
             }
             (b"STATUS", text) => {
                 let text = String::from_utf8_lossy(text);
-                let text: String = crate::text::printable(&text)
+                let text: String = crate::util::text::printable(&text)
                     .chars()
                     .take(STATUS_MAX_CHARS)
                     .collect();
@@ -418,7 +384,7 @@ pub fn apply(n: &mut NotifyStatus, data: &[u8], now: std::time::Instant) -> Vec<
                     events.push(Event::Watchdog(usec));
                 }
                 None => debug!(
-                    value = %crate::text::printable(&String::from_utf8_lossy(usec)),
+                    value = %crate::util::text::printable(&String::from_utf8_lossy(usec)),
                     "ignoring a malformed WATCHDOG_USEC"
                 ),
             },
@@ -461,65 +427,6 @@ async fn fd_loop(mut rx: tokio::net::unix::pipe::Receiver, target: RawFd, shared
                 warn!(fd = target, "cannot read the notification fd: {e}");
                 return;
             }
-        }
-    }
-}
-
-/// kai-init's own NOTIFY_SOCKET, if it was given one.
-#[derive(Debug)]
-pub struct Upstream {
-    sock: UnixDatagram,
-    addr: SocketAddr,
-    /// STOPPING=1 goes up once, whether the child or a signal said it first.
-    stopping_sent: std::sync::atomic::AtomicBool,
-}
-
-impl Upstream {
-    pub fn from_env() -> Option<Upstream> {
-        let value = std::env::var_os("NOTIFY_SOCKET")?;
-        let value = value.to_str()?;
-        let addr = if let Some(name) = value.strip_prefix('@') {
-            SocketAddr::from_abstract_name(name.as_bytes())
-        } else if value.starts_with('/') {
-            SocketAddr::from_pathname(value)
-        } else {
-            debug!(
-                socket = value,
-                "NOTIFY_SOCKET of an unsupported kind; not notifying"
-            );
-            return None;
-        };
-        let sock = UnixDatagram::unbound().and_then(|s| {
-            // A full queue must never block the event loop: the message is dropped instead.
-            s.set_nonblocking(true)?;
-            Ok(s)
-        });
-        match (sock, addr) {
-            (Ok(sock), Ok(addr)) => Some(Upstream {
-                sock,
-                addr,
-                stopping_sent: Default::default(),
-            }),
-            (Err(e), _) | (_, Err(e)) => {
-                warn!(socket = value, "cannot use NOTIFY_SOCKET: {e}");
-                None
-            }
-        }
-    }
-
-    pub fn stopping(&self) {
-        if !self
-            .stopping_sent
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            self.send("STOPPING=1");
-        }
-    }
-
-    pub fn send(&self, message: &str) {
-        match self.sock.send_to_addr(message.as_bytes(), &self.addr) {
-            Ok(_) => debug!(message, "notified kai-init's supervisor"),
-            Err(e) => warn!(message, "cannot notify kai-init's supervisor: {e}"),
         }
     }
 }
@@ -589,7 +496,7 @@ mod tests {
                 let text: Vec<u8> = text.into_iter().filter(|&b| b != b'\n').collect();
                 let mut n = NotifyStatus::default();
                 apply(&mut n, &[b"STATUS=".as_slice(), &text].concat(), std::time::Instant::now());
-                let want: String = crate::text::printable(&String::from_utf8_lossy(&text))
+                let want: String = crate::util::text::printable(&String::from_utf8_lossy(&text))
                     .chars()
                     .take(STATUS_MAX_CHARS)
                     .collect();

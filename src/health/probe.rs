@@ -5,7 +5,7 @@
 //! each result; the rules in `readiness` turn the results into
 //! ready/live. `exec:` commands are started with std's `Command` in a process group of
 //! their own; the supervisor's reaper collects their status and hands it over through
-//! `sys::claims::Claims` (tokio's process support would race that reaper).
+//! `supervise::claims::Claims` (tokio's process support would race that reaper).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,14 +15,18 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tracing::{debug, info};
 
+use super::readiness::Phase;
 use super::readiness::ProbeResult;
-use super::Shared;
-use crate::config::{Authority, Target};
-use crate::exit::Ended;
-use crate::http::{self, short};
-use crate::signal_names::name;
-use crate::supervisor::after;
-use crate::sys::claims::Claims;
+use super::shared::Shared;
+use crate::config::signal_names::name;
+use crate::config::target::{Authority, Target};
+use crate::health::client::http;
+use crate::supervise::claims::Claims;
+use crate::supervise::claims::Spawning;
+use crate::sys::status::Ended;
+use crate::util::blocking::Call;
+use crate::util::clock::after;
+use crate::util::text::short;
 
 /// --probe-interval, --probe-start-interval, --probe-timeout, --probe-initial-delay.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +95,7 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) 
             if started.saturating_duration_since(last_waiting_line) >= WAITING_LOG_EVERY {
                 last_waiting_line = started;
                 info!(
-                    last = %crate::text::printable(&message),
+                    last = %crate::util::text::printable(&message),
                     "waiting for the first probe to pass"
                 );
             }
@@ -115,14 +119,6 @@ pub async fn run(shared: Arc<Shared>, target: Target, timing: Timing, env: Env) 
     }
 }
 
-/// Where a result falls: before the first pass, and whether it counts towards
-/// --probe-failures; or after it, where every result counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Starting { counts: bool },
-    Running,
-}
-
 /// One probe: `Ok(what it saw)` passes, `Err(what it saw)` fails. `outstanding` carries a
 /// blocking call that overran its probe over to the next one.
 pub async fn once(
@@ -132,7 +128,7 @@ pub async fn once(
     env: &Env,
     outstanding: &mut Outstanding,
 ) -> Result<String, String> {
-    let timed_out = || format!("timed out after {}", crate::duration::format(limit));
+    let timed_out = || format!("timed out after {}", crate::util::duration::format(limit));
     match target {
         Target::Exec(argv) => exec(argv, limit, claims, env, outstanding).await,
         Target::File(path) => match timeout(limit, outstanding.stat(path)).await {
@@ -150,18 +146,29 @@ pub async fn once(
     }
 }
 
-/// A `file:` probe's stat(2), run on a helper thread: a hung NFS or FUSE mount, which the
-/// app's volumes control, blocks stat forever, and the loop's only thread must never
-/// wait on that (issue 8, item 10). A call that overruns its probe is not repeated: the
-/// next probes wait for the same call, so one hung mount holds one thread, not one per
-/// probe.
-#[derive(Debug, Default)]
+/// The blocking calls of the probe task, each on a helper thread (`util::blocking`): a
+/// `file:` probe's stat(2) (a hung NFS or FUSE mount, which the app's volumes control,
+/// blocks stat forever, issue 8, item 10) and an `exec:` probe's spawn (std's spawn waits
+/// until the command has exec'ed, and exec of a program on a hung mount never returns).
+/// A call that overruns its probe is not repeated: the next probes wait for the same
+/// call, so one hung mount holds one thread, not one per probe.
 pub struct Outstanding {
-    stat: Option<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
-    spawn: Option<(
-        tokio::sync::oneshot::Receiver<std::io::Result<i32>>,
-        crate::sys::claims::Spawning,
-    )>,
+    stat: Call<std::io::Result<()>>,
+    spawn: Call<std::io::Result<i32>>,
+    /// Held from the spawn's start until its pid is claimed: a status the reaper sees
+    /// before the claim is kept for it.
+    spawning: Option<Spawning>,
+}
+
+impl Default for Outstanding {
+    fn default() -> Self {
+        Outstanding {
+            // A stat needs next to no stack.
+            stat: Call::new("stat", 64 * 1024),
+            spawn: Call::new("spawn", 256 * 1024),
+            spawning: None,
+        }
+    }
 }
 
 impl Outstanding {
@@ -172,61 +179,32 @@ impl Outstanding {
         argv: &[String],
         env: &Env,
         claims: &Claims,
-    ) -> Result<(i32, crate::sys::claims::Spawning), String> {
-        let (rx, _) = match &mut self.spawn {
-            Some(pending) => pending,
-            slot @ None => {
-                let spawning = claims.spawning();
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let (argv, env) = (argv.to_vec(), env.clone());
-                std::thread::Builder::new()
-                    .name("kai-init-spawn".into())
-                    .stack_size(256 * 1024)
-                    .spawn(move || {
-                        let _ = tx.send(crate::sys::spawn::spawn_probe(&argv, &env));
-                    })
-                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
-                slot.insert((rx, spawning))
-            }
-        };
-        let result = rx.await;
-        let Some((_, spawning)) = self.spawn.take() else {
-            return Err("spawn state lost".into());
-        };
-        match result {
-            Ok(Ok(pid)) => Ok((pid, spawning)),
-            Ok(Err(e)) => Err(short(&e)),
-            Err(_) => Err("the spawn thread ended without an answer".into()),
+    ) -> Result<(i32, Spawning), String> {
+        self.spawning.get_or_insert_with(|| claims.spawning());
+        let (argv, env) = (argv.to_vec(), env.clone());
+        let result = self
+            .spawn
+            .run(move || crate::sys::spawn::spawn_probe(&argv, &env))
+            .await;
+        let spawning = self.spawning.take().ok_or("spawn state lost")?;
+        match result? {
+            Ok(pid) => Ok((pid, spawning)),
+            Err(e) => Err(short(&e)),
         }
     }
 
     /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping
     /// the future (the probe timed out) keeps the call for the next probe.
     async fn stat(&mut self, path: &str) -> Result<(), String> {
-        let rx = match &mut self.stat {
-            Some(rx) => rx,
-            slot @ None => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let owned = path.to_owned();
-                std::thread::Builder::new()
-                    .name("kai-init-stat".into())
-                    // A stat needs next to no stack; the default would reserve 2 MiB.
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        // A stat, not an open: as cheap as it gets, and it needs no read
-                        // permission.
-                        let _ = tx.send(std::fs::metadata(owned).map(|_| ()));
-                    })
-                    .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
-                slot.insert(rx)
-            }
-        };
-        let result = rx.await;
-        self.stat = None;
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(short(&e)),
-            Err(_) => Err("the stat thread ended without an answer".into()),
+        let owned = path.to_owned();
+        // A stat, not an open: as cheap as it gets, and it needs no read permission.
+        match self
+            .stat
+            .run(move || std::fs::metadata(owned).map(|_| ()))
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(short(&e)),
         }
     }
 }
@@ -270,7 +248,7 @@ async fn exec(
     outstanding: &mut Outstanding,
 ) -> Result<String, String> {
     let deadline = after(Instant::now(), limit);
-    let timed_out = || format!("timed out after {}", crate::duration::format(limit));
+    let timed_out = || format!("timed out after {}", crate::util::duration::format(limit));
     let program = argv.first().map_or("", String::as_str);
     let spawned = match timeout_at(deadline, outstanding.spawn(argv, env, claims)).await {
         Ok(spawned) => spawned,

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::signal_names::name;
+use crate::config::target::Target;
 use crate::config::Notify;
-use crate::config::Target;
-use crate::signal_names::name;
-use crate::state::State;
+use crate::supervise::state::State;
 
 /// The parts of the command line the rules depend on.
 #[derive(Debug, Clone)]
@@ -295,6 +295,14 @@ fn notify(mode: Notify, n: &NotifyStatus) -> Check {
     Check::new("notify", ok, detail)
 }
 
+/// Where a result falls: before the first pass, and whether it counts towards
+/// --probe-failures; or after it, where every result counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting { counts: bool },
+    Running,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,7 +415,7 @@ mod tests {
 
     #[test]
     fn starting_is_live_but_neither_ready_nor_started_and_says_why() {
-        use crate::state::Starting;
+        use crate::supervise::state::Starting;
         let c = cfg(true, Some(Notify::Sd));
         for (what, says) in [
             (

@@ -1,6 +1,6 @@
 //! What the container uses, gathered at each `/metrics` scrape (issue 9): the cgroup's
 //! memory and CPU figures, its processes and their summed RSS, the main child's open
-//! descriptors, and the OOM kills `sys::oom` counted (checked first, so a scrape is also
+//! descriptors, and the OOM kills `supervise::oom` counted (checked first, so a scrape is also
 //! when a kill is noticed where the kernel sends no event).
 //!
 //! Cheap by design (a scrape with 500 processes is measured by bench/scrape): a handful
@@ -8,8 +8,8 @@
 //! counters, O(1); smaps_rollup would walk every mapping of every process), one
 //! directory listing for the child's descriptors. Reads only: it never touches a process.
 
-use crate::cgroup::{parse_statm_resident, Usage};
-use crate::sys::oom;
+use crate::supervise::oom;
+use crate::sys::cgroup::{parse_statm_resident, Usage};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {

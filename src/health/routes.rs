@@ -15,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::format;
 use super::readiness::{checks, Endpoint, CHECK_NAMES};
-use super::Shared;
+use super::shared::Shared;
 
 pub type Body = Full<Bytes>;
 

@@ -1,12 +1,17 @@
 //! The system-call side of kai-init: signals, spawning, reaping, privileges, the
-//! terminal. Nothing here knows about HTTP; nothing outside `sys::unsafe_ops` uses `unsafe`.
+//! terminal, /proc, the cgroup and its OOM events. Nothing here knows about HTTP or
+//! decides policy; nothing outside `sys::unsafe_ops` uses `unsafe`. Imports `config` (the
+//! types it is handed) and `util` only.
 
-pub mod claims;
-pub mod oom;
+pub mod cgroup;
+pub mod oom_events;
 pub mod privileges;
+pub mod proc;
 pub mod reaper;
 pub mod signals;
+pub mod sigset;
 pub mod spawn;
+pub mod status;
 pub mod tty;
 #[allow(unsafe_code)]
 mod unsafe_ops;
@@ -30,9 +35,4 @@ pub fn become_subreaper() -> nix::Result<()> {
 /// start-up); the child and every probe inherit it.
 pub fn set_no_new_privs() -> nix::Result<()> {
     nix::sys::prctl::set_no_new_privs()
-}
-
-/// How many threads kai-init runs, from /proc/self/task; None when that cannot be read.
-pub fn thread_count() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }

@@ -5,7 +5,7 @@
 use nix::errno::Errno;
 use nix::unistd::{getgid, getuid, setgid, setgroups, setuid, Gid, Uid};
 
-use crate::user::Identity;
+use crate::config::user::Identity;
 
 /// Makes kai-init itself `id`, so the child and everything after start-up run without root.
 pub fn drop_to(id: &Identity) -> Result<(), Errno> {

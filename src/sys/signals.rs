@@ -12,7 +12,7 @@
 //! terminate) let a plain `kill -34` end kai-init and orphan the application.
 //!
 //! What each signal does:
-//! - 1..=31 but the ones below, and 34..=64: forwarded (see `supervisor`), real-time ones
+//! - 1..=31 but the ones below, and 34..=64: forwarded (see `supervise`), real-time ones
 //!   one for one (they queue in the signalfd instead of merging).
 //! - 32 and 33: read and dropped. Every libc reserves them for its own threads
 //!   (cancellation, set*id broadcast, timers); no application can install a handler for
@@ -32,46 +32,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use tokio::io::unix::AsyncFd;
 
-/// Bit N-1 for signal N, the kernel's sigset layout.
-pub const fn bit(sig: i32) -> u64 {
-    1 << (sig - 1)
-}
-
-/// Signals the kernel raises synchronously for a fault in kai-init itself (and abort()).
-/// They keep their default action and are never forwarded, as in tini.
-pub const SYNCHRONOUS: [i32; 7] = [
-    libc::SIGABRT,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGSEGV,
-    libc::SIGSYS,
-    libc::SIGTRAP,
-];
-
-/// SIGPIPE stays unblocked and ignored (Rust's runtime ignores it before `main`): a
-/// health client that hangs up mid-answer raises SIGPIPE on kai-init's own thread, and a
-/// blocked one would reach the signalfd and be forwarded to the application, killing it.
-/// The child still starts with SIGPIPE at its default (see `unsafe_ops::posix_spawnp`).
-pub const NOT_BLOCKED: i32 = libc::SIGPIPE;
-
-/// The signals libc reserves for itself that no application can handle: read, never
-/// forwarded (see the module comment).
-pub const LIBC_INTERNAL: [i32; 2] = [32, 33];
-
-/// 32..=34: what musl reserves (glibc reserves 32 and 33, and its SIGRTMIN is 34).
-pub const LIBC_RESERVED: u64 = 0b111 << 31;
-
-/// Every signal 1..=64 that kai-init blocks and reads from its signalfd.
-pub const BLOCKED: u64 = {
-    let mut set = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(NOT_BLOCKED));
-    let mut i = 0;
-    while i < SYNCHRONOUS.len() {
-        set &= !bit(SYNCHRONOUS[i]);
-        i += 1;
-    }
-    set
-};
+use super::sigset::{BLOCKED, LIBC_RESERVED};
 
 /// Blocks every signal in [`BLOCKED`] in the calling thread (and so in every thread started
 /// after it), then resets their dispositions: what kai-init's parent left ignored (`nohup`,
@@ -130,21 +91,4 @@ impl Signals {
 fn decode(info: &[u8; 128]) -> (i32, i32) {
     let word = |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
     (word(0) as i32, word(12) as i32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_every_asynchronous_signal_from_1_to_64() {
-        for sig in 1..=64 {
-            let expect = !(SYNCHRONOUS.contains(&sig)
-                || [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE].contains(&sig));
-            assert_eq!(BLOCKED & bit(sig) != 0, expect, "signal {sig}");
-        }
-        // libc's reserved signals are the ones sigfillset leaves out.
-        assert_eq!(BLOCKED & LIBC_RESERVED, LIBC_RESERVED);
-        assert_eq!(LIBC_RESERVED, bit(32) | bit(33) | bit(34));
-    }
 }

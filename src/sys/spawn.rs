@@ -13,7 +13,7 @@ use std::process::Command;
 use super::unsafe_ops::{
     dup_cloexec, posix_spawnp, spawn_taking_terminal, FileAction, TerminalSpawnError,
 };
-use crate::error::Error;
+use crate::util::error::Error;
 
 /// What the child gets besides argv and environment.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +127,7 @@ fn exec_error(program: &OsString, err: io::Error) -> Error {
 /// application's logs), the same clean signal mask as the main child, and `env` applied
 /// (variables set with `Some`, removed with `None`: the user's HOME, USER and LOGNAME, and
 /// no NOTIFY_SOCKET or watchdog of kai-init's own supervisor). Returns the pid; the
-/// supervisor's reaper collects its status (see `sys::claims`).
+/// supervisor's reaper collects its status (see `supervise::claims`).
 pub fn spawn_probe(argv: &[String], env: &[(&str, Option<OsString>)]) -> io::Result<i32> {
     let (argv, envp) = c_strings(argv, env)?;
     let stdio = [

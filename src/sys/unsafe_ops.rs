@@ -152,7 +152,7 @@ pub fn posix_spawnp(
         defaults
             .as_mut_ptr()
             .cast::<u64>()
-            .write(crate::sys::signals::bit(libc::SIGPIPE) | crate::sys::signals::LIBC_RESERVED);
+            .write(super::sigset::bit(libc::SIGPIPE) | super::sigset::LIBC_RESERVED);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
@@ -200,7 +200,7 @@ pub fn posix_spawnp(
     // musl's posix_spawn restores the caller's mask through pthread_sigmask, which strips
     // its reserved signals (32..=34) from the saved set: block them again, so they go back
     // to the signalfd. (Meanwhile they are SIG_IGN, see `signals::block_all`.)
-    block_signals(crate::sys::signals::BLOCKED)?;
+    block_signals(super::sigset::BLOCKED)?;
     Ok(pid)
 }
 
@@ -233,7 +233,7 @@ pub fn spawn_taking_terminal(
     if let Some((from, to)) = dup {
         assert_ne!(from, to, "the caller moves `from` off `to` first");
     }
-    match crate::sys::thread_count() {
+    match crate::sys::proc::thread_count() {
         Some(1) => {}
         n => return Err(TerminalSpawnError::NotSingleThreaded(n)),
     }
@@ -332,7 +332,7 @@ fn set_dispositions(signals: u64, handler: libc::sighandler_t) {
         restorer: 0,
         mask: 0,
     };
-    for sig in 1..=crate::signal_names::RTMAX {
+    for sig in 1..=crate::config::signal_names::RTMAX {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP || signals & (1 << (sig - 1)) == 0 {
             continue;
         }

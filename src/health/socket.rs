@@ -100,7 +100,7 @@ impl fmt::Display for Stranger {
             Stranger::Unknown(e) => write!(
                 f,
                 "cannot tell whose server this is ({})",
-                crate::http::short(e)
+                crate::util::text::short(e)
             ),
         }
     }

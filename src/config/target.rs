@@ -1,97 +1,11 @@
-//! What kai-init was asked to do: the settings types that `cli` parses into and that the
-//! supervisor, the health side and `check` read. Parsers of single values live next to
-//! their types here; `cli` only knows where values come from (flags, variables,
-//! defaults). No I/O.
+//! Probe, check and wait targets: `http://HOST:PORT/PATH`, `tcp://HOST:PORT`,
+//! `exec:COMMAND ARGS`, `file:PATH`, parsed once at start-up (a bad one exits 125) and
+//! shown the same way everywhere (`Display`, `Authority`).
 
-use std::ffi::OsString;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
-use crate::user::UserSpec;
-
-/// `kai-init check`'s settings.
-#[derive(Debug, Clone)]
-pub struct CheckArgs {
-    pub path: String,
-    pub timeout: Duration,
-    pub expect_status: String,
-    pub header: Vec<String>,
-    pub targets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Off,
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-/// How the child tells kai-init it is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notify {
-    /// systemd's sd_notify datagrams on a NOTIFY_SOCKET kai-init creates.
-    Sd,
-    /// s6's protocol: a newline written on this file descriptor.
-    Fd(i32),
-}
-
-/// The supervisor's settings, from flags, variables and defaults.
-#[derive(Debug, Clone)]
-pub struct RunArgs {
-    pub user: Option<UserSpec>,
-    pub no_new_privs: bool,
-    pub stop_timeout: Duration,
-    pub signal_map: Vec<(i32, i32)>,
-    /// Signals forwarded to the child's whole process group; every other signal goes to
-    /// the main child only.
-    pub signal_group: Vec<i32>,
-    pub success_code: Vec<u8>,
-    pub log_format: LogFormat,
-    pub log_level: LogLevel,
-    pub health_socket: String,
-    pub health_listen: Option<SocketAddr>,
-    pub probe: Option<Target>,
-    pub probe_interval: Duration,
-    /// Time between probes until the first success (issue 9: ready when the app is).
-    pub probe_start_interval: Duration,
-    pub probe_timeout: Duration,
-    pub probe_failures: u32,
-    pub probe_initial_delay: Duration,
-    pub notify: Option<Notify>,
-    pub drain_delay: Duration,
-    /// Dependencies to wait for, in order, before anything starts (`--wait-for`).
-    pub wait_for: Vec<Target>,
-    /// How long all the waits together may take (`--wait-timeout`).
-    pub wait_timeout: Duration,
-    /// Turn `NAME_FILE=PATH` into `NAME` = the file's content (`--file-env`); `None`: off.
-    pub file_env: Option<FileEnv>,
-    /// Expand `${NAME}` in COMMAND and `--pre` words (`--expand-env`).
-    pub expand_env: bool,
-    /// Command lines run to completion, in order, before COMMAND (`--pre`), split into words.
-    pub pre: Vec<Vec<OsString>>,
-    /// The program to run and its arguments (may be empty: `main` reports that).
-    pub command: Vec<OsString>,
-}
-
-/// Which `NAME_FILE` variables `--file-env` turns into `NAME` (see `file_env`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileEnv {
-    /// Bare `--file-env`: every `NAME_FILE` but the well-known path variables.
-    Every,
-    /// `--file-env=A,B`: exactly these NAMEs, each of which must end up set.
-    Only(Vec<String>),
-}
-
+/// What a probe, `check` or `--wait-for` looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// http://host:port/path; 200-399 passes, as with kubelet.
@@ -129,9 +43,9 @@ impl Target {
             }
             Ok(Target::Tcp { host, port })
         } else if let Some(rest) = text.strip_prefix("exec:") {
-            match crate::words::split(rest) {
+            match crate::config::words::split(rest) {
                 Ok(argv) => Ok(Target::Exec(argv)),
-                Err(crate::words::WordsError::Empty) => {
+                Err(crate::config::words::WordsError::Empty) => {
                     Err("exec: needs a command (exec:COMMAND ARGS)".into())
                 }
                 // The caller names the value; this says what is wrong with it.
@@ -227,7 +141,10 @@ impl fmt::Display for Target {
             }
             Target::Tcp { host, port } => write!(f, "tcp://{}", Authority(host, *port)),
             Target::Exec(argv) => {
-                let words: Vec<_> = argv.iter().map(|w| crate::words::quote(w)).collect();
+                let words: Vec<_> = argv
+                    .iter()
+                    .map(|w| crate::config::words::quote(w))
+                    .collect();
                 write!(f, "exec:{}", words.join(" "))
             }
             Target::File(path) => write!(f, "file:{path}"),

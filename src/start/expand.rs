@@ -31,11 +31,6 @@ impl fmt::Display for ExpandError {
     }
 }
 
-fn is_name(b: &[u8]) -> bool {
-    matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
-
 /// `text` with every `${...}` replaced from `lookup` and every `$$` made `$`.
 pub fn expand(
     text: &[u8],
@@ -60,8 +55,10 @@ pub fn expand(
                     Some(at) => (&inner[..at], Some(&inner[at + 2..])),
                     None => (inner, None),
                 };
-                if !is_name(name) {
-                    return Err(ExpandError::BadName(crate::error::Shown(inner).to_string()));
+                if !crate::config::env_names::is_name(name) {
+                    return Err(ExpandError::BadName(
+                        crate::util::text::Shown(inner).to_string(),
+                    ));
                 }
                 // A name is ASCII, so this is exact.
                 let name = String::from_utf8_lossy(name);
@@ -81,6 +78,15 @@ pub fn expand(
         }
     }
     Ok(out)
+}
+
+impl From<ExpandError> for crate::util::error::Error {
+    fn from(e: ExpandError) -> Self {
+        crate::util::error::Error::Setting {
+            about: "--expand-env",
+            why: e.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

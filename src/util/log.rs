@@ -14,7 +14,23 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-use crate::config::{LogFormat, LogLevel};
+/// `--log-format`: kai-init's own lines as text or as JSON objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `--log-level`: the least severe line kai-init writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
 
 pub fn init(format: LogFormat, level: LogLevel) {
     let max = match level {
@@ -72,7 +88,10 @@ fn text(event: &Event<'_>) -> String {
     let level = event.metadata().level().as_str().to_ascii_lowercase();
     // Fields may quote the child (its STATUS=, a probe's output): one event stays one
     // line, and no control character reaches the terminal that shows it.
-    format!("kai-init: {level}: {}\n", crate::text::printable(&fields.0))
+    format!(
+        "kai-init: {level}: {}\n",
+        crate::util::text::printable(&fields.0)
+    )
 }
 
 struct TextFields(String);
@@ -104,14 +123,14 @@ fn json(event: &Event<'_>) -> String {
     let mut fields = JsonFields(String::new());
     event.record(&mut fields);
     let mut line = String::from("{\"timestamp\":\"");
-    line.push_str(&crate::clock::rfc3339(
+    line.push_str(&crate::util::clock::rfc3339(
         std::time::SystemTime::now(),
-        crate::clock::Precision::Micros,
+        crate::util::clock::Precision::Micros,
     ));
     line.push_str("\",\"level\":\"");
     line.push_str(meta.level().as_str());
     line.push_str("\",\"target\":");
-    crate::json::string(&mut line, meta.target());
+    crate::util::json::string(&mut line, meta.target());
     line.push_str(",\"fields\":{");
     line.push_str(&fields.0);
     line.push_str("}}\n");
@@ -127,7 +146,7 @@ impl JsonFields {
         if !self.0.is_empty() {
             self.0.push(',');
         }
-        crate::json::string(&mut self.0, field.name());
+        crate::util::json::string(&mut self.0, field.name());
         self.0.push(':');
     }
 }
@@ -150,11 +169,11 @@ impl Visit for JsonFields {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        crate::json::string(&mut self.0, value);
+        crate::util::json::string(&mut self.0, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        crate::json::string(&mut self.0, &format!("{value:?}"));
+        crate::util::json::string(&mut self.0, &format!("{value:?}"));
     }
 }

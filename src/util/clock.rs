@@ -1,4 +1,5 @@
-//! Wall-clock times as RFC 3339 text (UTC), for kai-init's JSON log lines and health+json.
+//! Time: wall-clock times as RFC 3339 text (UTC), for kai-init's JSON log lines and
+//! health+json, and deadlines that saturate instead of overflowing.
 
 use std::time::SystemTime;
 
@@ -34,6 +35,15 @@ pub fn rfc3339(t: SystemTime, precision: Precision) -> String {
             since.subsec_micros()
         ),
     }
+}
+
+/// `now + d`, or a century from now when that overflows (tokio's own timer caps far
+/// deadlines the same way): a deadline computation must never panic PID 1.
+pub fn after(now: tokio::time::Instant, d: std::time::Duration) -> tokio::time::Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! semantics.
 //!
 //! A static musl binary has no NSS, so kai-init reads the files itself. This module is
-//! pure (bytes in, identity out); `launch` reads the files and `sys::privileges` applies
+//! pure (bytes in, identity out); `start` reads the files and `sys::privileges` applies
 //! the result.
 //!
 //! Names are bytes, as they are to the kernel, to libc and to gosu: a Latin-1 GECOS field
@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use crate::error::Shown;
+use crate::util::text::Shown;
 
 /// The parsed `--user` value, before any file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +208,15 @@ pub fn resolve(spec: &UserSpec, passwd: &[u8], group: &[u8]) -> Result<Identity,
         home,
         name,
     })
+}
+
+impl From<UserError> for crate::util::error::Error {
+    fn from(e: UserError) -> Self {
+        crate::util::error::Error::Setting {
+            about: "cannot switch user",
+            why: e.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::exit::Ended;
+use crate::sys::status::Ended;
 
 /// Exit statuses the health side is waiting for: the processes its `exec:` probes start.
 ///
@@ -70,7 +70,7 @@ impl Claims {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock cannot happen (panic = abort) and the map stays consistent anyway.
-        crate::lock::lock(&self.0)
+        crate::util::lock::lock(&self.0)
     }
 }
 

@@ -1,21 +1,23 @@
 //! What each fuzz target does with its bytes, in one place: `fuzz/fuzz_targets/NAME.rs`
-//! is one line that calls the function named NAME here, and the `corpora_replay` test
-//! feeds every committed input for NAME (`fuzz/seeds/NAME/`, `fuzz/corpus/NAME/`) to the
-//! same function on stable, so CI replays exactly what the fuzzer explored.
+//! includes this file and calls the function named NAME here, and the `corpora_replay`
+//! test (tests/fuzz.rs, which includes it too) feeds every committed input for NAME
+//! (`fuzz/seeds/NAME/`, `fuzz/corpus/NAME/`) to the same function on stable, so CI replays
+//! exactly what the fuzzer explored. It lives beside the targets, outside the product's
+//! module tree, and reaches kai-init only through the library's public items.
 //!
 //! Each function takes arbitrary bytes, must never panic on them, and asserts the
 //! invariants its parser promises (ranges, round trips); a failed assertion is a finding
-//! like any crash. Adding a target: a function here, a line in [`TARGETS`], a one-line
+//! like any crash. Adding a target: a function here, a line in [`TARGETS`], a two-line
 //! file in fuzz/fuzz_targets/ with its `[[bin]]` in fuzz/Cargo.toml, and a seeded
 //! `fuzz/seeds/NAME/` (fuzz/README.md).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use crate::config::Target;
-use crate::exit::{Ended, WaitEvent};
-use crate::signal_names::{RTMAX, RTMIN};
-use crate::user::UserSpec;
+use kai_init::config::signal_names::{RTMAX, RTMIN};
+use kai_init::config::target::Target;
+use kai_init::config::user::UserSpec;
+use kai_init::sys::status::{Ended, WaitEvent};
 
 /// What a fuzz target runs on one input.
 pub type Run = fn(&[u8]);
@@ -44,8 +46,12 @@ pub fn duration(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let padded = crate::duration::parse(&format!(" {text}\t"));
-    assert_eq!(crate::duration::parse(text).ok(), padded.ok(), "{text:?}");
+    let padded = kai_init::util::duration::parse(&format!(" {text}\t"));
+    assert_eq!(
+        kai_init::util::duration::parse(text).ok(),
+        padded.ok(),
+        "{text:?}"
+    );
 }
 
 /// Signal specs: the first byte says whether 0 is allowed. A parsed number is in range,
@@ -56,23 +62,31 @@ pub fn signal_names(data: &[u8]) {
     };
     if let Some(raw) = rest.first_chunk::<4>() {
         let sig = i32::from_le_bytes(*raw);
-        let name = crate::signal_names::name(sig);
+        let name = kai_init::config::signal_names::name(sig);
         if (1..=RTMAX).contains(&sig) {
-            assert_eq!(crate::signal_names::parse(&name, false), Ok(sig), "{name}");
+            assert_eq!(
+                kai_init::config::signal_names::parse(&name, false),
+                Ok(sig),
+                "{name}"
+            );
         }
     }
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
     let allow_zero = flag & 1 == 1;
-    if let Ok(sig) = crate::signal_names::parse(text, allow_zero) {
+    if let Ok(sig) = kai_init::config::signal_names::parse(text, allow_zero) {
         assert!(
             (1..=RTMAX).contains(&sig) || (allow_zero && sig == 0),
             "{sig}"
         );
         if sig != 0 {
-            let name = crate::signal_names::name(sig);
-            assert_eq!(crate::signal_names::parse(&name, false), Ok(sig), "{name}");
+            let name = kai_init::config::signal_names::name(sig);
+            assert_eq!(
+                kai_init::config::signal_names::parse(&name, false),
+                Ok(sig),
+                "{name}"
+            );
             assert!(sig < RTMIN || name.starts_with("SIGRTMIN+"), "{name}");
         }
     }
@@ -112,11 +126,11 @@ pub fn wait_target(data: &[u8]) {
 /// `--pre` steps: `KAI_INIT_PRE` cut into steps never loses a word, and splitting a step
 /// gives at least one word or an error; neither panics.
 pub fn words(data: &[u8]) {
-    let steps = crate::words::steps(data);
+    let steps = kai_init::config::words::steps(data);
     for step in &steps {
         assert!(!step.iter().all(u8::is_ascii_whitespace));
         if let Ok(text) = std::str::from_utf8(step) {
-            if let Ok(words) = crate::words::split(text) {
+            if let Ok(words) = kai_init::config::words::split(text) {
                 assert!(!words.is_empty());
             }
         }
@@ -128,11 +142,14 @@ pub fn words(data: &[u8]) {
 /// input (a `${...}` only ever shrinks or takes its default, which it contains).
 pub fn expand(data: &[u8]) {
     let empty = |_: &str| Some(Vec::new());
-    if let Ok(out) = crate::expand::expand(data, &empty) {
+    if let Ok(out) = kai_init::start::expand::expand(data, &empty) {
         assert!(out.len() <= data.len());
     }
     if !data.contains(&b'$') {
-        assert_eq!(crate::expand::expand(data, &|_| None).as_deref(), Ok(data));
+        assert_eq!(
+            kai_init::start::expand::expand(data, &|_| None).as_deref(),
+            Ok(data)
+        );
     }
 }
 
@@ -142,7 +159,7 @@ pub fn exit_status(data: &[u8]) {
     let Some((raw, codes)) = data.split_first_chunk::<4>() else {
         return;
     };
-    let event = crate::exit::decode(i32::from_le_bytes(*raw));
+    let event = kai_init::sys::status::decode(i32::from_le_bytes(*raw));
     let ended = match event {
         WaitEvent::Ended(ended) => ended,
         WaitEvent::Stopped(sig) => {
@@ -158,8 +175,8 @@ pub fn exit_status(data: &[u8]) {
             128 + sig as u8
         }
     };
-    assert_eq!(crate::exit::exit_code(ended, &[]), plain);
-    let code = crate::exit::exit_code(ended, codes);
+    assert_eq!(kai_init::supervise::exit::exit_code(ended, &[]), plain);
+    let code = kai_init::supervise::exit::exit_code(ended, codes);
     assert_eq!(code, if codes.contains(&plain) { 0 } else { plain });
 }
 
@@ -175,16 +192,16 @@ pub fn cli(data: &[u8]) {
         .map(|a| OsString::from_vec(a.to_vec()))
         .collect();
     if which & 1 == 0 {
-        let _ = crate::cli::parse(&args);
+        let _ = kai_init::config::cli::parse(&args);
     } else {
-        let _ = crate::cli::parse_check(&args);
+        let _ = kai_init::config::cli::parse_check(&args);
     }
 }
 
 /// /proc/PID/stat lines as the kernel writes them (any bytes in the name), and worse: a
 /// line parses whatever its name holds, so replacing the name changes nothing.
 pub fn proc_stat(data: &[u8]) {
-    if let Some(p) = crate::sys::reaper::parse_stat(7, data) {
+    if let Some(p) = kai_init::sys::proc::parse_stat(7, data) {
         assert_eq!(p.pid, 7);
         if let (Some(open), Some(close)) = (
             data.iter().position(|&b| b == b'('),
@@ -192,7 +209,7 @@ pub fn proc_stat(data: &[u8]) {
         ) {
             if open < close {
                 let renamed = [&data[..open], b"(x\xff)", &data[close + 1..]].concat();
-                assert_eq!(crate::sys::reaper::parse_stat(7, &renamed), Some(p));
+                assert_eq!(kai_init::sys::proc::parse_stat(7, &renamed), Some(p));
             }
         }
     }
@@ -230,7 +247,7 @@ pub fn passwd(data: &[u8]) {
     let Ok(spec) = UserSpec::parse(spec) else {
         return;
     };
-    if let Ok(id) = crate::user::resolve(&spec, passwd, group) {
+    if let Ok(id) = kai_init::config::user::resolve(&spec, passwd, group) {
         assert_eq!(id.groups.first(), Some(&id.gid), "{id:?}");
         assert!(id.uid != u32::MAX && id.gid != u32::MAX, "{id:?}");
         if spec.group.is_some() {
@@ -243,10 +260,10 @@ pub fn passwd(data: &[u8]) {
 /// sd_notify datagrams as any bytes, applied twice to one status: never a panic, and no
 /// control character survives into STATUS (it is shown to clients and in logs).
 pub fn sd_notify(data: &[u8]) {
-    let mut status = crate::health::notify::NotifyStatus::default();
+    let mut status = kai_init::health::notify::NotifyStatus::default();
     let now = std::time::Instant::now();
     for _ in 0..2 {
-        let _ = crate::health::notify::apply(&mut status, data, now);
+        let _ = kai_init::health::notify::apply(&mut status, data, now);
         if let Some(text) = &status.status {
             assert!(!text.chars().any(char::is_control), "{text:?}");
         }
@@ -257,7 +274,7 @@ pub fn sd_notify(data: &[u8]) {
 /// a complete head has a three-digit status and ends inside the input; `status` agrees
 /// with `parse_head` on every complete head.
 pub fn http_head(data: &[u8]) {
-    use crate::http::{parse_head, status, Head};
+    use kai_init::health::client::http::{parse_head, status, Head};
     match parse_head(data) {
         Head::Complete { status: code, len } => {
             assert!((100..=999).contains(&code), "{code}");
@@ -274,7 +291,7 @@ pub fn http_head(data: &[u8]) {
 /// value file. A directory found lies under a cgroup mount point and never climbs out
 /// of it; a limit is a number or "unlimited"; a pending-signal mask never panics.
 pub fn cgroup(data: &[u8]) {
-    use crate::cgroup::{self as cg, Cgroup};
+    use kai_init::sys::cgroup::{self as cg, Cgroup};
     let (membership, mounts) = match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
@@ -309,83 +326,5 @@ pub fn cgroup(data: &[u8]) {
     let _ = cg::parse_keyed(data, "oom_kill");
     assert!(cg::parse_pids(data).iter().all(|&p| p > 0));
     let _ = cg::parse_statm_resident(data);
-    let _ = crate::sys::oom::sigkill_pending(data);
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-    use std::path::{Path, PathBuf};
-
-    use super::{Run, TARGETS};
-
-    fn fuzz_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-    }
-
-    fn files(dir: &Path) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-            .map(|e| e.expect("directory entry").path())
-            .filter(|p| p.is_file())
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// Every committed input through its target, on stable, so a crash found once stays
-    /// found. `seeds/NAME/`: written by hand (valid values, edge cases, fixed crashes),
-    /// never minimised. `corpus/NAME/`: what the fuzzer grew, minimised. `crashes/NAME/`:
-    /// reproducers of crashes found and not fixed yet (the fuzzer does not load them, so
-    /// it keeps exploring); each must still panic, so the fix moves it into the seeds.
-    #[test]
-    fn corpora_replay() {
-        let panics = |run: Run, path: &Path| {
-            let data = std::fs::read(path).expect("corpus file");
-            std::panic::catch_unwind(|| run(&data)).is_err()
-        };
-        let mut failed = Vec::new();
-        for (name, run) in TARGETS {
-            let seeds = files(&fuzz_dir().join("seeds").join(name));
-            assert!(seeds.len() >= 5, "fuzz/seeds/{name} has too few seeds");
-            let corpus = files(&fuzz_dir().join("corpus").join(name));
-            for path in seeds.iter().chain(&corpus).filter(|p| panics(*run, p)) {
-                failed.push(format!("panics: {}", path.display()));
-            }
-            let crashes = fuzz_dir().join("crashes").join(name);
-            if crashes.is_dir() {
-                for path in files(&crashes).iter().filter(|p| !panics(*run, p)) {
-                    failed.push(format!("fixed, move it to the seeds: {}", path.display()));
-                }
-            }
-        }
-        assert!(failed.is_empty(), "{failed:#?}");
-    }
-
-    /// The table here, the target files and fuzz/Cargo.toml name the same targets, so a
-    /// target cannot be fuzzed without being replayed, or the reverse.
-    #[test]
-    fn targets_are_registered_everywhere() {
-        let table: BTreeSet<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
-        let sources: BTreeSet<String> = files(&fuzz_dir().join("fuzz_targets"))
-            .iter()
-            .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
-            .collect();
-        assert_eq!(table, sources, "TARGETS vs fuzz/fuzz_targets/*.rs");
-        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
-        for name in &table {
-            let bin = format!("name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\"");
-            assert!(
-                manifest.contains(&bin),
-                "fuzz/Cargo.toml lacks [[bin]] {name}"
-            );
-            let call = format!("kai_init::fuzzing::{name}(data)");
-            let source =
-                std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{name}.rs")));
-            assert!(
-                source.unwrap().contains(&call),
-                "{name}.rs must call {call}"
-            );
-        }
-    }
+    let _ = kai_init::sys::proc::sigkill_pending(data);
 }

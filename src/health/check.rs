@@ -6,7 +6,7 @@
 //! With no TARGET it asks the running kai-init: the TCP listener in KAI_INIT_HEALTH_LISTEN
 //! if set (an unspecified address such as 0.0.0.0 means loopback), else the abstract socket
 //! in KAI_INIT_HEALTH_SOCKET (default @kai-init: this container's own name, see
-//! `health_socket`), path --path (default /healthz). The server on the socket is believed
+//! `health::socket`), path --path (default /healthz). The server on the socket is believed
 //! only if the kernel says it runs in this container's mount namespace. Given http:// and
 //! tcp:// targets it checks those instead; all must pass.
 //!
@@ -23,9 +23,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs}
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::config::{Authority, CheckArgs, Target};
-use crate::health_socket::{Setting, Stranger};
-use crate::http::{self, short};
+use crate::config::target::{Authority, Target};
+use crate::config::CheckArgs;
+use crate::health::client::http;
+use crate::health::socket::{Setting, Stranger};
+use crate::util::text::short;
 
 const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
@@ -52,7 +54,7 @@ struct Probe {
 }
 
 pub fn main(argv: &[OsString]) -> u8 {
-    let args = match crate::cli::parse_check(&argv[1..]) {
+    let args = match crate::config::cli::parse_check(&argv[1..]) {
         Ok(args) => args,
         Err(stop) => return stop.report(),
     };
@@ -92,7 +94,10 @@ pub fn main(argv: &[OsString]) -> u8 {
             }
             Err(Failed::TimedOut) => (
                 false,
-                format!("timed out after {}", crate::duration::format(args.timeout)),
+                format!(
+                    "timed out after {}",
+                    crate::util::duration::format(args.timeout)
+                ),
             ),
             Err(Failed::Stranger(s)) => (false, s.to_string()),
             Err(Failed::Io(e)) => (false, format!("unreachable ({})", short(&e))),
@@ -161,7 +166,7 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
     // The label is the name as configured: the derived one is long and says nothing.
     let label = match setting {
         Setting::Named(name) => format!("@{name}{path}"),
-        _ => format!("@{}{path}", crate::health_socket::DEFAULT),
+        _ => format!("@{}{path}", crate::health::socket::DEFAULT),
     };
     Ok(vec![Probe {
         dest: Dest::Abstract(match setting {
@@ -268,7 +273,7 @@ fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Fai
                 None => own_name()?,
             };
             let stream = connect_abstract(&name, deadline)?;
-            crate::health_socket::verify(&stream).map_err(Failed::Stranger)?;
+            crate::health::socket::verify(&stream).map_err(Failed::Stranger)?;
             let path = probe.path.as_deref().unwrap_or("/healthz");
             let req = http::get_request(path, &probe.dest.authority(), "kai-init-check", headers);
             exchange(Conn::Unix(stream), &req, deadline)
@@ -319,11 +324,11 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAdd
         .name("resolve".into())
         .spawn(move || {
             let found = (name.as_str(), port).to_socket_addrs().map(Vec::from_iter);
-            *crate::lock::lock(&theirs) = Some(found);
+            *crate::util::lock::lock(&theirs) = Some(found);
             waiter.unpark();
         })?;
     loop {
-        if let Some(found) = crate::lock::lock(&slot).take() {
+        if let Some(found) = crate::util::lock::lock(&slot).take() {
             return found;
         }
         // Wakes early on unpark (or spuriously): the slot says which.
@@ -461,7 +466,7 @@ mod tests {
 
     fn args(targets: &[&str]) -> CheckArgs {
         let argv: Vec<OsString> = targets.iter().map(OsString::from).collect();
-        crate::cli::parse_check(&argv).expect("parses")
+        crate::config::cli::parse_check(&argv).expect("parses")
     }
 
     #[test]

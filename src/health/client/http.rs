@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::util::text::short;
+
 /// Headers a response head may have before it is refused as a whole; the status line is
 /// still read from a head with more (see [`status`]).
 const MAX_HEADERS: usize = 64;
@@ -115,21 +117,6 @@ fn has_class(code: u16) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid;
 
-/// An I/O error as a short phrase: "connection refused", not "Connection refused (os
-/// error 111)"; these end up in one-line answers and logs.
-pub fn short(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +157,7 @@ mod tests {
 
     #[test]
     fn writes_one_get() {
-        let host = crate::config::Authority("::1", 8).to_string();
+        let host = crate::config::target::Authority("::1", 8).to_string();
         let req = get_request("/x", &host, "t", &["X-A: b".into()]);
         let text = String::from_utf8(req).unwrap();
         assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: [::1]:8\r\nUser-Agent: t/"));

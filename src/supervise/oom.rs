@@ -17,7 +17,6 @@
 //! supervisor and the health side both feed it, and a `--pre` step's supervisor, which
 //! runs before it exists, simply does not.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -26,8 +25,10 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tracing::{debug, error};
 
-use crate::cgroup::{Cgroup, Limit};
-use crate::lock::lock;
+use crate::sys::cgroup::{Cgroup, Limit};
+use crate::sys::oom_events::{Events, Source};
+use crate::sys::proc::{comm, sigkill_pending};
+use crate::util::lock::lock;
 
 /// The last OOM kill kai-init counted.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,18 +67,50 @@ struct Inner {
 
 static OOM: OnceLock<Oom> = OnceLock::new();
 
-/// Finds the cgroup, remembers its counter as the starting point (kills before kai-init
-/// started are not this run's), names the main child, and starts the watch task. Call
-/// once, on the runtime, after the main child started.
-pub fn init(main_pid: i32, command: String) {
+/// What [`prepare`] found, as root: the cgroup, its counter as the starting point (kills
+/// before kai-init started are not this run's) and, where the kernel offers one, the
+/// event source.
+pub struct Prepared {
+    cgroup: Cgroup,
+    seen: u64,
+    source: Option<Source>,
+}
+
+/// Finds the cgroup and subscribes to its OOM events. Call before the privilege drop:
+/// cgroup v1's `cgroup.event_control` is root's (mode 0200), and after `--user` the
+/// subscription fails with EACCES and OOM kills are noticed only at reaps, probes and
+/// scrapes.
+pub fn prepare() -> Option<Prepared> {
     let Some(cgroup) = Cgroup::discover() else {
         debug!("no cgroup found: OOM kills and container usage are not reported");
-        return;
+        return None;
     };
     let Some(seen) = cgroup.read_oom_kills() else {
         debug!(file = %cgroup.oom_file().display(), "no oom_kill counter: OOM kills are not reported");
-        return;
+        return None;
     };
+    let source = match Source::subscribe(&cgroup) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            debug!("no OOM event source ({e}); OOM kills are noticed at reaps, probes and scrapes");
+            None
+        }
+    };
+    Some(Prepared {
+        cgroup,
+        seen,
+        source,
+    })
+}
+
+/// Names the main child and starts watching. Call once, on the runtime, after the main
+/// child started.
+pub fn init(prepared: Prepared, main_pid: i32, command: String) {
+    let Prepared {
+        cgroup,
+        seen,
+        source,
+    } = prepared;
     debug!(dir = %cgroup.memory_dir().display(), "watching the cgroup for OOM kills");
     let oom = Oom {
         cgroup,
@@ -87,10 +120,22 @@ pub fn init(main_pid: i32, command: String) {
             ..Inner::default()
         }),
     };
-    if OOM.set(oom).is_ok() {
-        if let Some(oom) = get() {
-            tokio::spawn(watch(oom));
-        }
+    if OOM.set(oom).is_err() {
+        return;
+    }
+    let Some(oom) = get() else { return };
+    match source.map(Source::poll).transpose() {
+        Ok(Some(events)) => drop(tokio::spawn(watch(oom, events))),
+        Ok(None) => {}
+        Err(e) => debug!("cannot poll the OOM event source: {e}"),
+    }
+}
+
+/// Checks the counter each time the kernel says it may have changed; ends when the
+/// source fails (then the reaper, probes and scrapes are what notice).
+async fn watch(oom: &'static Oom, mut events: Events) {
+    while events.next().await.is_ok() {
+        oom.check();
     }
 }
 
@@ -191,7 +236,7 @@ impl Oom {
         // signal pending.
         for pid in self.cgroup.read_procs().unwrap_or_default() {
             let path = format!("/proc/{pid}/status");
-            let status = crate::cgroup::read_file(path.as_ref()).unwrap_or_default();
+            let status = crate::sys::cgroup::read_file(path.as_ref()).unwrap_or_default();
             if sigkill_pending(&status) {
                 pids.push(pid);
             }
@@ -200,31 +245,6 @@ impl Oom {
         pids.dedup();
         pids.into_iter().map(name).collect()
     }
-}
-
-/// Whether /proc/PID/status shows SIGKILL pending, for the process (ShdPnd, where the
-/// OOM killer sends it) or one of its threads (SigPnd). Masks are hex, bit N-1 for
-/// signal N.
-pub fn sigkill_pending(status: &[u8]) -> bool {
-    status.split(|&b| b == b'\n').any(|line| {
-        let Some(mask) = line
-            .strip_prefix(b"ShdPnd:")
-            .or_else(|| line.strip_prefix(b"SigPnd:"))
-        else {
-            return false;
-        };
-        std::str::from_utf8(mask)
-            .ok()
-            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-            .is_some_and(|m| m & (1 << 8) != 0)
-    })
-}
-
-/// A zombie's command name, still in /proc until it is reaped.
-fn comm(pid: i32) -> Option<String> {
-    let bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
-    let text = String::from_utf8_lossy(bytes.trim_ascii_end());
-    Some(crate::text::printable(&text).into_owned())
 }
 
 /// "96 MiB", "1.5 GiB", "unlimited", "unknown".
@@ -251,65 +271,6 @@ pub fn bytes_text(n: Option<u64>) -> String {
         true => format!("{value} {}", UNITS[unit]),
         false => format!("{value:.1} {}", UNITS[unit]),
     }
-}
-
-/// Waits for the kernel to say the counter may have changed, and checks it. Returns at
-/// once (after a debug line) where neither way is open to kai-init: then the reaper,
-/// probes and scrapes are what notice.
-pub async fn watch(oom: &'static Oom) {
-    let (fd, _keep) = match subscribe(&oom.cgroup) {
-        Ok(pair) => pair,
-        Err(e) => {
-            debug!("no OOM event source ({e}); OOM kills are noticed at reaps, probes and scrapes");
-            return;
-        }
-    };
-    let fd = match super::unsafe_ops::async_readable(fd) {
-        Ok(fd) => fd,
-        Err(e) => return debug!("cannot poll the OOM event source: {e}"),
-    };
-    loop {
-        let Ok(mut ready) = fd.readable().await else {
-            return;
-        };
-        // Drain it (an inotify queue or an eventfd counter); EAGAIN clears readiness.
-        let mut buf = [0u8; 4096];
-        loop {
-            match nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf) {
-                Ok(n) if n > 0 => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                _ => break,
-            }
-        }
-        ready.clear_ready();
-        oom.check();
-    }
-}
-
-/// A non-blocking descriptor that becomes readable on OOM events, and what must stay
-/// open for it to keep working (v1: the oom_control file the registration names).
-fn subscribe(cgroup: &Cgroup) -> nix::Result<(OwnedFd, Option<std::fs::File>)> {
-    use nix::sys::eventfd::{EfdFlags, EventFd};
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    if cgroup.is_v2() {
-        let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-        ino.add_watch(&cgroup.oom_file(), AddWatchFlags::IN_MODIFY)?;
-        return Ok((ino.as_fd().try_clone_to_owned().map_err(io_errno)?, None));
-    }
-    // cgroup v1 (Documentation/admin-guide/cgroup-v1/memory.rst, "OOM Control"): write
-    // "<eventfd> <fd of memory.oom_control>" to cgroup.event_control.
-    let control = std::fs::File::open(cgroup.oom_file()).map_err(io_errno)?;
-    let efd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
-    let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
-    std::fs::write(cgroup.memory_dir().join("cgroup.event_control"), line).map_err(io_errno)?;
-    Ok((
-        efd.as_fd().try_clone_to_owned().map_err(io_errno)?,
-        Some(control),
-    ))
-}
-
-fn io_errno(e: std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 #[cfg(test)]
@@ -391,8 +352,8 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let task = tokio::spawn(watch(oom));
-            // Let the task subscribe before the file changes.
+            let source = Source::subscribe(&oom.cgroup).unwrap().poll().unwrap();
+            let task = tokio::spawn(watch(oom, source));
             tokio::task::yield_now().await;
             std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
             let counted = async {
@@ -407,17 +368,6 @@ mod tests {
         });
         assert_eq!(oom.status().kills, 1);
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn sees_a_pending_sigkill() {
-        let status =
-            |shd: &str| format!("Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t{shd}\n");
-        assert!(sigkill_pending(status("0000000000000100").as_bytes()));
-        assert!(sigkill_pending(status("0000000000004100").as_bytes()));
-        assert!(!sigkill_pending(status("0000000000004000").as_bytes()));
-        assert!(!sigkill_pending(status("zz").as_bytes()));
-        assert!(!sigkill_pending(b""));
     }
 
     proptest::proptest! {

@@ -21,6 +21,11 @@
 //!
 //! Every deadline saturates ([`after`]): an absurd --stop-timeout means "never", not a panic.
 
+pub mod claims;
+pub mod exit;
+pub mod oom;
+pub mod state;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -29,31 +34,24 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::Backoff;
-use crate::exit::{Ended, WaitEvent};
-use crate::signal_names::name;
-use crate::state::Publisher;
-use crate::sys::claims::Claims;
-use crate::sys::reaper::{self, Proc, Reap};
+use crate::config::signal_names::name;
+use crate::config::signal_names::{is_stop, mapped};
+use crate::supervise::claims::Claims;
+use crate::supervise::state::Publisher;
+use crate::sys::proc::{self, Proc};
+use crate::sys::reaper::{self, Reap};
 use crate::sys::signals::Signals;
-use crate::sys::{kill, oom, tty};
+use crate::sys::status::{Ended, WaitEvent};
+use crate::sys::{kill, tty};
+use crate::util::backoff::Backoff;
+use crate::util::clock::after;
 
 const SIGKILL: i32 = libc::SIGKILL;
 const SIGTERM: i32 = libc::SIGTERM;
-const SIGINT: i32 = libc::SIGINT;
 
 /// After SIGKILL to the leftovers, how long to wait for processes stuck in the kernel
 /// (D state) before kai-init exits anyway and lets the namespace take them.
 const LAST_GRACE: Duration = Duration::from_secs(2);
-
-/// `now + d`, or a century from now when that overflows (tokio's own timer caps far
-/// deadlines the same way): a deadline computation must never panic PID 1.
-pub fn after(now: Instant, d: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(d)
-        .or_else(|| now.checked_add(CENTURY))
-        .unwrap_or(now)
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -102,16 +100,6 @@ pub struct Supervisor {
     signalled: HashSet<i32>,
     state: Publisher,
     read_errors: Backoff,
-}
-
-/// `sig` as --signal-map rewrites it (0: dropped).
-pub fn mapped(signal_map: &[(i32, i32)], sig: i32) -> i32 {
-    (signal_map.iter().find(|(from, _)| *from == sig)).map_or(sig, |(_, to)| *to)
-}
-
-/// Whether a signal starts the stop: TERM or INT, as received or as mapped.
-pub fn is_stop(sig: i32, mapped: i32) -> bool {
-    [sig, mapped].iter().any(|s| *s == SIGTERM || *s == SIGINT)
 }
 
 impl Supervisor {
@@ -189,7 +177,7 @@ impl Supervisor {
             debug!(signal = %name(sig), "dropped by --signal-map");
             return;
         }
-        if crate::sys::signals::LIBC_INTERNAL.contains(&mapped) {
+        if crate::sys::sigset::LIBC_INTERNAL.contains(&mapped) {
             debug!(signal = %name(sig), "reserved by libc; not forwarded");
             return;
         }
@@ -227,7 +215,7 @@ impl Supervisor {
         // told twice at worst, never skipped.
         if !self.to_group(sig) {
             self.signalled.insert(self.child);
-        } else if let Some(procs) = reaper::processes() {
+        } else if let Some(procs) = proc::processes() {
             let group = procs.iter().filter(|p| p.pgid == self.child);
             self.signalled.extend(group.map(|p| p.pid));
         }
@@ -281,7 +269,7 @@ impl Supervisor {
     fn group_is_ours(&self, procs: Option<&[Proc]>) -> bool {
         self.opts.pid1
             || self.ended.is_none()
-            || procs.is_some_and(|p| reaper::has_member(p, self.child, std::process::id() as i32))
+            || procs.is_some_and(|p| proc::has_member(p, self.child, std::process::id() as i32))
     }
 
     /// Sends `sig` to the main child, or to its group for a --signal-group signal (a child
@@ -304,7 +292,7 @@ impl Supervisor {
     }
 
     fn kill_child_group(&self, sig: i32) {
-        if self.group_is_ours(reaper::processes().as_deref()) {
+        if self.group_is_ours(proc::processes().as_deref()) {
             let _ = kill(-self.child, sig);
         }
         let _ = kill(self.child, sig);
@@ -318,7 +306,7 @@ impl Supervisor {
             match reaper::next() {
                 Reap::Child(pid, WaitEvent::Ended(ended)) => {
                     reaped += 1;
-                    // Killed by SIGKILL: maybe by the OOM killer (issue 9, `sys::oom`).
+                    // Killed by SIGKILL: maybe by the OOM killer (issue 9, `supervise::oom`).
                     if let (Ended::Signaled(SIGKILL), Some(oom)) = (ended, oom::get()) {
                         oom.note_killed(pid);
                         sigkilled = true;
@@ -411,7 +399,7 @@ impl Supervisor {
     fn signal_leftovers(&mut self, sig: i32) {
         let me = std::process::id() as i32;
         let (pid1, group) = (self.opts.pid1, self.child);
-        let procs = reaper::processes();
+        let procs = proc::processes();
         let whole = if pid1 { -1 } else { -group };
         let whole_ok = pid1 || self.group_is_ours(procs.as_deref());
         if sig == SIGKILL && whole_ok {
@@ -420,7 +408,7 @@ impl Supervisor {
             let _ = kill(whole, sig);
         }
         let all = procs.unwrap_or_default();
-        let ours = |p: &Proc| pid1 || reaper::descends_from(&all, p.pid, me);
+        let ours = |p: &Proc| pid1 || proc::descends_from(&all, p.pid, me);
         let leftovers: Vec<Proc> = all
             .iter()
             .filter(|p| !p.zombie && p.pid != me && ours(p))

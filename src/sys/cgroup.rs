@@ -3,7 +3,7 @@
 //!
 //! Parsing is pure (bytes in, `Option` out, never a panic: the files are the kernel's, but
 //! a fixture, a fuzzer or an odd kernel may say anything); [`Cgroup::discover`] and the
-//! `read_*` methods are the only I/O. Nothing here logs or decides: `sys::oom` does.
+//! `read_*` methods are the only I/O. Nothing here logs or decides: `supervise::oom` does.
 //!
 //! Where the cgroup is: /proc/self/cgroup names kai-init's cgroup path per hierarchy, as
 //! seen from its cgroup namespace; /proc/self/mountinfo says which part of that hierarchy

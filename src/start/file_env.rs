@@ -21,6 +21,7 @@ use std::fmt;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use crate::config::env_names::is_name;
 use crate::config::FileEnv;
 
 /// The largest variable a program can be given: Linux's MAX_ARG_STRLEN (32 pages of
@@ -107,7 +108,7 @@ impl fmt::Display for FileEnvError {
                 write!(
                     f,
                     "cannot read {path} (from {var}): {}",
-                    crate::http::short(err)
+                    crate::util::text::short(err)
                 )
             }
             FileEnvError::TooBig { var, path } => {
@@ -119,38 +120,6 @@ impl fmt::Display for FileEnvError {
             }
         }
     }
-}
-
-/// A variable name as a shell takes it: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_name(b: &[u8]) -> bool {
-    match b.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_')
-                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        }
-        None => false,
-    }
-}
-
-/// The NAMEs of `--file-env=A,B` (commas; blanks around a name are ignored, a repeated
-/// name counts once). An empty entry or one that is not a variable name is refused:
-/// a typo must not silently leave a secret out.
-pub fn parse_names(text: &str) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::new();
-    for name in text.split(',').map(str::trim) {
-        if name.is_empty() {
-            return Err("an empty name in the list (expected NAME,NAME,...)".into());
-        }
-        if !is_name(name.as_bytes()) {
-            return Err(format!(
-                "'{name}' is not a variable name (letters, digits and _, not starting with a digit)"
-            ));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
-        }
-    }
-    Ok(names)
 }
 
 /// Reads at most [`LIMIT`] bytes of `path`. Reading more would tell nothing: a file that
@@ -257,7 +226,7 @@ pub fn plan(
             return Err(FileEnvError::Both { name });
         }
         let path = std::path::Path::new(value);
-        let shown = crate::error::Shown(value.as_bytes()).to_string();
+        let shown = crate::util::text::Shown(value.as_bytes()).to_string();
         let mut data = read(path).map_err(|err| FileEnvError::Read {
             var: var.clone(),
             path: shown.clone(),
@@ -278,6 +247,15 @@ pub fn plan(
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
+}
+
+impl From<FileEnvError> for crate::util::error::Error {
+    fn from(e: FileEnvError) -> Self {
+        crate::util::error::Error::Setting {
+            about: "--file-env",
+            why: e.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -397,27 +375,6 @@ mod tests {
     }
 
     #[test]
-    fn names_parse_from_a_comma_separated_list() {
-        assert_eq!(parse_names("DB_PASSWORD"), Ok(vec!["DB_PASSWORD".into()]));
-        assert_eq!(
-            parse_names(" A , _b1,A,c "),
-            Ok(vec!["A".into(), "_b1".into(), "c".into()])
-        );
-        for (bad, why) in [
-            ("", "empty name"),
-            ("A,", "empty name"),
-            ("A,,B", "empty name"),
-            ("1A", "'1A' is not a variable name"),
-            ("DB-PASSWORD", "'DB-PASSWORD' is not a variable name"),
-            ("A=B", "'A=B' is not a variable name"),
-            ("caf\u{e9}", "not a variable name"),
-        ] {
-            let e = parse_names(bad).unwrap_err();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
-    }
-
-    #[test]
     fn a_value_fits_in_one_exec_string_with_its_name() {
         let sized = |n: usize| move |_: &std::path::Path| Ok(vec![b'v'; n]);
         // NAME= (5), the value, the NUL: 128 KiB at most.
@@ -475,30 +432,6 @@ mod tests {
                 prop_assert_eq!(&ok.env[0].1, &Some(OsString::from(secret.clone())));
                 prop_assert!(!ok.summary().contains(&secret));
             }
-        }
-
-        /// Any text: a list or a refusal, never a panic; what is accepted are names, each
-        /// once, and a list of valid names joined by commas reads back as itself.
-        #[test]
-        fn any_list_text_parses_or_is_refused(text in "[ -~]{0,40}") {
-            if let Ok(names) = parse_names(&text) {
-                prop_assert!(names.iter().all(|n| is_name(n.as_bytes())));
-                let mut unique = names.clone();
-                unique.sort();
-                unique.dedup();
-                prop_assert_eq!(unique.len(), names.len());
-            }
-        }
-
-        #[test]
-        fn valid_names_round_trip(names in proptest::collection::vec("[A-Za-z_][A-Za-z0-9_]{0,12}", 1..6)) {
-            let mut unique: Vec<String> = Vec::new();
-            for n in &names {
-                if !unique.contains(n) {
-                    unique.push(n.clone());
-                }
-            }
-            prop_assert_eq!(parse_names(&names.join(",")), Ok(unique));
         }
 
         /// Bare --file-env never touches a listed path variable, whatever its file holds.

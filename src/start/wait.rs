@@ -6,7 +6,7 @@
 //! took, go to the health side (`State::starting`, `State::wait`).
 //!
 //! Names are resolved on each attempt by the system resolver (musl reads /etc/hosts and
-//! resolv.conf), and files are stat'ed, on a helper thread of the wait's own ([`Helper`]):
+//! resolv.conf), and files are stat'ed, on a helper thread of the wait's own ([`Call`]):
 //! the event loop only awaits their answers, so a slow lookup or a hung mount never
 //! delays a signal. A name that does not resolve yet is "not up yet", like a refused
 //! connection. Attempts back off from 20 ms, doubling, to 1 s.
@@ -16,20 +16,21 @@
 //! helper thread is joined once it has answered, and when the waits are over none is left.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
-use crate::config::{Authority, Target};
-use crate::http::{self, short};
-use crate::signal_names::name;
-use crate::state::{Publisher, Starting};
-use crate::supervisor::{after, is_stop, mapped};
+use crate::config::signal_names::name;
+use crate::config::signal_names::{is_stop, mapped};
+use crate::config::target::{Authority, Target};
+use crate::health::client::http;
+use crate::supervise::state::{Publisher, Starting};
 use crate::sys::signals::Signals;
+use crate::util::blocking::Call;
+use crate::util::clock::after;
+use crate::util::text::short;
 
 /// How the waits ended when not every target came up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +89,7 @@ pub async fn wait_all(
         let label = shown(target);
         info!(target = %label, "waiting");
         state.send_modify(|s| s.starting = Some(Starting::waiting(label.clone(), None)));
-        let mut helper = Helper::default();
+        let mut helper = Helper::new("wait", HELPER_STACK);
         let mut attempt = 0u32;
         let mut last: Option<String> = None;
         loop {
@@ -102,7 +103,7 @@ pub async fn wait_all(
                     Err(_) => Err("timed out".into()),
                 }
             };
-            helped |= helper.used;
+            helped |= helper.used();
             let error = match result {
                 Ok(()) => {
                     info!(target = %label, waited = ?start.elapsed(), "up");
@@ -171,7 +172,7 @@ async fn check(target: &Target, helper: &mut Helper) -> Result<(), String> {
         Target::File(path) => {
             let path = path.clone();
             match helper
-                .call(move || std::fs::metadata(path).map(|_| Vec::new()))
+                .run(move || std::fs::metadata(path).map(|_| Vec::new()))
                 .await?
             {
                 Ok(_) => Ok(()),
@@ -190,7 +191,7 @@ async fn connect(host: &str, port: u16, helper: &mut Helper) -> Result<TcpStream
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
             let name = (host.to_owned(), port);
-            let found = helper.call(move || name.to_socket_addrs().map(Vec::from_iter));
+            let found = helper.run(move || name.to_socket_addrs().map(Vec::from_iter));
             match found.await? {
                 Ok(addrs) => addrs,
                 Err(e) => return Err(format!("cannot resolve {host}: {}", short(&e))),
@@ -225,54 +226,18 @@ async fn get(host: &str, port: u16, path: &str, helper: &mut Helper) -> Result<(
 /// What a helper call answers: a lookup's addresses, or a stat's nothing.
 type Answer = std::io::Result<Vec<SocketAddr>>;
 
-/// One blocking call at a time (a name lookup, a stat) on a thread of its own, whose
-/// answer the loop awaits; one per target. A call cut short (its attempt timed out)
-/// keeps running, and the next attempt awaits its answer rather than start a second
-/// thread beside it: a hung lookup costs one thread, not one per attempt. A thread that
-/// has answered is joined at once, so once a target is up its helper has no thread left.
-#[derive(Default)]
-struct Helper {
-    running: Option<(JoinHandle<()>, oneshot::Receiver<Answer>)>,
-    /// A thread was started (see [`settle`]).
-    used: bool,
-}
+/// The blocking calls of one target: one thread at most (see `util::blocking`).
+type Helper = Call<Answer>;
 
-impl Helper {
-    /// `call`'s answer, or the answer of the call still running from an earlier attempt
-    /// (the same lookup or stat of the same target). Cancel-safe: dropped while waiting,
-    /// the thread and its answer stay here for the next call.
-    async fn call(
-        &mut self,
-        call: impl FnOnce() -> Answer + Send + 'static,
-    ) -> Result<Answer, String> {
-        let (_, answer) = match &mut self.running {
-            Some(running) => running,
-            None => {
-                let (tx, rx) = oneshot::channel();
-                let thread = std::thread::Builder::new()
-                    .name("kai-init-wait".into())
-                    .spawn(move || drop(tx.send(call())))
-                    .map_err(|e| format!("cannot start a lookup thread: {}", short(&e)))?;
-                self.used = true;
-                self.running.insert((thread, rx))
-            }
-        };
-        let answer = answer.await;
-        if let Some((thread, _)) = self.running.take() {
-            // It has sent its answer and is returning: this join waits for no more than
-            // its exit, which is what makes it gone before COMMAND is spawned.
-            let _ = thread.join();
-        }
-        answer.map_err(|_| "the lookup thread ended without an answer".into())
-    }
-}
+/// Lookups in musl need a little stack; 256 KiB is ample.
+const HELPER_STACK: usize = 256 * 1024;
 
 /// Waits (at most [`SETTLE`]) until /proc/self/task lists this thread alone. A joined
 /// thread is not quite gone: pthread_join returns when the kernel clears the thread's id,
 /// a moment before the thread is unlisted, and the terminal hand-over counts threads.
 async fn settle() {
     let deadline = after(Instant::now(), SETTLE);
-    while crate::sys::thread_count().is_some_and(|n| n > 1) && Instant::now() < deadline {
+    while crate::sys::proc::thread_count().is_some_and(|n| n > 1) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -299,34 +264,5 @@ mod tests {
         assert_eq!(t("http://[::1]:9/ready"), "http://[::1]:9/ready");
         assert_eq!(t("tcp://db:5432"), "tcp://db:5432");
         assert_eq!(t("file:/run/ok?x"), "file:/run/ok?x");
-    }
-
-    /// A helper thread is gone, joined, once its answer is in; a call dropped half-way
-    /// leaves its thread for the next call, which takes that answer and starts none.
-    #[test]
-    fn helper_threads_end_with_their_answer_and_are_reused_when_cut_short() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut helper = Helper::default();
-            let answer = helper.call(|| Ok(vec![SocketAddr::from(([127, 0, 0, 1], 1))]));
-            assert_eq!(answer.await.unwrap().unwrap().len(), 1);
-            assert!(helper.running.is_none());
-
-            let (release, blocked) = std::sync::mpsc::channel::<()>();
-            let slow = helper.call(move || {
-                let _ = blocked.recv();
-                Ok(Vec::new())
-            });
-            let cut = tokio::time::timeout(Duration::from_millis(20), slow).await;
-            assert!(cut.is_err(), "the blocked call cannot have answered");
-            assert!(helper.running.is_some(), "its thread is kept");
-            release.send(()).unwrap();
-            let second = helper.call(|| panic!("a second thread was started"));
-            assert_eq!(second.await.unwrap().unwrap(), Vec::new());
-            assert!(helper.running.is_none());
-        });
     }
 }

@@ -85,7 +85,7 @@ impl Starting {
 
 impl fmt::Display for Starting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |s: &str| crate::text::printable(s).into_owned();
+        let shown = |s: &str| crate::util::text::printable(s).into_owned();
         match self {
             Starting::Waiting { target, last: None } => write!(f, "waiting for {}", shown(target)),
             Starting::Waiting {

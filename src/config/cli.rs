@@ -48,9 +48,9 @@ use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
+use crate::config::user::UserSpec;
 use crate::config::{CheckArgs, FileEnv, LogFormat, LogLevel, Notify, RunArgs, Target};
-use crate::error::Shown;
-use crate::user::UserSpec;
+use crate::util::text::Shown;
 
 /// One command line: its options, its help text, and what its failures exit with.
 #[derive(Debug)]
@@ -286,7 +286,7 @@ const OPTIONS: &[Opt] = &[
         "Expand ${NAME} and ${NAME:-default} in COMMAND's arguments and --pre steps from the child's environment; $$ is a literal $, anything else stays as written",
     ),
     Opt {
-        env_split: crate::words::steps,
+        env_split: crate::config::words::steps,
         ..list(opt(
             "pre",
             "COMMAND",
@@ -350,12 +350,12 @@ impl Stop {
             }
             // Messages quote what they were given: escaped, so one failure is one line.
             Stop::Usage(spec, msg) => {
-                let msg = crate::text::printable(&msg);
+                let msg = crate::util::text::printable(&msg);
                 eprintln!("{}: {msg} (see {} --help)", spec.name, spec.name);
                 spec.usage_code
             }
             Stop::Invalid(spec, msg) => {
-                eprintln!("{}: {}", spec.name, crate::text::printable(&msg));
+                eprintln!("{}: {}", spec.name, crate::util::text::printable(&msg));
                 spec.invalid_code
             }
         }
@@ -380,7 +380,7 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         // Names are bytes (as in gosu): the one value that need not be UTF-8.
         user: s.bytes("user", |v| UserSpec::parse(v))?,
         no_new_privs: s.switch("no-new-privs")?,
-        stop_timeout: s.value("stop-timeout", crate::duration::parse)?,
+        stop_timeout: s.value("stop-timeout", crate::util::duration::parse)?,
         signal_map: s.list("signal-map", parse_signal_map)?,
         signal_group: s.list("signal-group", parse_signal_group)?.concat(),
         success_code: s.list("success-code", parse_code)?,
@@ -393,14 +393,14 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         probe_start_interval: s.value("probe-start-interval", parse_positive_duration)?,
         probe_timeout: s.value("probe-timeout", parse_positive_duration)?,
         probe_failures: s.value("probe-failures", parse_failures)?,
-        probe_initial_delay: s.value("probe-initial-delay", crate::duration::parse)?,
+        probe_initial_delay: s.value("probe-initial-delay", crate::util::duration::parse)?,
         notify: s.one("notify", parse_notify)?,
-        drain_delay: s.value("drain-delay", crate::duration::parse)?,
+        drain_delay: s.value("drain-delay", crate::util::duration::parse)?,
         wait_for: s.list("wait-for", Target::parse_wait)?,
-        wait_timeout: s.value("wait-timeout", crate::duration::parse)?,
+        wait_timeout: s.value("wait-timeout", crate::util::duration::parse)?,
         file_env: s.one("file-env", parse_file_env)?.flatten(),
         expand_env: s.switch("expand-env")?,
-        pre: s.list("pre", |t| match crate::words::split(t) {
+        pre: s.list("pre", |t| match crate::config::words::split(t) {
             Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
             Err(e) => Err(e.to_string()),
         })?,
@@ -683,7 +683,7 @@ fn parse_file_env(text: &str) -> Result<Option<FileEnv>, String> {
     match parse_bool(text) {
         Ok(true) => Ok(Some(FileEnv::Every)),
         Ok(false) => Ok(None),
-        Err(_) => crate::file_env::parse_names(text).map(|names| Some(FileEnv::Only(names))),
+        Err(_) => super::env_names::parse_names(text).map(|names| Some(FileEnv::Only(names))),
     }
 }
 
@@ -731,23 +731,23 @@ fn parse_signal_map(text: &str) -> Result<(i32, i32), String> {
         .split_once(':')
         .ok_or_else(|| format!("'{text}' is not FROM:TO (e.g. TERM:QUIT)"))?;
     Ok((
-        crate::signal_names::parse(from, false)?,
-        crate::signal_names::parse(to, true)?,
+        crate::config::signal_names::parse(from, false)?,
+        crate::config::signal_names::parse(to, true)?,
     ))
 }
 
 /// One `--signal-group` value: signals separated by commas, or `all` for every signal.
 fn parse_signal_group(text: &str) -> Result<Vec<i32>, String> {
     if text.trim().eq_ignore_ascii_case("all") {
-        return Ok((1..=crate::signal_names::RTMAX).collect());
+        return Ok((1..=crate::config::signal_names::RTMAX).collect());
     }
     text.split(',')
-        .map(|sig| crate::signal_names::parse(sig, false))
+        .map(|sig| crate::config::signal_names::parse(sig, false))
         .collect()
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match crate::duration::parse(text)? {
+    match crate::util::duration::parse(text)? {
         Duration::ZERO => Err(format!("duration '{text}' must be greater than zero")),
         d => Ok(d),
     }
@@ -1203,7 +1203,7 @@ mod tests {
                 let r = parse_env(&["true"], &[("KAI_INIT_FILE_ENV", t.as_bytes())]);
                 match r.map(|a| a.file_env) {
                     Ok(Some(FileEnv::Only(list))) => {
-                        prop_assert!(list.iter().all(|n| crate::file_env::is_name(n.as_bytes())));
+                        prop_assert!(list.iter().all(|n| crate::config::env_names::is_name(n.as_bytes())));
                         prop_assert!(parse_bool(t).is_err());
                     }
                     Ok(other) => prop_assert_eq!(other.is_some(), parse_bool(t).unwrap_or(false)),
@@ -1218,7 +1218,7 @@ mod tests {
 
         #[test]
         fn signal_maps_round_trip(from in 1..=64i32, to in 0..=64i32) {
-            let text = format!("{}:{}", crate::signal_names::name(from), if to == 0 { "0".into() } else { crate::signal_names::name(to) });
+            let text = format!("{}:{}", crate::config::signal_names::name(from), if to == 0 { "0".into() } else { crate::config::signal_names::name(to) });
             prop_assert_eq!(parse_signal_map(&text), Ok((from, to)));
         }
     }

@@ -90,6 +90,18 @@ pub fn name(sig: i32) -> String {
     }
 }
 
+/// `sig` as --signal-map rewrites it (0: dropped).
+pub fn mapped(signal_map: &[(i32, i32)], sig: i32) -> i32 {
+    (signal_map.iter().find(|(from, _)| *from == sig)).map_or(sig, |(_, to)| *to)
+}
+
+/// Whether a signal starts the stop: TERM or INT, as received or as mapped.
+pub fn is_stop(sig: i32, mapped: i32) -> bool {
+    [sig, mapped]
+        .iter()
+        .any(|s| *s == libc::SIGTERM || *s == libc::SIGINT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

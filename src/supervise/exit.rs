@@ -1,37 +1,8 @@
-//! Pure translation of a wait status into kai-init's own exit code.
-//!
-//! Kept free of system calls so that every rule (pass the code through, 128+N for a
-//! signal, the `--success-code` remap) is unit-tested without a process.
+//! kai-init's own exit code from how the main child (or a failing `--pre` step) ended:
+//! the child's code passes through, 128+N for a signal, and the `--success-code` remap.
+//! Pure, so every rule is unit-tested without a process.
 
-/// How the main child ended, decoded from the raw `waitpid` status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    /// `exit(code)`; `code` is 0..=255.
-    Exited(i32),
-    /// Killed by signal number N (real-time signals included, which nix's enum cannot name).
-    Signaled(i32),
-}
-
-/// What one `waitpid` result says about a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitEvent {
-    Ended(Ended),
-    Stopped(i32),
-    Continued,
-}
-
-/// Decodes a raw wait status the way <sys/wait.h> macros do.
-pub fn decode(raw: i32) -> WaitEvent {
-    if libc::WIFEXITED(raw) {
-        WaitEvent::Ended(Ended::Exited(libc::WEXITSTATUS(raw)))
-    } else if libc::WIFSIGNALED(raw) {
-        WaitEvent::Ended(Ended::Signaled(libc::WTERMSIG(raw)))
-    } else if libc::WIFSTOPPED(raw) {
-        WaitEvent::Stopped(libc::WSTOPSIG(raw))
-    } else {
-        WaitEvent::Continued
-    }
-}
+use crate::sys::status::Ended;
 
 /// The code kai-init exits with: the child's code, 128+N for signal N (the shell's
 /// convention, so `docker stop` of a TERM-killed child reads 143), and any code
@@ -55,6 +26,7 @@ pub fn exit_code(ended: Ended, success_codes: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::status::{decode, WaitEvent};
     use proptest::prelude::*;
 
     #[test]
@@ -89,16 +61,6 @@ mod tests {
         assert_eq!(exit_code(Ended::Signaled(15), &[143]), 0);
         assert_eq!(exit_code(Ended::Exited(143), &[143]), 0);
         assert_eq!(exit_code(Ended::Exited(1), &[143]), 1);
-    }
-
-    #[test]
-    fn decodes_raw_statuses() {
-        // Layouts from the Linux ABI: exit code in bits 8..16, signal in 0..7, 0x7f = stopped.
-        assert_eq!(decode(42 << 8), WaitEvent::Ended(Ended::Exited(42)));
-        assert_eq!(decode(15), WaitEvent::Ended(Ended::Signaled(15)));
-        assert_eq!(decode(34), WaitEvent::Ended(Ended::Signaled(34)));
-        assert_eq!(decode((20 << 8) | 0x7f), WaitEvent::Stopped(20));
-        assert_eq!(decode(0xffff), WaitEvent::Continued);
     }
 
     proptest! {

@@ -10,20 +10,26 @@
 //! (`State::starting`), so an orchestrator sees a container that is starting, not one
 //! that is dead.
 
+pub mod expand;
+pub mod file_env;
+pub mod pre;
+pub mod wait;
+
 use std::ffi::OsString;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
+use crate::config::user::{self, Identity, UserSpec};
 use crate::config::RunArgs;
-use crate::error::Error;
-use crate::exit::{exit_code, Ended};
-use crate::state::{Publisher, Starting, State};
-use crate::supervisor::{Options, Supervisor};
-use crate::sys::claims::Claims;
+use crate::supervise::claims::Claims;
+use crate::supervise::exit::exit_code;
+use crate::supervise::state::{Publisher, State};
+use crate::supervise::{Options, Supervisor};
 use crate::sys::spawn::{PreExec, Spec};
+use crate::sys::status::Ended;
 use crate::sys::{self, signals::Signals};
-use crate::user::{self, Identity, UserSpec};
+use crate::util::error::Error;
 
 pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // Before anything else, and so before the child exists: a signal that arrives from
@@ -39,9 +45,11 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         }
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
+    // Still root: cgroup v1's OOM event registration is root's (issue 9).
+    let oom = crate::supervise::oom::prepare();
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
-        Some(select) => crate::file_env::load(select).map_err(Error::FileEnv)?,
+        Some(select) => crate::start::file_env::load(select).map_err(Error::from)?,
         None => Vec::new(),
     };
 
@@ -53,7 +61,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
 
     if let (Some(id), Some(spec)) = (&identity, &args.user) {
         sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
-            spec: spec.clone(),
+            spec: spec.to_string(),
             err,
         })?;
         debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
@@ -120,7 +128,13 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                 s.started_at = SystemTime::now();
             });
             // Issue 9: OOM kills in the container's cgroup, named and counted.
-            sys::oom::init(pid, args.command[0].to_string_lossy().into_owned());
+            if let Some(oom) = oom {
+                crate::supervise::oom::init(
+                    oom,
+                    pid,
+                    args.command[0].to_string_lossy().into_owned(),
+                );
+            }
             let health = health.start();
 
             let ended = Supervisor::new(options, pid, publisher)
@@ -177,7 +191,7 @@ async fn before_command(
     publisher: &Publisher,
 ) -> Result<Option<u8>, Error> {
     if !args.wait_for.is_empty() {
-        use crate::wait::{wait_all, Interrupted};
+        use crate::start::wait::{wait_all, Interrupted};
         let waited = wait_all(
             &args.wait_for,
             args.wait_timeout,
@@ -203,99 +217,7 @@ async fn before_command(
             }
         }
     }
-    run_pre(&args.pre, env, options, signals, publisher).await
-}
-
-/// Runs the `--pre` steps in order, telling `state` which one runs and how long they
-/// took. `Some(code)`: COMMAND must not start, and kai-init exits with `code`.
-async fn run_pre(
-    steps: &[Vec<OsString>],
-    env: &[(&'static str, Option<OsString>)],
-    options: &Options,
-    signals: &mut Signals,
-    state: &Publisher,
-) -> Result<Option<u8>, Error> {
-    if steps.is_empty() {
-        return Ok(None);
-    }
-    state.send_modify(|s| s.pre.began = Some(Instant::now()));
-    for (n, step) in steps.iter().enumerate() {
-        let what = Starting::pre(n + 1, steps.len(), &shown(step));
-        state.send_modify(|s| s.starting = Some(what));
-        let ran = run_step(step, env, options, signals).await?;
-        // Counted with kai-init's own: the steps' state is their own (see run_step).
-        state.send_modify(|s| s.reaped += ran.reaped);
-        if ran.stop.is_some() {
-            return Ok(ran.stop);
-        }
-    }
-    state.send_modify(|s| {
-        s.pre.ended = Some(Instant::now());
-        s.starting = None;
-    });
-    Ok(None)
-}
-
-/// How a `--pre` step went.
-struct Ran {
-    /// The code kai-init exits with when COMMAND must not start.
-    stop: Option<u8>,
-    /// Processes reaped while it ran, itself included.
-    reaped: u64,
-}
-
-/// The step as it may be shown: its program only, as for COMMAND, since an argument may
-/// hold an expanded secret.
-fn shown(step: &[OsString]) -> String {
-    step[0].to_string_lossy().into_owned()
-}
-
-/// Runs one `--pre` step under the supervisor, as the main child will run: its own process
-/// group, signals forwarded, what it leaves behind stopped, every zombie reaped. `stop` is
-/// the code kai-init exits with when COMMAND must not start: the step failed, or a stop
-/// signal came while it ran (then the step's own status, whatever it is).
-async fn run_step(
-    step: &[OsString],
-    env: &[(&'static str, Option<OsString>)],
-    options: &Options,
-    signals: &mut Signals,
-) -> Result<Ran, Error> {
-    let pid = sys::spawn::spawn(Spec {
-        argv: step,
-        env: env.to_vec(),
-        pre: PreExec {
-            take_terminal: options.interactive,
-            dup_fd: None,
-        },
-    })?;
-    let shown = shown(step);
-    info!(pid, step = %shown, "running pre step");
-    // The step's own state: the health side follows the main child only.
-    let (publisher, state) = tokio::sync::watch::channel(State::default());
-    let ended = Supervisor::new(options.clone(), pid, publisher)
-        .run(signals)
-        .await;
-    let (stopped, reaped) = {
-        let s = state.borrow();
-        (s.stopping, s.reaped)
-    };
-    let stop = match (ended, stopped) {
-        (Ended::Exited(0), false) => None,
-        (_, true) => {
-            info!(step = %shown, "stopped during a pre step; not starting COMMAND");
-            Some(exit_code(ended, &[]))
-        }
-        (Ended::Exited(code), false) => {
-            error!(step = %shown, code, "pre step failed; not starting COMMAND");
-            Some(exit_code(ended, &[]))
-        }
-        (Ended::Signaled(sig), false) => {
-            let signal = crate::signal_names::name(sig);
-            error!(step = %shown, %signal, "pre step killed; not starting COMMAND");
-            Some(exit_code(ended, &[]))
-        }
-    };
-    Ok(Ran { stop, reaped })
+    pre::run_pre(&args.pre, env, options, signals, publisher).await
 }
 
 /// `--expand-env`: COMMAND's arguments and every `--pre` word, from the child's final
@@ -309,7 +231,7 @@ fn expand_all(args: &mut RunArgs, env: &[(&'static str, Option<OsString>)]) -> R
             None => std::env::var_os(name).map(OsString::into_vec),
         }
     };
-    let expand = |bytes: &[u8]| crate::expand::expand(bytes, &lookup).map_err(Error::Expand);
+    let expand = |bytes: &[u8]| crate::start::expand::expand(bytes, &lookup).map_err(Error::from);
     for word in args.command.iter_mut().chain(args.pre.iter_mut().flatten()) {
         *word = OsString::from_vec(expand(word.as_bytes())?);
     }
