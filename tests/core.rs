@@ -23,6 +23,8 @@ mod file_env;
 mod file_env_size;
 #[path = "core/hostile_signals.rs"]
 mod hostile_signals;
+#[path = "core/lifecycle.rs"]
+mod lifecycle;
 #[path = "core/output.rs"]
 mod output;
 #[path = "core/passthrough.rs"]
@@ -33,6 +35,8 @@ mod privileges;
 mod real_children;
 #[path = "core/reaping.rs"]
 mod reaping;
+#[path = "core/seams.rs"]
+mod seams;
 #[path = "core/servers.rs"]
 mod servers;
 #[path = "core/signals.rs"]

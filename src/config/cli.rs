@@ -26,7 +26,7 @@
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
 //! | `KAI_INIT_FILE_ENV` | `NAME,...` (fill these), or `true`/`false` (every `NAME_FILE`) |
 //! | `KAI_INIT_EXPAND_ENV` | `true`/`false` |
-//! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` |
+//! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` or newlines |
 //!
 //! Durations are at most 24 hours (see `duration`). A value that does not parse, or that
 //! is not UTF-8 (all but the user's name), stops kai-init with exit 125 and one line naming

@@ -95,6 +95,17 @@ pub fn mapped(signal_map: &[(i32, i32)], sig: i32) -> i32 {
     (signal_map.iter().find(|(from, _)| *from == sig)).map_or(sig, |(_, to)| *to)
 }
 
+/// Whether a signal, before COMMAND has started (a `--wait-for` or a `--pre` step), means
+/// COMMAND must never start: TERM, INT, QUIT (nginx's STOPSIGNAL) or HUP, as received or as
+/// `--signal-map` makes it, unless the map drops it (`TERM:0`: the user said TERM means
+/// nothing). Each of these ends a process at its default action, which is what the
+/// sender of one to a container expects before the application even exists.
+pub fn ends_start(signal_map: &[(i32, i32)], sig: i32) -> bool {
+    let to = mapped(signal_map, sig);
+    let stops = |s: i32| [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&s);
+    to != 0 && (stops(sig) || stops(to))
+}
+
 /// Whether a signal starts the stop: TERM or INT, as received or as mapped.
 pub fn is_stop(sig: i32, mapped: i32) -> bool {
     [sig, mapped]

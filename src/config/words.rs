@@ -102,9 +102,9 @@ pub fn quote(word: &str) -> std::borrow::Cow<'_, str> {
     q.into()
 }
 
-/// `KAI_INIT_PRE`'s value cut into steps at each `;` outside quotes and not after a
-/// backslash; quotes and backslashes stay for [`split`]. Blank steps are dropped (a
-/// trailing `;` is harmless).
+/// `KAI_INIT_PRE`'s value cut into steps at each `;` or newline outside quotes and not
+/// after a backslash (a Kubernetes YAML block scalar writes one step per line); quotes and
+/// backslashes stay for [`split`]. Blank steps are dropped (a trailing `;` is harmless).
 pub fn steps(text: &[u8]) -> Vec<Vec<u8>> {
     #[derive(PartialEq)]
     enum In {
@@ -118,7 +118,10 @@ pub fn steps(text: &[u8]) -> Vec<Vec<u8>> {
     let mut bytes = text.iter().copied();
     while let Some(b) = bytes.next() {
         match (&state, b) {
-            (In::Plain, b';') => out.push(std::mem::take(&mut cur)),
+            (In::Plain, b';' | b'\n') => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
             (In::Plain | In::Double, b'\\') => {
                 cur.push(b);
                 cur.extend(bytes.next());
@@ -129,9 +132,7 @@ pub fn steps(text: &[u8]) -> Vec<Vec<u8>> {
             (In::Single, b'\'') | (In::Double, b'"') => state = In::Plain,
             _ => {}
         }
-        if b != b';' || state != In::Plain {
-            cur.push(b);
-        }
+        cur.push(b);
     }
     out.push(cur);
     out.retain(|s| !s.iter().all(u8::is_ascii_whitespace));
@@ -179,6 +180,9 @@ mod tests {
         assert_eq!(s("sh -c 'x; y'; z"), ["sh -c 'x; y'", " z"]);
         assert_eq!(s(r#"echo "a;b" c\;d"#), [r#"echo "a;b" c\;d"#]);
         assert_eq!(s(" ; ;"), Vec::<String>::new());
+        // One step per line, as a YAML block scalar writes them; a quoted newline stays.
+        assert_eq!(s("echo one\necho two\n"), ["echo one", "echo two"]);
+        assert_eq!(s("sh -c 'a\nb'\nc"), ["sh -c 'a\nb'", "c"]);
     }
 
     #[test]

@@ -45,6 +45,14 @@ use crate::util::error::Error;
 use readiness::{Config, Status};
 use shared::Shared;
 
+/// The variables that only the main child gets, removed: NOTIFY_SOCKET (kai-init's
+/// own for `--notify sd`, or kai-init's supervisor's) and the watchdog's. `exec:` probes
+/// and `--pre` steps start with this on top of the common environment, so a step that
+/// says READY=1 is not taken for the child, nor refused as a stranger (issue 17, item 12).
+pub fn without_notify() -> probe::Env {
+    upstream::UPSTREAM_VARS.iter().map(|k| (*k, None)).collect()
+}
+
 /// The health side between binding (as root, before the child) and serving.
 pub struct Health {
     shared: Arc<Shared>,
@@ -55,7 +63,8 @@ pub struct Health {
 
 impl Health {
     /// Binds the listeners and readiness channels; runs before privileges are dropped.
-    /// `user_env` is the dropped user's HOME, USER and LOGNAME, for `exec:` probes.
+    /// `user_env` is what every consumer gets on top of kai-init's environment (the
+    /// dropped user's HOME, USER and LOGNAME, `--file-env` secrets), for `exec:` probes.
     pub fn bind(
         args: &RunArgs,
         state: Subscriber,
@@ -92,7 +101,7 @@ impl Health {
             };
             // Without the variables that name kai-init's own supervisor (NOTIFY_SOCKET
             // and the watchdog), and as the user the child runs as.
-            let mut env: probe::Env = upstream::UPSTREAM_VARS.iter().map(|k| (*k, None)).collect();
+            let mut env = without_notify();
             env.extend(user_env);
             (t, timing, env)
         });

@@ -56,7 +56,11 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
     let claims = Claims::default();
     // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
+    // One environment for every consumer (issue 17, item 5): the user's HOME, USER and
+    // LOGNAME and the secrets, for COMMAND, the pre steps and exec: probes alike; only
+    // COMMAND gets the notify socket on top.
     let mut env = user_env(identity.as_ref());
+    env.extend(secrets);
     let mut health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
 
     if let (Some(id), Some(spec)) = (&identity, &args.user) {
@@ -66,8 +70,9 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         })?;
         debug!(uid = id.uid, gid = id.gid, groups = ?id.groups, "dropped privileges");
     }
+    let mut step_env = env.clone();
+    step_env.extend(crate::health::without_notify());
     env.extend(health.child_env());
-    env.extend(secrets);
     if args.expand_env {
         expand_all(&mut args, &env)?;
     }
@@ -83,6 +88,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         interactive: sys::tty::in_foreground(),
         pid1,
         claims,
+        pre_step: false,
     };
     // With nothing to wait for or run first, COMMAND starts before the event loop exists:
     // the runtime, the signalfd and the health side are built while the child execs, not
@@ -113,7 +119,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                     // root, served once root is dropped.
                     health.serve();
                     if let Some(code) =
-                        before_command(&args, &env, &options, &mut signals, &publisher).await?
+                        before_command(&args, &step_env, &options, &mut signals, &publisher).await?
                     {
                         return Ok(code);
                     }

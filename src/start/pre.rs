@@ -35,7 +35,12 @@ pub async fn run_pre(
         state.send_modify(|s| s.starting = Some(what));
         let ran = run_step(step, env, options, signals).await?;
         // Counted with kai-init's own: the steps' state is their own (see run_step).
-        state.send_modify(|s| s.reaped += ran.reaped);
+        state.send_modify(|s| {
+            s.reaped += ran.reaped;
+            for (sig, n) in &ran.forwarded {
+                *s.forwarded.entry(*sig).or_default() += n;
+            }
+        });
         if ran.stop.is_some() {
             return Ok(ran.stop);
         }
@@ -53,6 +58,8 @@ struct Ran {
     stop: Option<u8>,
     /// Processes reaped while it ran, itself included.
     reaped: u64,
+    /// Signals forwarded to it, by number (counted with kai-init's own in /metrics).
+    forwarded: std::collections::BTreeMap<i32, u64>,
 }
 
 /// The step as it may be shown: its program only, as for COMMAND, since an argument may
@@ -81,20 +88,37 @@ async fn run_step(
     })?;
     let shown = shown(step);
     info!(pid, step = %shown, "running pre step");
-    // The step's own state: the health side follows the main child only.
+    // The step's own state: the health side follows the main child only. A step serves
+    // no traffic, so a stop is not delayed by --drain-delay (issue 17, item 10).
     let (publisher, state) = tokio::sync::watch::channel(State::default());
-    let ended = Supervisor::new(options.clone(), pid, publisher)
-        .run(signals)
-        .await;
-    let (stopped, reaped) = {
+    let opts = Options {
+        pre_step: true,
+        drain_delay: std::time::Duration::ZERO,
+        ..options.clone()
+    };
+    let ended = Supervisor::new(opts, pid, publisher).run(signals).await;
+    let (stopped, late, stop_signal, reaped, forwarded) = {
         let s = state.borrow();
-        (s.stopping, s.reaped)
+        let late = s.stop_after_exit;
+        (
+            s.stopping,
+            late,
+            s.stop_signal,
+            s.reaped,
+            s.forwarded.clone(),
+        )
     };
     let stop = match (ended, stopped) {
         (Ended::Exited(0), false) => None,
         (_, true) => {
             info!(step = %shown, "stopped during a pre step; not starting COMMAND");
-            Some(exit_code(ended, &[]))
+            // The step's own status when the stop reached it (a step that exits 0 on
+            // TERM says so, as the main child would); but a stop that came only during
+            // its clean-up, after it had exited, is 128+N: its 0 answered nothing.
+            match (late, stop_signal) {
+                (true, Some(sig)) => Some(exit_code(Ended::Signaled(sig), &[])),
+                _ => Some(exit_code(ended, &[])),
+            }
         }
         (Ended::Exited(code), false) => {
             error!(step = %shown, code, "pre step failed; not starting COMMAND");
@@ -106,5 +130,9 @@ async fn run_step(
             Some(exit_code(ended, &[]))
         }
     };
-    Ok(Ran { stop, reaped })
+    Ok(Ran {
+        stop,
+        reaped,
+        forwarded,
+    })
 }

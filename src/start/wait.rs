@@ -22,8 +22,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
+use crate::config::signal_names::ends_start;
 use crate::config::signal_names::name;
-use crate::config::signal_names::{is_stop, mapped};
 use crate::config::target::{Authority, Target};
 use crate::health::client::http;
 use crate::supervise::state::{Publisher, Starting};
@@ -148,7 +148,7 @@ async fn stop_signal(signals: &mut Signals, signal_map: &[(i32, i32)]) -> i32 {
     loop {
         match signals.recv().await {
             Ok((sig, _)) => {
-                if is_stop(sig, mapped(signal_map, sig)) {
+                if ends_start(signal_map, sig) {
                     info!(signal = %name(sig), "stop signal while waiting; not starting");
                     return sig;
                 }

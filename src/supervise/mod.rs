@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::signal_names::name;
-use crate::config::signal_names::{is_stop, mapped};
+use crate::config::signal_names::{ends_start, is_stop, mapped};
 use crate::supervise::claims::Claims;
 use crate::supervise::state::Publisher;
 use crate::sys::proc::{self, Proc};
@@ -67,6 +67,10 @@ pub struct Options {
     pub pid1: bool,
     /// Exit statuses the health side's exec: probes wait for.
     pub claims: Claims,
+    /// This supervisor runs a `--pre` step, not COMMAND: every signal that
+    /// [`ends_start`] names (QUIT and HUP too) marks the stop, in every phase, so
+    /// COMMAND never starts after one; and the log says "pre step", not "child".
+    pub pre_step: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,6 +104,9 @@ pub struct Supervisor {
     signalled: HashSet<i32>,
     state: Publisher,
     read_errors: Backoff,
+    /// kai-init itself sent SIGKILL to this tree: a SIGKILL death from now on may be its
+    /// own doing and is never blamed on the OOM killer.
+    sent_kill: bool,
 }
 
 impl Supervisor {
@@ -113,6 +120,7 @@ impl Supervisor {
             signalled: HashSet::new(),
             state,
             read_errors: Backoff::default(),
+            sent_kill: false,
         }
     }
 
@@ -183,13 +191,26 @@ impl Supervisor {
         }
         let is_stop = is_stop(sig, mapped);
         debug!(signal = %name(sig), from_pid = sender, "received");
+        // Before COMMAND, a stop asked for in any phase (the step's clean-up included)
+        // means COMMAND never starts (issue 17, items 1 and 9).
+        if self.opts.pre_step && ends_start(&self.opts.signal_map, sig) {
+            self.mark_stopping(sig);
+        }
         match self.phase {
             Phase::Cleanup { .. } => {
-                debug!(signal = %name(sig), "main child already ended; not forwarded");
+                // The main child has ended: kai-init exits with its status once the
+                // leftovers are gone, so a stop changes nothing but /readyz.
+                if is_stop {
+                    self.mark_stopping(sig);
+                }
+                debug!(signal = %name(sig), "{} already ended; not forwarded", self.what());
             }
-            Phase::Running if is_stop && !self.opts.drain_delay.is_zero() => {
+            // A step serves no traffic: nothing to drain (issue 17, item 10).
+            Phase::Running
+                if is_stop && !self.opts.drain_delay.is_zero() && !self.opts.pre_step =>
+            {
                 info!(signal = %name(sig), delay = ?self.opts.drain_delay, "draining before stop");
-                self.mark_stopping();
+                self.mark_stopping(sig);
                 self.phase = Phase::Draining {
                     until: after(Instant::now(), self.opts.drain_delay),
                     signal: mapped,
@@ -197,9 +218,9 @@ impl Supervisor {
             }
             Phase::Draining { .. } if is_stop => {
                 info!(signal = %name(sig), "stop signal repeated; ending the drain");
-                self.begin_stop(mapped);
+                self.begin_stop(mapped, sig);
             }
-            Phase::Running if is_stop => self.begin_stop(mapped),
+            Phase::Running if is_stop => self.begin_stop(mapped, sig),
             Phase::Stopping { .. } if is_stop => {
                 info!(signal = %name(sig), "stop signal repeated; forwarding it again");
                 self.forward(mapped);
@@ -208,9 +229,11 @@ impl Supervisor {
         }
     }
 
-    fn begin_stop(&mut self, sig: i32) {
-        info!(signal = %name(sig), timeout = ?self.opts.stop_timeout, "stopping child");
-        self.mark_stopping();
+    /// Forwards the stop signal `sig` (after --signal-map; `received` is what came in)
+    /// and sets the SIGKILL deadline.
+    fn begin_stop(&mut self, sig: i32, received: i32) {
+        info!(signal = %name(sig), timeout = ?self.opts.stop_timeout, "stopping {}", self.what());
+        self.mark_stopping(received);
         // Who gets this signal, noted before it is sent: a process forked in between is
         // told twice at worst, never skipped.
         if !self.to_group(sig) {
@@ -227,9 +250,12 @@ impl Supervisor {
 
     fn on_deadline(&mut self) {
         match self.phase {
-            Phase::Draining { signal, .. } => self.begin_stop(signal),
+            Phase::Draining { signal, .. } => {
+                let received = self.state.borrow().stop_signal.unwrap_or(signal);
+                self.begin_stop(signal, received)
+            }
             Phase::Stopping { kill_at: Some(_) } => {
-                warn!(timeout = ?self.opts.stop_timeout, "child did not stop in time; sending SIGKILL to its process group");
+                warn!(timeout = ?self.opts.stop_timeout, "{} did not stop in time; sending SIGKILL to its process group", self.what());
                 self.kill_child_group(SIGKILL);
                 self.phase = Phase::Stopping { kill_at: None };
             }
@@ -254,8 +280,26 @@ impl Supervisor {
         }
     }
 
-    fn mark_stopping(&self) {
-        self.state.send_modify(|s| s.stopping = true);
+    /// Marks the stop; the first signal that asked for it is kept (its number makes the
+    /// exit code when nothing else does, e.g. a step that still exited 0).
+    fn mark_stopping(&self, received: i32) {
+        let ended = self.ended.is_some();
+        self.state.send_modify(|s| {
+            if !s.stopping {
+                s.stop_after_exit = ended;
+            }
+            s.stopping = true;
+            s.stop_signal.get_or_insert(received);
+        });
+    }
+
+    /// "child" or "pre step", for the log.
+    fn what(&self) -> &'static str {
+        if self.opts.pre_step {
+            "pre step"
+        } else {
+            "child"
+        }
     }
 
     /// Whether `sig` goes to the child's whole process group (--signal-group).
@@ -265,16 +309,17 @@ impl Supervisor {
 
     /// Whether kill(-child) can reach only processes of this tree: the main child is not
     /// reaped yet (its pid holds the group's number), or /proc shows a member of the group
-    /// that descends from kai-init. As PID 1 every process in the namespace is ours.
+    /// that descends from kai-init. Without /proc to ask, only PID 1 assumes so.
     fn group_is_ours(&self, procs: Option<&[Proc]>) -> bool {
-        self.opts.pid1
-            || self.ended.is_none()
-            || procs.is_some_and(|p| proc::has_member(p, self.child, std::process::id() as i32))
+        let me = std::process::id() as i32;
+        self.ended.is_none()
+            || procs.map_or(self.opts.pid1, |p| proc::has_member(p, self.child, me))
     }
 
     /// Sends `sig` to the main child, or to its group for a --signal-group signal (a child
     /// that moved itself to another group still gets it directly).
     fn forward(&mut self, sig: i32) {
+        self.note_kill(sig);
         let result = if self.to_group(sig) && self.group_is_ours(None) {
             kill(-self.child, sig).or_else(|_| kill(self.child, sig))
         } else {
@@ -291,7 +336,8 @@ impl Supervisor {
         }
     }
 
-    fn kill_child_group(&self, sig: i32) {
+    fn kill_child_group(&mut self, sig: i32) {
+        self.note_kill(sig);
         if self.group_is_ours(proc::processes().as_deref()) {
             let _ = kill(-self.child, sig);
         }
@@ -306,8 +352,11 @@ impl Supervisor {
             match reaper::next() {
                 Reap::Child(pid, WaitEvent::Ended(ended)) => {
                     reaped += 1;
-                    // Killed by SIGKILL: maybe by the OOM killer (issue 9, `supervise::oom`).
-                    if let (Ended::Signaled(SIGKILL), Some(oom)) = (ended, oom::get()) {
+                    // Killed by SIGKILL: maybe by the OOM killer (issue 9, `supervise::oom`),
+                    // unless kai-init sent SIGKILL itself (issue 17, item 4).
+                    if let (Ended::Signaled(SIGKILL), Some(oom), false) =
+                        (ended, oom::get(), self.sent_kill)
+                    {
                         oom.note_killed(pid);
                         sigkilled = true;
                     }
@@ -340,13 +389,14 @@ impl Supervisor {
     }
 
     fn on_child_ended(&mut self, ended: Ended) {
+        let what = self.what();
         match ended {
-            Ended::Exited(code) => info!(code, "child exited"),
+            Ended::Exited(code) => info!(code, "{what} exited"),
             // The OOM killer's SIGKILL (issue 9): said on the exit line; the code stays 137.
-            Ended::Signaled(SIGKILL) if killed_by_oom() => {
-                error!(signal = %name(SIGKILL), "child killed by the kernel's OOM killer")
+            Ended::Signaled(SIGKILL) if !self.sent_kill && killed_by_oom() => {
+                error!(signal = %name(SIGKILL), "{what} killed by the kernel's OOM killer")
             }
-            Ended::Signaled(sig) => info!(signal = %name(sig), "child killed by signal"),
+            Ended::Signaled(sig) => info!(signal = %name(sig), "{what} killed by signal"),
         }
         self.ended = Some(ended);
         self.state.send_modify(|s| {
@@ -380,7 +430,7 @@ impl Supervisor {
                 };
             }
             Phase::Running | Phase::Draining { .. } => {
-                info!(timeout = ?self.opts.stop_timeout, "main child ended; stopping the processes it left behind");
+                info!(timeout = ?self.opts.stop_timeout, "{} ended; stopping the processes it left behind", if self.opts.pre_step { "pre step" } else { "main child" });
                 self.signal_leftovers(SIGTERM);
                 self.phase = Phase::Cleanup {
                     kill_at: Some(after(Instant::now(), self.opts.stop_timeout)),
@@ -390,34 +440,49 @@ impl Supervisor {
         }
     }
 
-    /// The leftovers: as PID 1 every other process in the namespace, as a subreaper every
-    /// process descending from kai-init (the child's group and every orphan it inherited).
-    /// TERM goes once to each; KILL to all, and also through kill(-1) as PID 1 or to the
-    /// child's group while it is provably ours, which catches a process forked meanwhile.
-    /// Without a /proc of this namespace, kill(-1) or the group is all there is; a
-    /// subreaper without it cannot prove the group is still its own and leaves it alone.
+    /// The leftovers: every process that descends from kai-init (the child's group and
+    /// every orphan reparented to kai-init), never any other process of the namespace: as
+    /// PID 1 that also holds `docker exec` / `kubectl exec` sessions, whose parent is
+    /// outside the namespace (issue 17, item 2). TERM goes once to each; KILL to all, and
+    /// to the child's group while it is provably ours, which catches a process forked
+    /// meanwhile. Without a /proc of this namespace nothing can be told apart: as PID 1
+    /// kill(-1) is all there is; a subreaper signals the group only while it is provably
+    /// its own.
     fn signal_leftovers(&mut self, sig: i32) {
+        self.note_kill(sig);
         let me = std::process::id() as i32;
-        let (pid1, group) = (self.opts.pid1, self.child);
         let procs = proc::processes();
-        let whole = if pid1 { -1 } else { -group };
-        let whole_ok = pid1 || self.group_is_ours(procs.as_deref());
-        if sig == SIGKILL && whole_ok {
-            let _ = kill(whole, SIGKILL);
-        } else if procs.is_none() && whole_ok && self.signalled.insert(-1) {
-            let _ = kill(whole, sig);
+        let group_ok = self.group_is_ours(procs.as_deref());
+        let Some(all) = procs else {
+            let whole = match (self.opts.pid1, group_ok) {
+                (true, _) => Some(-1),
+                (false, true) => Some(-self.child),
+                (false, false) => None,
+            };
+            if let Some(whole) = whole.filter(|_| sig == SIGKILL || self.signalled.insert(-1)) {
+                let _ = kill(whole, sig);
+            }
+            return;
+        };
+        if sig == SIGKILL && group_ok {
+            let _ = kill(-self.child, SIGKILL);
         }
-        let all = procs.unwrap_or_default();
-        let ours = |p: &Proc| pid1 || proc::descends_from(&all, p.pid, me);
-        let leftovers: Vec<Proc> = all
-            .iter()
-            .filter(|p| !p.zombie && p.pid != me && ours(p))
-            .copied()
-            .collect();
-        for p in leftovers {
-            if (sig == SIGKILL && !pid1) || (sig != SIGKILL && self.signalled.insert(p.pid)) {
+        let ours = |p: &&Proc| !p.zombie && p.pid != me && proc::descends_from(&all, p.pid, me);
+        for p in all.iter().filter(ours) {
+            if sig == SIGKILL || self.signalled.insert(p.pid) {
                 debug!(pid = p.pid, signal = %name(sig), "signalling leftover");
                 let _ = kill(p.pid, sig);
+            }
+        }
+    }
+
+    /// kai-init is about to send SIGKILL: remember it, so no SIGKILL death from now on is
+    /// blamed on the OOM killer (issue 17, item 4).
+    fn note_kill(&mut self, sig: i32) {
+        if sig == SIGKILL {
+            self.sent_kill = true;
+            if let Some(oom) = oom::get() {
+                oom.note_own_kill();
             }
         }
     }

@@ -63,6 +63,10 @@ struct Inner {
     killed: Vec<i32>,
     /// The main child was named as an OOM victim.
     main_oom: bool,
+    /// kai-init sent SIGKILL itself (a stop that timed out, leftovers): a zombie or a
+    /// process with SIGKILL pending may be its own doing, so from then on only processes
+    /// the supervisor reaped and did not kill itself are named.
+    own_kill: bool,
 }
 
 static OOM: OnceLock<Oom> = OnceLock::new();
@@ -155,6 +159,11 @@ impl Oom {
         lock(&self.inner).killed.push(pid);
     }
 
+    /// The supervisor is about to send SIGKILL (see `Inner::own_kill`).
+    pub fn note_own_kill(&self) {
+        lock(&self.inner).own_kill = true;
+    }
+
     /// Whether the main child was counted as an OOM victim (for its exit line).
     pub fn main_child_oom(&self) -> bool {
         lock(&self.inner).main_oom
@@ -215,6 +224,13 @@ impl Oom {
             }
         };
         let mut pids = killed;
+        if inner.own_kill {
+            // What is dying now may be kai-init's own SIGKILL: an OOM seen now is
+            // "a process in the container" unless the reaper saw its victim.
+            pids.sort_unstable();
+            pids.dedup();
+            return pids.into_iter().map(name).collect();
+        }
         // WNOWAIT: look without reaping; the supervisor reaps as usual on its SIGCHLD.
         let peek = |id| {
             waitid(
@@ -375,6 +391,49 @@ mod tests {
         fn pending_masks_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let _ = sigkill_pending(&bytes);
         }
+    }
+
+    /// Issue 17, item 4: the main child died of a SIGKILL kai-init sent itself (a stop
+    /// that timed out) while the counter shows an earlier OOM kill nobody saw: the zombie
+    /// killed by SIGKILL is the likeliest victim by the usual rule, and must not be named
+    /// once kai-init said it sent SIGKILL.
+    #[test]
+    fn a_sigkill_kai_init_sent_is_never_the_oom_killers() {
+        let dir = std::env::temp_dir().join(format!("kai-oom-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.events"), "oom 1\noom_kill 0\n").unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        crate::sys::kill(pid, libc::SIGKILL).unwrap();
+        // A zombie killed by SIGKILL, not reaped: what `victims` peeks at.
+        while crate::sys::proc::read(pid).is_some_and(|p| !p.zombie) {
+            std::thread::yield_now();
+        }
+        let oom_with = |own_kill: bool| {
+            let oom = Oom {
+                cgroup: Cgroup::V2(dir.clone()),
+                inner: Mutex::new(Inner {
+                    main: Some((pid, "node".into())),
+                    ..Inner::default()
+                }),
+            };
+            if own_kill {
+                oom.note_own_kill();
+            }
+            std::fs::write(dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+            assert_eq!(oom.check(), 1);
+            std::fs::write(dir.join("memory.events"), "oom 1\noom_kill 0\n").unwrap();
+            (oom.status().last.unwrap().victim, oom.main_child_oom())
+        };
+        // The usual rule names the zombie (the proof the fixture reaches that rule)...
+        assert_eq!(oom_with(false), (format!("pid {pid} (node)"), true));
+        // ...and not once kai-init sent SIGKILL itself.
+        assert_eq!(oom_with(true), ("a process in the container".into(), false));
+        let _ = child.wait();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

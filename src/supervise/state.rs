@@ -21,6 +21,11 @@ pub struct State {
     pub pre: Span,
     /// A stop signal arrived: /readyz fails from now on.
     pub stopping: bool,
+    /// The signal that asked for the stop, as received (before `--signal-map`).
+    pub stop_signal: Option<i32>,
+    /// The stop came only after the process had ended (a pre step's clean-up): its exit
+    /// status answers nothing about the stop.
+    pub stop_after_exit: bool,
     /// How the main child ended: (exit code, terminating signal).
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
@@ -40,6 +45,8 @@ impl Default for State {
             wait: Span::default(),
             pre: Span::default(),
             stopping: false,
+            stop_signal: None,
+            stop_after_exit: false,
             exit_code: None,
             exit_signal: None,
             reaped: 0,

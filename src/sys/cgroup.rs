@@ -172,10 +172,11 @@ pub fn resolve(memberships: &[Membership], mounts: &[Mount]) -> Option<Cgroup> {
             .find_map(|mnt| dir_under(mnt, &m.path))
     };
     if let Some(memory) = v1(b"memory") {
+        let cpu = |c: &[u8]| v1(c).filter(|_| same_path_as_memory(memberships, c));
         return Some(Cgroup::V1 {
             memory: Some(memory),
-            cpu: v1(b"cpu"),
-            cpuacct: v1(b"cpuacct"),
+            cpu: cpu(b"cpu"),
+            cpuacct: cpu(b"cpuacct"),
         });
     }
     let unified = memberships.iter().find(|m| m.controllers.is_empty())?;
@@ -184,6 +185,21 @@ pub fn resolve(memberships: &[Membership], mounts: &[Mount]) -> Option<Cgroup> {
         .filter(|mnt| mnt.v2)
         .find_map(|mnt| dir_under(mnt, &unified.path))
         .map(Cgroup::V2)
+}
+
+/// Whether kai-init's cgroup for `controller` is the one its memory cgroup is (the same
+/// path in both v1 hierarchies). A host that puts kai-init in a memory cgroup but leaves
+/// it in the cpu hierarchy's root would otherwise have the whole host's CPU reported as
+/// the container's (issue 17, item 17: 539 s on a fresh machine): no figure is better
+/// than another cgroup's.
+fn same_path_as_memory(memberships: &[Membership], controller: &[u8]) -> bool {
+    let path = |c: &[u8]| {
+        memberships
+            .iter()
+            .find(|m| m.controllers.iter().any(|x| x == c))
+            .map(|m| &m.path)
+    };
+    path(controller).is_some() && path(controller) == path(b"memory")
 }
 
 /// Where kai-init's cgroup directory may be under a hierarchy mounted at `mount_point`:
@@ -231,10 +247,11 @@ fn usual(memberships: &[Membership]) -> Option<Cgroup> {
         .iter()
         .any(|m| m.controllers.iter().any(|c| c == b"memory"))
     {
+        let cpu = |c: &str| v1(c).filter(|_| same_path_as_memory(memberships, c.as_bytes()));
         return Some(Cgroup::V1 {
             memory: Some(v1("memory")?),
-            cpu: v1("cpu"),
-            cpuacct: v1("cpuacct"),
+            cpu: cpu("cpu"),
+            cpuacct: cpu("cpuacct"),
         });
     }
     let unified = memberships.iter().find(|m| m.controllers.is_empty())?;
@@ -415,13 +432,24 @@ mod tests {
 
     #[test]
     fn finds_v1_on_a_hybrid_host_with_separate_cpu_mounts() {
+        // Memory, cpu and cpuacct in three different cgroups (this machine's layout):
+        // only memory is kai-init's own; cpuacct "/" is the whole host (issue 17, 17).
         let cg = parse_proc_cgroup(b"4:memory:/process_api/e5\n2:cpuacct:/\n1:cpu:/x\n0::/\n");
         assert_eq!(
             resolve(&cg, &parse_mountinfo(HOST_V1)),
             Some(Cgroup::V1 {
                 memory: Some("/sys/fs/cgroup/memory/process_api/e5".into()),
+                cpu: None,
+                cpuacct: None,
+            })
+        );
+        let same = parse_proc_cgroup(b"4:memory:/x\n2:cpuacct:/x\n1:cpu:/x\n0::/\n");
+        assert_eq!(
+            resolve(&same, &parse_mountinfo(HOST_V1)),
+            Some(Cgroup::V1 {
+                memory: Some("/sys/fs/cgroup/memory/x".into()),
                 cpu: Some("/sys/fs/cgroup/cpu/x".into()),
-                cpuacct: Some("/sys/fs/cgroup/cpuacct".into()),
+                cpuacct: Some("/sys/fs/cgroup/cpuacct/x".into()),
             })
         );
     }
@@ -445,6 +473,24 @@ mod tests {
         // A mount of a sibling ("/dockerx") does not show "/docker/abc".
         let other = [mount("/dockerx", "/m", false, "rw,memory")];
         assert_eq!(resolve(&cg, &other), None);
+    }
+
+    /// Issue 17, item 17: a v1 host that put kai-init in a memory cgroup but left it in
+    /// the cpu hierarchy's root: memory is reported, CPU is not (it would be the host's).
+    #[test]
+    fn cpu_from_another_cgroup_than_memory_is_not_reported() {
+        let info = b"500 400 0:40 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+501 400 0:41 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let cg = parse_proc_cgroup(b"5:memory:/user.slice/app\n3:cpu,cpuacct:/\n");
+        assert_eq!(
+            resolve(&cg, &parse_mountinfo(info)),
+            Some(Cgroup::V1 {
+                memory: Some("/sys/fs/cgroup/memory/user.slice/app".into()),
+                cpu: None,
+                cpuacct: None,
+            })
+        );
     }
 
     #[test]

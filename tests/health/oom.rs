@@ -165,7 +165,18 @@ fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_liv
     // kai-init and the main child (sh, now exec'd into sleep): the hog is gone.
     assert_eq!(m.value("kai_init_container_processes"), 2.0);
     assert!(m.value("kai_init_container_rss_bytes") > 0.0);
-    assert!(m.value("kai_init_container_cpu_usage_seconds_total") > 0.0);
+    // The test's cgroup has its own memory controller only: on v1 kai-init stays in the
+    // cpu hierarchy's cgroup of the test runner (often the root: the whole host), so no
+    // CPU figure may be reported as the container's (issue 17, item 17); on v2 the one
+    // cgroup holds both.
+    let cpu = m.get("kai_init_container_cpu_usage_seconds_total", &[]);
+    match cg.v2 {
+        true => assert!(cpu.is_some_and(|s| s > 0.0), "{cpu:?}"),
+        false => assert_eq!(
+            cpu, None,
+            "another cgroup's CPU reported as the container's"
+        ),
+    }
     assert!(m.value("kai_init_child_open_fds") >= 3.0);
     assert!(m.value("kai_init_last_oom_kill_timestamp_seconds") > 1.6e9);
 
