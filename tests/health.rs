@@ -32,6 +32,8 @@ mod start;
 mod starting;
 #[path = "health/strangers.rs"]
 mod strangers;
+#[path = "health/unhealthy.rs"]
+mod unhealthy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};

@@ -20,6 +20,8 @@
 //! | `KAI_INIT_PROBE` | `http://`, `tcp://`, `exec:` or `file:` target |
 //! | `KAI_INIT_PROBE_INTERVAL`, `KAI_INIT_PROBE_TIMEOUT` | duration above zero |
 //! | `KAI_INIT_PROBE_FAILURES` | whole number, at least 1 |
+//! | `KAI_INIT_EXIT_ON_UNHEALTHY` | `true`/`false` |
+//! | `KAI_INIT_MEMORY_WARN` | percentage 1..=100 or `off`, default `90` |
 //! | `KAI_INIT_PROBE_INITIAL_DELAY`, `KAI_INIT_DRAIN_DELAY` | duration |
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
@@ -238,6 +240,19 @@ const OPTIONS: &[Opt] = &[
         ),
         "3",
     ),
+    opt(
+        "exit-on-unhealthy",
+        "",
+        "When /livez turns failing after the child was ready (--probe-failures failed probes in a row, or an expired watchdog), stop the child as for SIGTERM and exit 69, so a restart policy restarts the container",
+    ),
+    with_default(
+        opt(
+            "memory-warn",
+            "PERCENT|off",
+            "Log one warning, naming the largest processes, when the container's working set crosses this share of its memory limit",
+        ),
+        "90",
+    ),
     with_default(
         opt(
             "probe-initial-delay",
@@ -393,6 +408,8 @@ pub fn parse_with(args: &[OsString], env: Lookup<'_>) -> Result<RunArgs, Stop> {
         probe_start_interval: s.value("probe-start-interval", parse_positive_duration)?,
         probe_timeout: s.value("probe-timeout", parse_positive_duration)?,
         probe_failures: s.value("probe-failures", parse_failures)?,
+        exit_on_unhealthy: s.switch("exit-on-unhealthy")?,
+        memory_warn: s.value("memory-warn", parse_memory_warn)?,
         probe_initial_delay: s.value("probe-initial-delay", crate::util::duration::parse)?,
         notify: s.one("notify", parse_notify)?,
         drain_delay: s.value("drain-delay", crate::util::duration::parse)?,
@@ -697,6 +714,17 @@ fn parse_failures(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// `--memory-warn`: a whole percentage 1..=100, or `off`.
+fn parse_memory_warn(text: &str) -> Result<Option<u8>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        t => match t.strip_suffix('%').unwrap_or(t).parse::<u8>() {
+            Ok(n @ 1..=100) => Ok(Some(n)),
+            _ => Err("expected a whole percentage from 1 to 100, or off".into()),
+        },
     }
 }
 

@@ -62,6 +62,12 @@ pub struct RunArgs {
     pub probe_initial_delay: Duration,
     pub notify: Option<Notify>,
     pub drain_delay: Duration,
+    /// `--exit-on-unhealthy`: a failing /livez (after the first pass) stops the child
+    /// and kai-init exits [`crate::util::error::UNHEALTHY`].
+    pub exit_on_unhealthy: bool,
+    /// `--memory-warn`: the share of the memory limit (percent) whose crossing by the
+    /// working set is warned about; None: off.
+    pub memory_warn: Option<u8>,
     /// Dependencies to wait for, in order, before anything starts (`--wait-for`).
     pub wait_for: Vec<Target>,
     /// How long all the waits together may take (`--wait-timeout`).

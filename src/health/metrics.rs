@@ -335,6 +335,25 @@ fn container(m: &mut Writer, res: &Resources) {
         u.memory_peak.map(|n| n.to_string()),
     );
     gauge(
+        "kai_init_container_memory_working_set_bytes",
+        "gauge",
+        "Memory usage minus the inactive file cache, as the kubelet counts it (what --memory-warn compares with the limit).",
+        u.memory_working_set.map(|n| n.to_string()),
+    );
+    let us = |us: Option<u64>| us.map(|n| format!("{:.6}", n as f64 / 1e6));
+    gauge(
+        "kai_init_container_memory_pressure_seconds_total",
+        "counter",
+        "Time some task of the container waited for memory (cgroup v2 memory.pressure, some total).",
+        us(u.memory_pressure_us),
+    );
+    gauge(
+        "kai_init_container_cpu_pressure_seconds_total",
+        "counter",
+        "Time some task of the container waited for CPU (cgroup v2 cpu.pressure, some total).",
+        us(u.cpu_pressure_us),
+    );
+    gauge(
         "kai_init_container_cpu_usage_seconds_total",
         "counter",
         "CPU time the container's cgroup has used.",

@@ -70,6 +70,7 @@ impl Health {
         state: Subscriber,
         claims: Claims,
         user_env: probe::Env,
+        unhealthy: Option<tokio::sync::watch::Sender<Option<String>>>,
     ) -> Result<Self, Error> {
         let mut listeners = Vec::new();
         // TCP first: its failure ends start-up, and nothing should be logged before that.
@@ -91,6 +92,7 @@ impl Health {
             gate: gate::Gate::new(),
             upstream: upstream::Upstream::from_env(),
             claims,
+            unhealthy,
         });
         let probe = args.probe.clone().map(|t| {
             let timing = probe::Timing {

@@ -245,6 +245,7 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                     s.notify.watchdog.map_or(0, |u| u.as_micros() as u64)
                 });
                 warn!(usec, "watchdog expired: no WATCHDOG=1 in time; /livez fails");
+                shared.unhealthy(format!("the watchdog expired: no WATCHDOG=1 within {usec} µs"));
             }
         }
     }

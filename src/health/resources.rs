@@ -9,7 +9,7 @@
 //! directory listing for the child's descriptors. Reads only: it never touches a process.
 
 use crate::supervise::oom;
-use crate::sys::cgroup::{parse_statm_resident, Usage};
+use crate::sys::cgroup::Usage;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
@@ -57,24 +57,9 @@ fn namespace_pids() -> Option<Vec<i32>> {
 /// (a preforked server's workers) count once per process, as `ps` and cgroup-less
 /// tools count them: the cgroup's memory usage is the deduplicated figure.
 fn rss_sum(pids: &[i32]) -> u64 {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .and_then(|p| u64::try_from(p).ok())
-        .unwrap_or(4096);
-    // statm is one short line (seven numbers): one read into a buffer that holds any of
-    // them, so three system calls per process (open, read, close).
-    let mut buf = [0u8; 160];
     pids.iter()
-        .filter_map(|pid| {
-            use std::io::Read;
-            let mut f = std::fs::File::open(format!("/proc/{pid}/statm")).ok()?;
-            let n = f.read(&mut buf).ok()?;
-            parse_statm_resident(&buf[..n])
-        })
-        .fold(0u64, |sum, pages| {
-            sum.saturating_add(pages.saturating_mul(page))
-        })
+        .filter_map(|&pid| crate::sys::proc::rss_bytes(pid))
+        .fold(0u64, u64::saturating_add)
 }
 
 fn open_fds(pid: i32) -> Option<u64> {

@@ -26,6 +26,8 @@ pub struct Shared {
     pub gate: Arc<Gate>,
     pub upstream: Option<Upstream>,
     pub claims: Claims,
+    /// `--exit-on-unhealthy`: where to say that /livez turned failing.
+    pub unhealthy: Option<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 impl Shared {
@@ -92,18 +94,41 @@ impl Shared {
             (true, (0, _)) => {}
             (true, (n, _)) => info!(result = %message, after = n, "probe passes again"),
             (false, (n, _)) if counts && n + 1 == failures => {
-                warn!(result = %message, failures, "probe failed {failures} times in a row; not live")
+                warn!(result = %message, failures, "probe failed {failures} times in a row; not live");
+                // Only after the first pass: failures before it are a slow start, which
+                // the start budget (/startupz) judges (issue 21).
+                if phase == Phase::Running {
+                    self.unhealthy(format!(
+                        "{failures} probes failed in a row, the last: {message}"
+                    ));
+                }
             }
             // Before the first pass a failure is the app starting: the probe loop says
             // at info, now and then, that it is still waiting.
             (false, _) if starting => debug!(result = %message, "probe failed; not ready yet"),
+            // A child that is being stopped stops answering: news, not a warning.
+            (false, (0, _)) if self.state.borrow().stopping => {
+                debug!(result = %message, "probe failed while stopping")
+            }
             (false, (0, _)) => warn!(result = %message, "probe failed; not ready"),
             (false, _) => {}
         }
         self.refresh();
-        // Issue 9: without a kernel event source, a probe tick is when an OOM kill shows.
+        // Issue 9: without a kernel event source, a probe tick is when an OOM kill shows;
+        // issue 21: and when memory is checked against --memory-warn.
         if let Some(oom) = crate::supervise::oom::get() {
             oom.check();
+        }
+        if let Some(memory) = crate::supervise::memory::get() {
+            memory.check();
+        }
+    }
+
+    /// /livez turned failing after the child was ready: with `--exit-on-unhealthy`, the
+    /// supervisor stops the child (once: a later reason changes nothing).
+    pub fn unhealthy(&self, reason: String) {
+        if let Some(tx) = &self.unhealthy {
+            tx.send_if_modified(|r| r.is_none() && r.replace(reason).is_none());
         }
     }
 
@@ -118,6 +143,9 @@ impl Shared {
         // Issue 9: read before any lock is taken (files, not locks, are the slow part).
         let child = self.view(|_, st, _| st.child_pid.filter(|_| st.running));
         let resources = resources::gather(child);
+        if let Some(memory) = crate::supervise::memory::get() {
+            memory.check();
+        }
         let requests = lock(&self.requests);
         self.view(|cfg, st, s| {
             let verdicts = metrics::Verdicts {

@@ -47,6 +47,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
     // Still root: cgroup v1's OOM event registration is root's (issue 9).
     let oom = crate::supervise::oom::prepare();
+    let memory = crate::supervise::memory::prepare(args.memory_warn);
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
         Some(select) => crate::start::file_env::load(select).map_err(Error::from)?,
@@ -61,7 +62,11 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // COMMAND gets the notify socket on top.
     let mut env = user_env(identity.as_ref());
     env.extend(secrets);
-    let mut health = crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone())?;
+    // --exit-on-unhealthy: the health side tells the supervisor, never a process.
+    let (unhealthy_tx, unhealthy_rx) = tokio::sync::watch::channel(None);
+    let unhealthy_tx = args.exit_on_unhealthy.then_some(unhealthy_tx);
+    let mut health =
+        crate::health::Health::bind(&args, subscriber, claims.clone(), env.clone(), unhealthy_tx)?;
 
     if let (Some(id), Some(spec)) = (&identity, &args.user) {
         sys::privileges::drop_to(id).map_err(|err| Error::Privileges {
@@ -88,6 +93,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         interactive: sys::tty::in_foreground(),
         pid1,
         claims,
+        unhealthy: args.exit_on_unhealthy.then_some(unhealthy_rx),
         pre_step: false,
     };
     // With nothing to wait for or run first, COMMAND starts before the event loop exists:
@@ -141,14 +147,21 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                     args.command[0].to_string_lossy().into_owned(),
                 );
             }
+            if let Some(memory) = memory {
+                crate::supervise::memory::init(memory);
+            }
             let health = health.start();
 
+            let state = publisher.subscribe();
             let ended = Supervisor::new(options, pid, publisher)
                 .run(&mut signals)
                 .await;
             // Said here, not only by the health side's own task: a child that dies at once
             // ends this loop before that task could run.
             health.exiting();
+            if state.borrow().stopped_unhealthy {
+                return Ok(crate::util::error::UNHEALTHY);
+            }
             Ok(exit_code(ended, &args.success_code))
         });
         // kai-init exits right after this: tearing the runtime down (deregistering and

@@ -93,6 +93,7 @@ async fn run_step(
     let (publisher, state) = tokio::sync::watch::channel(State::default());
     let opts = Options {
         pre_step: true,
+        unhealthy: None,
         drain_delay: std::time::Duration::ZERO,
         ..options.clone()
     };

@@ -23,6 +23,7 @@
 
 pub mod claims;
 pub mod exit;
+pub mod memory;
 pub mod oom;
 pub mod state;
 
@@ -49,6 +50,22 @@ use crate::util::clock::after;
 const SIGKILL: i32 = libc::SIGKILL;
 const SIGTERM: i32 = libc::SIGTERM;
 
+/// The next reason the health side sent, if it watches for unhealthiness at all.
+async fn unhealthy_reason(rx: &mut Option<tokio::sync::watch::Receiver<Option<String>>>) -> String {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        if rx.changed().await.is_err() {
+            // The health side is gone (kai-init is exiting): nothing more will come.
+            return std::future::pending().await;
+        }
+        if let Some(reason) = rx.borrow_and_update().clone() {
+            return reason;
+        }
+    }
+}
+
 /// After SIGKILL to the leftovers, how long to wait for processes stuck in the kernel
 /// (D state) before kai-init exits anyway and lets the namespace take them.
 const LAST_GRACE: Duration = Duration::from_secs(2);
@@ -67,6 +84,9 @@ pub struct Options {
     pub pid1: bool,
     /// Exit statuses the health side's exec: probes wait for.
     pub claims: Claims,
+    /// `--exit-on-unhealthy`: the health side sends the reason here when /livez turns
+    /// failing after the child was ready; the child is then stopped as for SIGTERM.
+    pub unhealthy: Option<tokio::sync::watch::Receiver<Option<String>>>,
     /// This supervisor runs a `--pre` step, not COMMAND: every signal that
     /// [`ends_start`] names (QUIT and HUP too) marks the stop, in every phase, so
     /// COMMAND never starts after one; and the log says "pre step", not "child".
@@ -127,6 +147,8 @@ impl Supervisor {
     /// Runs until the main child has ended and no other child is left; returns how the
     /// main child ended.
     pub async fn run(mut self, signals: &mut Signals) -> Ended {
+        // Out of `self`, so that waiting on it does not hold `self` across the handlers.
+        let mut unhealthy = self.opts.unhealthy.take();
         loop {
             if let (Some(ended), false) = (self.ended, self.children_left) {
                 if self.opts.interactive {
@@ -160,7 +182,32 @@ impl Supervisor {
                     }
                 },
                 () = timer => self.on_deadline(),
+                reason = unhealthy_reason(&mut unhealthy) => self.on_unhealthy(&reason),
             }
+        }
+    }
+
+    /// The health side says the child is dead-but-running: stop it as a SIGTERM would
+    /// (after --signal-map, with --drain-delay and --stop-timeout), and exit `UNHEALTHY`.
+    /// Once a stop is under way there is nothing to add.
+    fn on_unhealthy(&mut self, reason: &str) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        error!(
+            reason,
+            "child is unhealthy; stopping it (--exit-on-unhealthy)"
+        );
+        self.state.send_modify(|s| s.stopped_unhealthy = true);
+        if mapped(&self.opts.signal_map, SIGTERM) == 0 {
+            // TERM means nothing to this child (--signal-map TERM:0): SIGKILL at the
+            // deadline is the only stop there is.
+            self.mark_stopping(SIGTERM);
+            self.phase = Phase::Stopping {
+                kill_at: Some(after(Instant::now(), self.opts.stop_timeout)),
+            };
+        } else {
+            self.on_signal(SIGTERM, 0);
         }
     }
 

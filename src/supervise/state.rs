@@ -26,6 +26,9 @@ pub struct State {
     /// The stop came only after the process had ended (a pre step's clean-up): its exit
     /// status answers nothing about the stop.
     pub stop_after_exit: bool,
+    /// `--exit-on-unhealthy` stopped the child: kai-init exits `UNHEALTHY`, whatever the
+    /// child's status.
+    pub stopped_unhealthy: bool,
     /// How the main child ended: (exit code, terminating signal).
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
@@ -47,6 +50,7 @@ impl Default for State {
             stopping: false,
             stop_signal: None,
             stop_after_exit: false,
+            stopped_unhealthy: false,
             exit_code: None,
             exit_signal: None,
             reaped: 0,

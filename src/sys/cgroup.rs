@@ -41,8 +41,15 @@ pub struct Usage {
     pub memory_bytes: Option<u64>,
     pub memory_limit: Option<Limit>,
     pub memory_peak: Option<u64>,
+    /// Usage minus the inactive file cache, as the kubelet counts it for evictions and
+    /// `kubectl top`: what cannot simply be dropped.
+    pub memory_working_set: Option<u64>,
     pub cpu_usage_ns: Option<u64>,
     pub cpu_throttled_ns: Option<u64>,
+    /// cgroup v2's PSI (`memory.pressure`, `cpu.pressure`): total time some task stalled,
+    /// in microseconds.
+    pub memory_pressure_us: Option<u64>,
+    pub cpu_pressure_us: Option<u64>,
 }
 
 /// One line of /proc/self/cgroup: `ID:CONTROLLERS:PATH`.
@@ -293,6 +300,24 @@ pub fn parse_keyed(bytes: &[u8], key: &str) -> Option<u64> {
     })
 }
 
+/// The `total=` of the `some` line of a PSI file (`memory.pressure`, `cpu.pressure`):
+/// `some avg10=0.00 avg60=0.00 avg300=0.00 total=12345`, microseconds.
+pub fn parse_pressure(bytes: &[u8]) -> Option<u64> {
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"some "))?;
+    let total = line
+        .split(|&b| b == b' ')
+        .find_map(|w| w.strip_prefix(b"total="))?;
+    parse_u64(total)
+}
+
+/// The working set from usage and memory.stat: usage minus `key` (the inactive file
+/// cache), never below zero (the kubelet's rule).
+pub fn working_set(usage: Option<u64>, stat: &[u8], key: &str) -> Option<u64> {
+    Some(usage?.saturating_sub(parse_keyed(stat, key).unwrap_or(0)))
+}
+
 /// The pids of `cgroup.procs`, one a line; anything else on a line is skipped.
 pub fn parse_pids(bytes: &[u8]) -> Vec<i32> {
     bytes
@@ -366,6 +391,18 @@ impl Cgroup {
         parse_keyed(&read_file(&self.oom_file())?, "oom_kill")
     }
 
+    /// v2's `memory.oom.group`: the OOM killer kills the whole cgroup at once (Kubernetes
+    /// 1.28+ sets it), kai-init included.
+    pub fn read_oom_group(&self) -> Option<bool> {
+        match self {
+            Cgroup::V2(dir) => read(dir, "memory.oom.group")
+                .as_deref()
+                .and_then(parse_u64)
+                .map(|v| v == 1),
+            Cgroup::V1 { .. } => None,
+        }
+    }
+
     /// The processes in the cgroup, as pids of kai-init's PID namespace.
     pub fn read_procs(&self) -> Option<Vec<i32>> {
         Some(parse_pids(&read(self.memory_dir(), "cgroup.procs")?))
@@ -376,10 +413,16 @@ impl Cgroup {
         match self {
             Cgroup::V2(dir) => {
                 let stat = read(dir, "cpu.stat").unwrap_or_default();
+                let memory_bytes = num(dir, "memory.current");
+                let memory_stat = read(dir, "memory.stat").unwrap_or_default();
+                let pressure = |f| read(dir, f).as_deref().and_then(parse_pressure);
                 Usage {
-                    memory_bytes: num(dir, "memory.current"),
+                    memory_bytes,
                     memory_limit: read(dir, "memory.max").as_deref().and_then(parse_limit),
                     memory_peak: num(dir, "memory.peak"),
+                    memory_working_set: working_set(memory_bytes, &memory_stat, "inactive_file"),
+                    memory_pressure_us: pressure("memory.pressure"),
+                    cpu_pressure_us: pressure("cpu.pressure"),
                     cpu_usage_ns: parse_keyed(&stat, "usage_usec").map(|u| u.saturating_mul(1000)),
                     cpu_throttled_ns: parse_keyed(&stat, "throttled_usec")
                         .map(|u| u.saturating_mul(1000)),
@@ -391,8 +434,17 @@ impl Cgroup {
                 cpuacct,
             } => {
                 let mem = memory.as_deref();
+                let memory_bytes = mem.and_then(|d| num(d, "memory.usage_in_bytes"));
+                let memory_stat = mem.and_then(|d| read(d, "memory.stat")).unwrap_or_default();
                 Usage {
-                    memory_bytes: mem.and_then(|d| num(d, "memory.usage_in_bytes")),
+                    memory_bytes,
+                    memory_working_set: working_set(
+                        memory_bytes,
+                        &memory_stat,
+                        "total_inactive_file",
+                    ),
+                    memory_pressure_us: None,
+                    cpu_pressure_us: None,
                     memory_limit: mem
                         .and_then(|d| read(d, "memory.limit_in_bytes"))
                         .as_deref()
@@ -588,6 +640,9 @@ mod tests {
                 ("memory.current", "4096\n"),
                 ("memory.max", "max\n"),
                 ("memory.peak", "8192\n"),
+                ("memory.stat", "anon 1024\nfile 3072\nactive_file 1024\ninactive_file 2048\n"),
+                ("memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n"),
+                ("cpu.pressure", "some avg10=1.00 avg60=0.00 avg300=0.00 total=42\n"),
                 ("cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\nthrottled_usec 7\n"),
                 ("cgroup.procs", "1\n12\n"),
             ],
@@ -601,8 +656,11 @@ mod tests {
                 memory_bytes: Some(4096),
                 memory_limit: Some(Limit::Unlimited),
                 memory_peak: Some(8192),
+                memory_working_set: Some(2048),
                 cpu_usage_ns: Some(1_500_000),
                 cpu_throttled_ns: Some(7000),
+                memory_pressure_us: Some(2_500_000),
+                cpu_pressure_us: Some(42),
             }
         );
         std::fs::remove_dir_all(dir).unwrap();
@@ -636,8 +694,12 @@ mod tests {
                 memory_bytes: Some(100),
                 memory_limit: Some(Limit::Bytes(100663296)),
                 memory_peak: Some(200),
+                // No memory.stat: nothing to subtract (the kubelet's figure would be usage).
+                memory_working_set: Some(100),
                 cpu_usage_ns: Some(123456789),
                 cpu_throttled_ns: None,
+                memory_pressure_us: None,
+                cpu_pressure_us: None,
             }
         );
         std::fs::remove_dir_all(dir).unwrap();
@@ -652,6 +714,8 @@ mod tests {
             let _ = parse_limit(&bytes);
             let _ = parse_keyed(&bytes, "oom_kill");
             let _ = parse_pids(&bytes);
+            let _ = parse_pressure(&bytes);
+            let _ = working_set(Some(u64::MAX), &bytes, "inactive_file");
             let _ = parse_statm_resident(&bytes);
             let _ = unescape(&bytes);
         }

@@ -42,6 +42,26 @@ impl Source {
         })
     }
 
+    /// cgroup v1 only: an eventfd that fires when `memory.usage_in_bytes` crosses `bytes`
+    /// (either way; Documentation/admin-guide/cgroup-v1/memory.rst, "Memory thresholds").
+    /// v2 has no such threshold: there the caller checks at probes and scrapes.
+    pub fn usage_threshold(cgroup: &Cgroup, bytes: u64) -> nix::Result<Source> {
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        if cgroup.is_v2() {
+            return Err(nix::errno::Errno::ENOTSUP);
+        }
+        let usage = std::fs::File::open(cgroup.memory_dir().join("memory.usage_in_bytes"))
+            .map_err(io_errno)?;
+        let efd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+        let line = format!("{} {} {bytes}", efd.as_raw_fd(), usage.as_raw_fd());
+        std::fs::write(cgroup.memory_dir().join("cgroup.event_control"), line).map_err(io_errno)?;
+        let fd = efd.as_fd().try_clone_to_owned().map_err(io_errno)?;
+        Ok(Source {
+            fd,
+            _control: Some(usage),
+        })
+    }
+
     /// The source on the runtime (needs a tokio runtime with I/O enabled).
     pub fn poll(self) -> std::io::Result<Events> {
         Ok(Events {

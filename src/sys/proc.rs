@@ -139,6 +139,23 @@ pub fn thread_count() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }
 
+/// A process's resident memory in bytes, from /proc/PID/statm; None when it is gone.
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    use std::io::Read;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096);
+    // statm is one short line (seven numbers): one read into a buffer that holds any of
+    // them, so three system calls per process (open, read, close).
+    let mut buf = [0u8; 160];
+    let mut f = std::fs::File::open(format!("/proc/{pid}/statm")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    let pages = crate::sys::cgroup::parse_statm_resident(&buf[..n])?;
+    Some(pages.saturating_mul(page))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{descends_from, has_member, parse_stat, sigkill_pending, Proc};

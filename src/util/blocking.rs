@@ -7,7 +7,16 @@
 //! future) keeps running, and the next [`Call::run`] awaits that same answer instead of
 //! starting a second thread beside it, so a hung call costs one thread, not one per
 //! attempt. A thread that has answered is joined at once: once the answer is in, no
-//! thread of this call is left (the terminal hand-over counts threads).
+//! thread of this call is left.
+//!
+//! These are kai-init's only threads besides the loop's, and that matters to one
+//! invariant: the spawn that hands the terminal to the child runs code between fork and
+//! exec, which is sound only in a single-threaded parent (`sys::unsafe_ops`, whose SAFETY
+//! comments rely on it). So a thread started here must never outlive the wait that
+//! needed it while COMMAND is being spawned: `--wait-for` joins its threads before
+//! COMMAND starts (and waits for /proc to stop listing them), and the probe task, whose
+//! threads may run at any time, starts only after COMMAND. The spawn re-checks
+//! /proc/self/task and refuses (125) rather than fork beside a thread.
 
 use std::thread::JoinHandle;
 

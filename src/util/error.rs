@@ -12,11 +12,18 @@
 //!   or group, a privilege step or a system call that failed, a listener it cannot bind;
 //! - 124: a `--wait-for` target was not up within `--wait-timeout` (COMMAND never ran);
 //! - 126: COMMAND exists but cannot be executed; 127: COMMAND not found;
+//! - 69 ([`UNHEALTHY`]): `--exit-on-unhealthy` stopped the child because /livez failed;
 //! - `kai-init check`: 0 healthy, 1 unhealthy or unreachable, 64 usage or invalid value.
 
 use std::{fmt, io};
 
 use super::text::short;
+
+/// kai-init stopped the child because it was unhealthy (`--exit-on-unhealthy`): sysexits'
+/// EX_UNAVAILABLE, "a service is unavailable". Not 2, 64 or 124-127 (kai-init's other
+/// codes), and not 128+N: a restart policy restarts on it, and a person reading the exit
+/// code can tell it from the child's own failures (which pass through unchanged).
+pub const UNHEALTHY: u8 = 69;
 
 #[derive(Debug)]
 pub enum Error {

@@ -124,6 +124,97 @@ impl Drop for Cgroup {
 /// Python that allocates a MiB at a time (touched, so it is resident) until killed.
 const HOG: &str = "x = []\nwhile True:\n    x.append(bytearray(1 << 20))\n";
 
+/// Python that makes 40 MiB resident, says so, and holds it.
+const GROW_AND_HOLD: &str = "import sys, time\nx = [bytearray(1 << 20) for _ in range(40)]\nprint('holding', flush=True)\ntime.sleep(1000)\n";
+
+/// Issue 21: the working set crosses --memory-warn's share of the limit (50% of 64 MiB)
+/// and holds there: exactly one warning, naming the process that grew, no OOM kill, and
+/// the working-set metric. `user`: the same after dropping to nobody (cgroup v1's
+/// threshold event is registered as root, before the drop).
+fn memory_warning(tag: &str, user: &[&str]) {
+    let cg = Cgroup::new(tag);
+    let at = At::Unix(socket_name(tag));
+    let mut args = vec![at.flag(), "--memory-warn".into(), "50".into()];
+    args.extend(user.iter().map(|s| s.to_string()));
+    let script = format!("exec {} -c \"{GROW_AND_HOLD}\"", util::python3());
+    args.extend(["--".into(), "sh".into(), "-c".into(), script]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut k = util::start(cg.kai(&args));
+    k.wait_stdout("holding", T);
+    // No probe and nothing scraped: on v1 only the threshold event can have told
+    // kai-init (on v2, which has none, the first scrape below is when it looks).
+    if !cg.v2 {
+        k.wait_line("memory:", T);
+    }
+    let m = metrics(&at);
+    let ws = m.value("kai_init_container_memory_working_set_bytes");
+    assert!(ws >= (LIMIT / 2) as f64 && ws <= LIMIT as f64, "{ws}");
+    let line = k.wait_line("memory:", T);
+    assert!(line.contains("warn"), "{line}");
+    assert!(line.contains("over 50% of its limit"), "{line}");
+    assert!(line.contains("limit=64 MiB"), "{line}");
+    let child = crate::child_pid(&at);
+    assert!(
+        line.contains(&format!("pid {child} (python3)")),
+        "names the grown process: {line}"
+    );
+    // Scraped again, still over the line: no second warning, and no OOM kill.
+    let _ = metrics(&at);
+    let _ = metrics(&at);
+    let warnings = k.stderr.iter().filter(|l| l.contains("memory:")).count();
+    assert_eq!(warnings, 1, "{:?}", k.stderr);
+    assert_eq!(cg.oom_kills(), 0);
+    assert!(
+        !k.stderr.iter().any(|l| l.contains("out of memory")),
+        "{:?}",
+        k.stderr
+    );
+}
+
+#[test]
+fn the_memory_warning_names_the_process_that_grew_once() {
+    memory_warning("memwarn", &[]);
+}
+
+#[test]
+fn the_memory_warning_works_after_dropping_to_another_user() {
+    memory_warning("memwarn-user", &["--user", "nobody"]);
+}
+
+/// Issue 17, item 3: with `--user`, kai-init subscribes to the OOM events while it is
+/// still root (cgroup v1's `cgroup.event_control` is root's, mode 0200). Before the fix
+/// the subscription came after the drop, failed with EACCES, and this kill, which nothing
+/// else makes kai-init look at (no probe, no scrape, not its child to reap), was never
+/// reported.
+#[test]
+fn the_oom_event_source_works_after_dropping_to_another_user() {
+    let cg = Cgroup::new("user");
+    let at = At::Unix(socket_name("oom-user"));
+    let script = format!(
+        "{py} -c '{HOG}'; echo \"main: hog ended $?\"; exec sleep 1000",
+        py = util::python3()
+    );
+    let mut k = util::start(cg.kai(&[
+        &at.flag(),
+        "--log-level",
+        "debug",
+        "--user",
+        "nobody",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let line = k.wait_line("out of memory", T);
+    assert!(line.contains("limit=64 MiB"), "{line}");
+    k.wait_stdout("main: hog ended 137", T);
+    assert!(
+        !k.stderr.iter().any(|l| l.contains("no OOM event source")),
+        "{:?}",
+        k.stderr
+    );
+}
+
 #[test]
 fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_lives_on() {
     let cg = Cgroup::new("grandchild");
