@@ -33,6 +33,8 @@ mod privileges;
 mod real_children;
 #[path = "core/reaping.rs"]
 mod reaping;
+#[path = "core/secrets.rs"]
+mod secrets;
 #[path = "core/servers.rs"]
 mod servers;
 #[path = "core/signals.rs"]
