@@ -67,10 +67,13 @@ pub fn expand(
     Ok(out)
 }
 
-/// `rest` (the text after `${`) as `NAME}` or `NAME:-default}`: the name, the default and
-/// how many bytes of `rest` the reference takes, its `}` included. `None` for anything
-/// else, which the caller leaves as written.
-fn reference(rest: &[u8]) -> Option<(&[u8], Option<&[u8]>, usize)> {
+/// A `${NAME}` or `${NAME:-default}`: the name, the default, and how many bytes after the
+/// `${` it takes, its `}` included.
+type Reference<'a> = (&'a [u8], Option<&'a [u8]>, usize);
+
+/// `rest` (the text after `${`) as `NAME}` or `NAME:-default}`. `None` for anything else,
+/// which the caller leaves as written.
+fn reference(rest: &[u8]) -> Option<Reference<'_>> {
     let end = rest.iter().position(|b| *b == b'}')?;
     let inner = &rest[..end];
     let (name, default) = match inner.windows(2).position(|w| w == b":-") {
