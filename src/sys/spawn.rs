@@ -145,11 +145,13 @@ fn exec_size(argv: &[CString], envp: Option<&[CString]>) -> ExecSize {
     };
     let cost = |s: &CString| s.as_bytes_with_nul().len() + std::mem::size_of::<usize>();
     let total = argv.iter().chain(envp).map(cost).sum();
+    // The first of equals: max_by_key keeps the last, so search backwards.
     let arg = argv
         .iter()
         .enumerate()
+        .rev()
         .max_by_key(|(_, a)| a.as_bytes().len());
-    let var = envp.iter().max_by_key(|v| v.as_bytes().len());
+    let var = envp.iter().rev().max_by_key(|v| v.as_bytes().len());
     let largest = match (arg, var) {
         (Some((i, a)), Some(v)) if a.as_bytes().len() > v.as_bytes().len() => {
             format!("argument {i}")
@@ -239,6 +241,50 @@ mod tests {
         // named by position only.
         let argv = c(&["sh", "-c", "a very long script, longer than any variable"]);
         assert_eq!(exec_size(&argv, Some(&envp)).largest, "argument 2");
+    }
+
+    /// Under the estimate's limit, over the kernel's once it adds the program's path: the
+    /// E2BIG from exec itself is the same 125 naming the largest variable, not 126.
+    #[test]
+    fn e2big_from_exec_is_too_big_not_command_s_fault() {
+        let argv = [OsString::from("/bin/sh"), "-c".into(), "exit 0".into()];
+        let limit = exec_limit();
+        let per_var = 100_000;
+        let mut env: Vec<(&'static str, Option<OsString>)> = Vec::new();
+        let size = |env: &[(&str, Option<OsString>)]| {
+            let (a, e) = c_strings(&argv, env).unwrap();
+            exec_size(&a, e.as_deref()).total
+        };
+        // Fill with variables of 100 kB (under the 128 KiB limit for one), then one that
+        // brings the estimate to 4 bytes under the limit: "/bin/sh" and its NUL (8
+        // bytes) are over it.
+        while size(&env) + per_var + 64 < limit {
+            let name: &'static str = Box::leak(format!("KAI_T{:02}", env.len()).into_boxed_str());
+            env.push((name, Some("v".repeat(per_var).into())));
+        }
+        env.push(("KAI_LAST", Some(OsString::new())));
+        let rest = limit - 4 - size(&env);
+        env.pop();
+        env.push(("KAI_LAST", Some("w".repeat(rest).into())));
+        assert_eq!(size(&env), limit - 4);
+        let spec = Spec {
+            argv: &argv,
+            env,
+            pre: PreExec {
+                take_terminal: false,
+                dup_fd: None,
+            },
+        };
+        match spawn(spec) {
+            Err(e @ Error::TooBig { .. }) => {
+                assert_eq!(e.exit_code(), 125);
+                assert!(
+                    e.to_string().contains("the largest is variable KAI_T00"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

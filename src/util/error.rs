@@ -105,8 +105,8 @@ impl fmt::Display for Error {
                 largest,
             } => write!(
                 f,
-                "cannot start '{command}': its arguments and environment take {} KiB, over \
-                 the kernel's limit of {} KiB for exec; the largest is {largest}",
+                "cannot start '{command}': its arguments and environment ({} KiB) do not \
+                 fit the kernel's limit for exec ({} KiB); the largest is {largest}",
                 size.div_ceil(1024),
                 limit / 1024
             ),
