@@ -38,15 +38,19 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     // Built for every spawn, the terminal's too (std builds its own there): the size
     // check needs them, and a NUL byte is refused here as it would be there.
     let (argv, envp) = c_strings(spec.argv, &spec.env).map_err(|err| exec_error(program, err))?;
-    let size = exec_size(&argv, envp.as_deref());
-    let limit = exec_limit();
-    if size.total > limit {
-        return Err(too_big(program, size, limit));
+    // Counted before the spawn only when kai-init changes the environment (secrets, the
+    // user's HOME, the notify socket): its own environment, with fewer arguments than its
+    // own, passed kai-init's own exec.
+    if envp.is_some() {
+        let (size, limit) = (exec_size(&argv, envp.as_deref()), exec_limit());
+        if size.total > limit {
+            return Err(too_big(program, size, limit));
+        }
     }
     // E2BIG from exec itself (the estimate leaves out the program's path as exec found it,
-    // which the kernel counts too): the same answer.
+    // which the kernel counts too; an --expand-env argument that grew): the same answer.
     let spawn_error = |err: io::Error| match err.raw_os_error() {
-        Some(libc::E2BIG) => too_big(program, size.clone(), limit),
+        Some(libc::E2BIG) => too_big(program, exec_size(&argv, envp.as_deref()), exec_limit()),
         _ => exec_error(program, err),
     };
     // A descriptor dup2'ed onto its own number keeps FD_CLOEXEC with some libcs: give the
@@ -68,7 +72,6 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
             .collect();
         return posix_spawnp(&argv, envp.as_deref(), &actions).map_err(spawn_error);
     }
-    drop((argv, envp));
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..]).process_group(0);
     for (key, value) in &spec.env {
@@ -125,7 +128,7 @@ fn c_strings<A: AsRef<OsStr>>(
 /// What exec copies onto the new program's stack, as the kernel counts it (fs/exec.c): each
 /// string with its NUL and a pointer to it. `largest` says which string is the largest,
 /// by name or position, never by value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 struct ExecSize {
     total: usize,
     largest: String,
