@@ -37,6 +37,8 @@ mod real_children;
 mod reaping;
 #[path = "core/seams.rs"]
 mod seams;
+#[path = "core/secrets.rs"]
+mod secrets;
 #[path = "core/servers.rs"]
 mod servers;
 #[path = "core/signals.rs"]

@@ -26,7 +26,7 @@
 //! | `KAI_INIT_NOTIFY` | `sd` or `fd:N` |
 //! | `KAI_INIT_WAIT_FOR` | `tcp://`, `http://` or `file:` targets, comma-separated |
 //! | `KAI_INIT_WAIT_TIMEOUT` | duration, default `60s` |
-//! | `KAI_INIT_FILE_ENV` | `NAME,...` (fill these), or `true`/`false` (every `NAME_FILE`) |
+//! | `KAI_INIT_FILE_ENV` | `NAME,...` (fill these), or `true`/`false` (every `NAME_FILE` under /run/secrets/) |
 //! | `KAI_INIT_EXPAND_ENV` | `true`/`false` |
 //! | `KAI_INIT_PRE` | command lines (see `words`), separated by unquoted `;` or newlines |
 //!
@@ -292,7 +292,7 @@ const OPTIONS: &[Opt] = &[
         ..opt(
             "file-env",
             "NAME,...",
-            "Set each NAME listed to the content of the file NAME_FILE=PATH names (one trailing newline removed; NAME_FILE removed), read before root is dropped; a listed NAME left unset is an error. Bare: every NAME_FILE except well-known path variables (SSL_CERT_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, ...). NAME=content up to 128 KiB, Linux's limit for one variable",
+            "Set each NAME listed to the content of the file NAME_FILE=PATH names (one trailing newline removed; NAME_FILE removed), read before root is dropped; a listed NAME left unset is an error. Bare: every NAME_FILE whose PATH lies under /run/secrets/ (other *_FILE variables are left as they are). NAME=content up to 128 KiB, Linux's limit for one variable",
         )
     },
     opt(

@@ -85,7 +85,7 @@ pub struct RunArgs {
 /// Which `NAME_FILE` variables `--file-env` turns into `NAME` (see `file_env`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileEnv {
-    /// Bare `--file-env`: every `NAME_FILE` but the well-known path variables.
+    /// Bare `--file-env`: every `NAME_FILE` whose path lies under /run/secrets/.
     Every,
     /// `--file-env=A,B`: exactly these NAMEs, each of which must end up set.
     Only(Vec<String>),

@@ -1,8 +1,11 @@
 //! `--expand-env`: `${NAME}` and `${NAME:-default}` in COMMAND's arguments and `--pre`
-//! words, from the child's final environment. `$$` is a literal `$`; any other `$` (a
-//! `$NAME` without braces, a lone `$`) stays as written, so a program's own `$` syntax
-//! survives. The default is taken as written (no expansion inside it) when NAME is unset
-//! or empty, as in sh. Works on bytes: arguments need not be UTF-8. No I/O.
+//! words, from the child's final environment. `$$` is a literal `$`. Everything else stays
+//! exactly as written: a `$NAME` without braces, a lone `$`, and any `${` that does not
+//! begin `${NAME}` or `${NAME:-default}` with NAME a variable name (`${a.b}` in a
+//! JavaScript template, `${HOME%/}` for a shell, an unclosed `${`), so a program's own `$`
+//! syntax survives (issue 17, item 14). The default is taken as written (no expansion
+//! inside it) when NAME is unset or empty, as in sh. Works on bytes: arguments need not be
+//! UTF-8. No I/O.
 
 use std::fmt;
 
@@ -10,10 +13,6 @@ use std::fmt;
 pub enum ExpandError {
     /// `${NAME}` with NAME unset and no default.
     Unset(String),
-    /// `${` without its `}`.
-    Unclosed,
-    /// `${...}` whose inside is not NAME or NAME:-default.
-    BadName(String),
 }
 
 impl fmt::Display for ExpandError {
@@ -23,15 +22,12 @@ impl fmt::Display for ExpandError {
                 f,
                 "${{{name}}} is not set (give a default: ${{{name}:-...}})"
             ),
-            ExpandError::Unclosed => f.write_str("'${' without its '}'"),
-            ExpandError::BadName(inner) => {
-                write!(f, "'${{{inner}}}' is not ${{NAME}} or ${{NAME:-default}}")
-            }
         }
     }
 }
 
-/// `text` with every `${...}` replaced from `lookup` and every `$$` made `$`.
+/// `text` with every `${NAME}` and `${NAME:-default}` replaced from `lookup` and every
+/// `$$` made `$`; any other byte, including a `${` that begins neither, is copied.
 pub fn expand(
     text: &[u8],
     lookup: &dyn Fn(&str) -> Option<Vec<u8>>,
@@ -44,33 +40,24 @@ pub fn expand(
                 out.push(b'$');
                 i += 2;
             }
-            (b'$', Some(b'{')) => {
-                let rest = &text[i + 2..];
-                let end = rest
-                    .iter()
-                    .position(|b| *b == b'}')
-                    .ok_or(ExpandError::Unclosed)?;
-                let inner = &rest[..end];
-                let (name, default) = match inner.windows(2).position(|w| w == b":-") {
-                    Some(at) => (&inner[..at], Some(&inner[at + 2..])),
-                    None => (inner, None),
-                };
-                if !crate::config::env_names::is_name(name) {
-                    return Err(ExpandError::BadName(
-                        crate::util::text::Shown(inner).to_string(),
-                    ));
+            (b'$', Some(b'{')) => match reference(&text[i + 2..]) {
+                Some((name, default, len)) => {
+                    // A name is ASCII, so this is exact.
+                    let name = String::from_utf8_lossy(name);
+                    match (lookup(&name), default) {
+                        (Some(v), Some(d)) if v.is_empty() => out.extend_from_slice(d),
+                        (Some(v), _) => out.extend_from_slice(&v),
+                        (None, Some(d)) => out.extend_from_slice(d),
+                        (None, None) => return Err(ExpandError::Unset(name.into_owned())),
+                    }
+                    i += 2 + len;
                 }
-                // A name is ASCII, so this is exact.
-                let name = String::from_utf8_lossy(name);
-                let value = lookup(&name);
-                match (value, default) {
-                    (Some(v), Some(d)) if v.is_empty() => out.extend_from_slice(d),
-                    (Some(v), _) => out.extend_from_slice(&v),
-                    (None, Some(d)) => out.extend_from_slice(d),
-                    (None, None) => return Err(ExpandError::Unset(name.into_owned())),
+                // Not ours: the `${` is copied and the text after it is read as usual.
+                None => {
+                    out.extend_from_slice(b"${");
+                    i += 2;
                 }
-                i += 2 + end + 1;
-            }
+            },
             (b, _) => {
                 out.push(b);
                 i += 1;
@@ -78,6 +65,22 @@ pub fn expand(
         }
     }
     Ok(out)
+}
+
+/// A `${NAME}` or `${NAME:-default}`: the name, the default, and how many bytes after the
+/// `${` it takes, its `}` included.
+type Reference<'a> = (&'a [u8], Option<&'a [u8]>, usize);
+
+/// `rest` (the text after `${`) as `NAME}` or `NAME:-default}`. `None` for anything else,
+/// which the caller leaves as written.
+fn reference(rest: &[u8]) -> Option<Reference<'_>> {
+    let end = rest.iter().position(|b| *b == b'}')?;
+    let inner = &rest[..end];
+    let (name, default) = match inner.windows(2).position(|w| w == b":-") {
+        Some(at) => (&inner[..at], Some(&inner[at + 2..])),
+        None => (inner, None),
+    };
+    crate::config::env_names::is_name(name).then_some((name, default, end + 1))
 }
 
 impl From<ExpandError> for crate::util::error::Error {
@@ -119,16 +122,45 @@ mod tests {
             "a default is taken as written"
         );
         assert_eq!(x("${NOPE}"), Err(ExpandError::Unset("NOPE".into())));
-        assert_eq!(x("${PORT"), Err(ExpandError::Unclosed));
-        assert_eq!(x("${1}"), Err(ExpandError::BadName("1".into())));
-        assert_eq!(x("${}"), Err(ExpandError::BadName(String::new())));
-        assert_eq!(x("${A-b}"), Err(ExpandError::BadName("A-b".into())));
+    }
+
+    /// Issue 17, item 14: what is not `${NAME}` or `${NAME:-default}` is another
+    /// program's syntax, and reaches it byte for byte.
+    #[test]
+    fn any_other_brace_is_left_as_written() {
+        for text in [
+            "console.log(`${a.b}`)",
+            "${HOME%/}",
+            "${1}",
+            "${}",
+            "${A-b}",
+            "${#PORT}",
+            "${PORT",
+            "${",
+            "$",
+            "a ${x.y} b",
+            "${NOPE:=v}",
+        ] {
+            assert_eq!(x(text), Ok(text.into()), "{text}");
+        }
+        // A reference after one that is not ours is still expanded.
+        assert_eq!(x("${a.b} ${PORT}"), Ok("${a.b} 3000".into()));
+        assert_eq!(x("${a.${PORT}}"), Ok("${a.3000}".into()));
+        // `$$` is `$` everywhere: the way to write a literal `${NAME}`.
+        assert_eq!(x("$${PORT} ${a$$b}"), Ok("${PORT} ${a$b}".into()));
     }
 
     proptest! {
         #[test]
         fn any_bytes_are_a_result_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = expand(&bytes, &env);
+        }
+
+        /// Text in which no `${` begins a name followed by `}` or `:-`, and with no `$$`,
+        /// comes back byte for byte.
+        #[test]
+        fn text_without_a_reference_is_unchanged(text in "([^$]|\\$[^${]|\\$\\{[^A-Za-z_$}]){0,20}") {
+            prop_assert_eq!(x(&text), Ok(text.clone()));
         }
 
         #[test]

@@ -35,6 +35,24 @@ pub struct Spec<'a> {
 /// Starts the child in a process group of its own and returns its pid (also its group id).
 pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
     let program = &spec.argv[0];
+    // Built for every spawn, the terminal's too (std builds its own there): the size
+    // check needs them, and a NUL byte is refused here as it would be there.
+    let (argv, envp) = c_strings(spec.argv, &spec.env).map_err(|err| exec_error(program, err))?;
+    // Counted before the spawn only when kai-init changes the environment (secrets, the
+    // user's HOME, the notify socket): its own environment, with fewer arguments than its
+    // own, passed kai-init's own exec.
+    if envp.is_some() {
+        let (size, limit) = (exec_size(&argv, envp.as_deref()), exec_limit());
+        if size.total > limit {
+            return Err(too_big(program, size, limit));
+        }
+    }
+    // E2BIG from exec itself (the estimate leaves out the program's path as exec found it,
+    // which the kernel counts too; an --expand-env argument that grew): the same answer.
+    let spawn_error = |err: io::Error| match err.raw_os_error() {
+        Some(libc::E2BIG) => too_big(program, exec_size(&argv, envp.as_deref()), exec_limit()),
+        _ => exec_error(program, err),
+    };
     // A descriptor dup2'ed onto its own number keeps FD_CLOEXEC with some libcs: give the
     // child a copy from another number instead (closed here once the spawn is done).
     let moved = match spec.pre.dup_fd {
@@ -48,14 +66,11 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
         .dup_fd
         .map(|(from, to)| (moved.as_ref().map_or(from, AsRawFd::as_raw_fd), to));
     if !spec.pre.take_terminal {
-        let (argv, envp) =
-            c_strings(spec.argv, &spec.env).map_err(|err| exec_error(program, err))?;
         let actions: Vec<FileAction> = dup_fd
             .map(|(from, to)| FileAction::Dup2 { from, to })
             .into_iter()
             .collect();
-        return posix_spawnp(&argv, envp.as_deref(), &actions)
-            .map_err(|err| exec_error(program, err));
+        return posix_spawnp(&argv, envp.as_deref(), &actions).map_err(spawn_error);
     }
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..]).process_group(0);
@@ -75,7 +90,7 @@ pub fn spawn(spec: Spec<'_>) -> Result<i32, Error> {
             Error::setup("hand the terminal to the child safely")(io::Error::other(why))
         }
         TerminalSpawnError::Setup(err) => Error::setup("prepare the notify descriptor")(err),
-        TerminalSpawnError::Spawn(err) => exec_error(program, err),
+        TerminalSpawnError::Spawn(err) => spawn_error(err),
     })?;
     // Dropping `Child` neither waits nor kills: the reaper owns its exit status.
     Ok(child.id() as i32)
@@ -110,6 +125,74 @@ fn c_strings<A: AsRef<OsStr>>(
     Ok((argv, Some(envp)))
 }
 
+/// What exec copies onto the new program's stack, as the kernel counts it (fs/exec.c): each
+/// string with its NUL and a pointer to it. `largest` says which string is the largest,
+/// by name or position, never by value.
+#[derive(Debug, PartialEq)]
+struct ExecSize {
+    total: usize,
+    largest: String,
+}
+
+fn exec_size(argv: &[CString], envp: Option<&[CString]>) -> ExecSize {
+    let own: Vec<CString>;
+    let envp = match envp {
+        Some(envp) => envp,
+        None => {
+            // kai-init's own environment passes through: count that.
+            own = std::env::vars_os()
+                .filter_map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok())
+                .collect();
+            &own
+        }
+    };
+    let cost = |s: &CString| s.as_bytes_with_nul().len() + std::mem::size_of::<usize>();
+    let total = argv.iter().chain(envp).map(cost).sum();
+    // The first of equals: max_by_key keeps the last, so search backwards.
+    let arg = argv
+        .iter()
+        .enumerate()
+        .rev()
+        .max_by_key(|(_, a)| a.as_bytes().len());
+    let var = envp.iter().rev().max_by_key(|v| v.as_bytes().len());
+    let largest = match (arg, var) {
+        (Some((i, a)), Some(v)) if a.as_bytes().len() > v.as_bytes().len() => {
+            format!("argument {i}")
+        }
+        (_, Some(v)) => {
+            let name = v
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or_default();
+            format!("variable {}", crate::util::text::Shown(name))
+        }
+        (Some((i, _)), None) => format!("argument {i}"),
+        (None, None) => "nothing".into(),
+    };
+    ExecSize { total, largest }
+}
+
+/// Linux's limit on argv and the environment together (execve(2), "Limits on size of
+/// arguments and environment"; fs/exec.c since 4.13): a quarter of the stack's soft limit,
+/// at most three quarters of the kernel's 8 MiB default stack (6 MiB), at least 128 KiB.
+/// The child inherits kai-init's limit, so this is the one its exec meets.
+fn exec_limit() -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    const MIB: u64 = 1024 * 1024;
+    let stack = getrlimit(Resource::RLIMIT_STACK).map_or(8 * MIB, |(soft, _)| soft);
+    (stack / 4).clamp(128 * 1024, 6 * MIB) as usize
+}
+
+fn too_big(program: &OsString, size: ExecSize, limit: usize) -> Error {
+    Error::TooBig {
+        command: program.to_string_lossy().into_owned(),
+        size: size.total,
+        limit,
+        largest: size.largest,
+    }
+}
+
 fn exec_error(program: &OsString, err: io::Error) -> Error {
     let command = program.to_string_lossy().into_owned();
     match err.kind() {
@@ -139,4 +222,77 @@ pub fn spawn_probe(argv: &[String], env: &[(&str, Option<OsString>)]) -> io::Res
         FileAction::DevNull { fd: 2, write: true },
     ];
     posix_spawnp(&argv, envp.as_deref(), &stdio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(list: &[&str]) -> Vec<CString> {
+        list.iter().map(|s| CString::new(*s).unwrap()).collect()
+    }
+
+    #[test]
+    fn exec_size_counts_strings_nuls_and_pointers_and_names_the_largest() {
+        let p = std::mem::size_of::<usize>();
+        let argv = c(&["sh", "-c", "true"]);
+        let envp = c(&["A=1", "BIG=12345678", "PATH=/bin"]);
+        let size = exec_size(&argv, Some(&envp));
+        assert_eq!(size.total, (3 + 3 + 5) + (4 + 13 + 10) + 6 * p);
+        assert_eq!(size.largest, "variable BIG");
+        // An argument larger than every variable (a secret expanded into it, say) is
+        // named by position only.
+        let argv = c(&["sh", "-c", "a very long script, longer than any variable"]);
+        assert_eq!(exec_size(&argv, Some(&envp)).largest, "argument 2");
+    }
+
+    /// Under the estimate's limit, over the kernel's once it adds the program's path: the
+    /// E2BIG from exec itself is the same 125 naming the largest variable, not 126.
+    #[test]
+    fn e2big_from_exec_is_too_big_not_command_s_fault() {
+        let argv = [OsString::from("/bin/sh"), "-c".into(), "exit 0".into()];
+        let limit = exec_limit();
+        let per_var = 100_000;
+        let mut env: Vec<(&'static str, Option<OsString>)> = Vec::new();
+        let size = |env: &[(&str, Option<OsString>)]| {
+            let (a, e) = c_strings(&argv, env).unwrap();
+            exec_size(&a, e.as_deref()).total
+        };
+        // Fill with variables of 100 kB (under the 128 KiB limit for one), then one that
+        // brings the estimate to 4 bytes under the limit: "/bin/sh" and its NUL (8
+        // bytes) are over it.
+        while size(&env) + per_var + 64 < limit {
+            let name: &'static str = Box::leak(format!("KAI_T{:02}", env.len()).into_boxed_str());
+            env.push((name, Some("v".repeat(per_var).into())));
+        }
+        env.push(("KAI_LAST", Some(OsString::new())));
+        let rest = limit - 4 - size(&env);
+        env.pop();
+        env.push(("KAI_LAST", Some("w".repeat(rest).into())));
+        assert_eq!(size(&env), limit - 4);
+        let spec = Spec {
+            argv: &argv,
+            env,
+            pre: PreExec {
+                take_terminal: false,
+                dup_fd: None,
+            },
+        };
+        match spawn(spec) {
+            Err(e @ Error::TooBig { .. }) => {
+                assert_eq!(e.exit_code(), 125);
+                assert!(
+                    e.to_string().contains("the largest is variable KAI_T00"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_exec_limit_is_within_the_kernels_bounds() {
+        let limit = exec_limit();
+        assert!((128 * 1024..=6 * 1024 * 1024).contains(&limit), "{limit}");
+    }
 }

@@ -9,7 +9,8 @@
 //! - 2: usage error of `kai-init` (unknown flag, missing value, no COMMAND);
 //! - 125: kai-init could not start: a setting that does not parse or cannot be read
 //!   (a flag's value, a `KAI_INIT_*` variable, /etc/passwd, /etc/group), an unknown user
-//!   or group, a privilege step or a system call that failed, a listener it cannot bind;
+//!   or group, a privilege step or a system call that failed, a listener it cannot bind,
+//!   arguments and environment (secrets included) too big for exec together;
 //! - 124: a `--wait-for` target was not up within `--wait-timeout` (COMMAND never ran);
 //! - 126: COMMAND exists but cannot be executed; 127: COMMAND not found;
 //! - 69 ([`UNHEALTHY`]): `--exit-on-unhealthy` stopped the child because /livez failed;
@@ -49,6 +50,16 @@ pub enum Error {
         error: String,
         after: std::time::Duration,
     },
+    /// argv and the environment together are over the kernel's limit for exec (125): the
+    /// environment kai-init built (`--file-env` secrets, most often) is at fault, not
+    /// COMMAND. `largest` names the largest variable, or the argument by its position;
+    /// never a value. Sizes in bytes.
+    TooBig {
+        command: String,
+        size: usize,
+        limit: usize,
+        largest: String,
+    },
     /// COMMAND was not found (127).
     NotFound { command: String },
     /// COMMAND exists but cannot be executed (126).
@@ -69,7 +80,8 @@ impl Error {
             | Error::Read { .. }
             | Error::Setup { .. }
             | Error::Privileges { .. }
-            | Error::Bind { .. } => 125,
+            | Error::Bind { .. }
+            | Error::TooBig { .. } => 125,
         }
     }
 }
@@ -92,6 +104,18 @@ impl fmt::Display for Error {
                 f,
                 "{target} not up after {}: {error}",
                 crate::util::duration::format(*after)
+            ),
+            Error::TooBig {
+                command,
+                size,
+                limit,
+                largest,
+            } => write!(
+                f,
+                "cannot start '{command}': its arguments and environment ({} KiB) do not \
+                 fit the kernel's limit for exec ({} KiB); the largest is {largest}",
+                size.div_ceil(1024),
+                limit / 1024
             ),
             Error::NotFound { command } => {
                 write!(f, "cannot run '{command}': command not found")

@@ -441,7 +441,7 @@ fn file_env_reads_a_root_only_secret_before_dropping_to_nobody() {
         "trace",
         "--user",
         "nobody",
-        "--file-env",
+        "--file-env=DB_PASSWORD",
         "--",
         "sh",
         "-c",
@@ -498,7 +498,7 @@ fn file_env_failures_exit_125_naming_the_variable_never_the_content() {
         (&[("PW_FILE", &big)], &["PW_FILE", &big, "limit"]),
     ];
     for (vars, needles) in cases {
-        let mut cmd = kai_bare_env(&["--file-env", "--", "echo", "ran"]);
+        let mut cmd = kai_bare_env(&["--file-env=PW", "--", "echo", "ran"]);
         cmd.envs(vars.iter().copied());
         let (status, stdout, stderr) = run(cmd, T);
         assert_eq!(status.code(), Some(125), "{vars:?}: {stderr}");
@@ -519,7 +519,7 @@ fn expand_env_fills_command_and_pre_steps_from_the_final_environment() {
     let mut cmd = kai_bare_env(&[
         "--log-level",
         "trace",
-        "--file-env",
+        "--file-env=TOKEN",
         "--expand-env",
         "--pre",
         &pre,
@@ -559,4 +559,32 @@ fn expand_env_refuses_an_unset_name_and_is_off_by_default() {
     let (status, stdout, stderr) = run(kai(&["--", "echo", "${KAI_TEST_UNSET_NAME}", "$$"]), T);
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "${KAI_TEST_UNSET_NAME} $$");
+}
+
+/// Issue 17, item 14: `${...}` that is not `${NAME}` or `${NAME:-default}` is another
+/// program's syntax (a JavaScript template, a shell's `${HOME%/}`): it reaches COMMAND as
+/// written, where it used to stop start-up (125).
+#[test]
+fn expand_env_leaves_other_brace_syntax_as_written() {
+    let js = "console.log(`${a.b}`)";
+    let mut cmd = kai(&[
+        "--expand-env",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s|' \"$@\"; echo ${HOME%/}",
+        "x",
+        js,
+        "${1}",
+        "${PORT",
+        "${KAI_TEST_PORT}",
+        "$${KAI_TEST_PORT}",
+    ]);
+    cmd.env("HOME", "/home/kai/").env("KAI_TEST_PORT", "3000");
+    let (status, stdout, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("{js}|${{1}}|${{PORT|3000|${{KAI_TEST_PORT}}|/home/kai")
+    );
 }

@@ -1,8 +1,9 @@
 //! `--file-env` chooses which `*_FILE` variables it reads (issue 10, review): an explicit
 //! list (`--file-env=A,B`, `KAI_INIT_FILE_ENV=A,B`) fills exactly those NAMEs, and a
-//! listed NAME left unset stops start-up (125); the bare flag fills every `NAME_FILE` but
-//! leaves well-known path variables such as SSL_CERT_FILE and AWS_WEB_IDENTITY_TOKEN_FILE
-//! to the programs that read them. Real binary, real files, real child.
+//! listed NAME left unset stops start-up (125); the bare flag fills a `NAME_FILE` only
+//! under /run/secrets/ (issue 17; tests/core/secrets.rs) and leaves every other path, such
+//! as SSL_CERT_FILE and AWS_WEB_IDENTITY_TOKEN_FILE, to the programs that read them. Real
+//! binary, real files, real child.
 
 use std::process::Command;
 
@@ -99,10 +100,12 @@ fn the_variable_takes_the_list_too() {
     assert_logged(&stderr, &["filled DB_PASSWORD, API_TOKEN from files"]);
 }
 
-/// The review's case: a CA bundle over 128 KiB (a real one is about 200 KiB) made bare
-/// --file-env exit 125, and a small one became SSL_CERT=<content> with SSL_CERT_FILE gone.
+/// The reviews' cases: a CA bundle over 128 KiB (a real one is about 200 KiB) made bare
+/// --file-env exit 125, and a small one became SSL_CERT=<content> with SSL_CERT_FILE gone;
+/// CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE was on no deny-list (issue 17). Bare --file-env now
+/// reads only under /run/secrets/: none of these is touched, whatever its name.
 #[test]
-fn bare_file_env_leaves_ssl_cert_file_and_the_eks_token_file_alone() {
+fn bare_file_env_leaves_every_path_outside_run_secrets_alone() {
     let dir = TempDir::new("file-env-paths");
     let bundle = dir.file("ca-bundle.crt");
     std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n".repeat(8000)).unwrap();
@@ -110,17 +113,26 @@ fn bare_file_env_leaves_ssl_cert_file_and_the_eks_token_file_alone() {
     std::fs::write(&token, "eyJhbGciOi.token").unwrap();
     let secret = dir.file("pw");
     std::fs::write(&secret, SECRET).unwrap();
+    let names = [
+        "SSL_CERT_FILE",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "PW_FILE",
+    ];
     let script = show(&[
         "SSL_CERT_FILE",
         "SSL_CERT",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AWS_WEB_IDENTITY_TOKEN",
+        "PW_FILE",
         "PW",
     ]);
     let vars = [
-        ("SSL_CERT_FILE", bundle.as_str()),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.as_str()),
-        ("PW_FILE", secret.as_str()),
+        (names[0], bundle.as_str()),
+        (names[1], bundle.as_str()),
+        (names[2], token.as_str()),
+        (names[3], secret.as_str()),
     ];
     for flag in [&["--file-env"][..], &["--file-env=true"]] {
         let (status, stdout, stderr) = run(kai_with(flag, &script, &vars), T);
@@ -130,21 +142,15 @@ fn bare_file_env_leaves_ssl_cert_file_and_the_eks_token_file_alone() {
             [
                 format!("SSL_CERT_FILE={bundle}"),
                 "SSL_CERT unset".into(),
+                format!("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE={bundle}"),
                 format!("AWS_WEB_IDENTITY_TOKEN_FILE={token}"),
                 "AWS_WEB_IDENTITY_TOKEN unset".into(),
-                format!("PW={SECRET}"),
+                format!("PW_FILE={secret}"),
+                "PW unset".into(),
             ],
             "{flag:?}"
         );
-        assert_logged(
-            &stderr,
-            &[
-                "filled PW from files",
-                "SSL_CERT_FILE",
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                "as paths",
-            ],
-        );
+        assert_logged(&stderr, &["no variable filled from a file"]);
     }
 }
 

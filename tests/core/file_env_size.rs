@@ -6,10 +6,10 @@
 use crate::util::{run, TempDir};
 use crate::T;
 
-/// `kai-init --file-env -- sh -c 'echo ${#BIG}'` with only PATH and BIG_FILE set.
+/// `kai-init --file-env=BIG -- sh -c 'echo ${#BIG}'` with only PATH and BIG_FILE set.
 fn with_file(path: &str, marker: &str) -> std::process::Command {
     let mut cmd = crate::kai(&[
-        "--file-env",
+        "--file-env=BIG",
         "--",
         "sh",
         "-c",

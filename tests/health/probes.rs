@@ -297,19 +297,6 @@ fn a_probe_commands_arguments_are_never_shown() {
     );
 }
 
-/// Mounts a FUSE file system nobody serves on `argv[1]` (the INIT request is never
-/// answered, so every lookup under it waits for good, like a hung NFS or FUSE server),
-/// then execs `argv[2:]` with the /dev/fuse descriptor open (kept, never read).
-const HUNG_MOUNT: &str = r#"
-import os, subprocess, sys
-d = sys.argv[1]
-fd = os.open('/dev/fuse', os.O_RDWR)
-os.set_inheritable(fd, True)
-subprocess.run(['mount', '-t', 'fuse', '-o', 'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd,
-                'kai-test-hung', d], pass_fds=(fd,), check=True)
-os.execv(sys.argv[2], sys.argv[2:])
-"#;
-
 /// `kai-init ARGS` in a mount namespace of its own with a hung FUSE mount on `mnt`
 /// (the mount vanishes with the test's processes); as PID 1 of a PID namespace too when
 /// `pid1`, so that everything stuck on the mount dies with the namespace.
@@ -320,7 +307,7 @@ fn on_hung_mount(mnt: &std::path::Path, pid1: bool, args: &[&str]) -> util::Runn
     if pid1 {
         cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
     }
-    cmd.args([util::python3(), "-c", HUNG_MOUNT]).arg(mnt);
+    cmd.args([util::python3(), "-c", util::HUNG_MOUNT]).arg(mnt);
     util::start(crate::wrapped(cmd, &inner))
 }
 

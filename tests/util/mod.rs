@@ -414,3 +414,23 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
+
+/// Mounts a FUSE file system nobody serves on `argv[1]` (the INIT request is never
+/// answered, so every lookup under it waits for good, like a hung NFS or FUSE server),
+/// then execs `argv[2:]` with the /dev/fuse descriptor open (kept, never read). Run it in
+/// a mount namespace of its own (`unshare --mount --propagation private`): the mount
+/// vanishes with the test's processes.
+///
+/// `mount -i`: without it, a machine with FUSE's mount helper installed (fuse3, which
+/// podman brings) runs /sbin/mount.fuse, which takes the source name for a program to
+/// start ("kai-test-hung: not found", issue 17).
+pub const HUNG_MOUNT: &str = r#"
+import os, subprocess, sys
+d = sys.argv[1]
+fd = os.open('/dev/fuse', os.O_RDWR)
+os.set_inheritable(fd, True)
+subprocess.run(['mount', '-i', '-t', 'fuse',
+                '-o', 'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd,
+                'kai-test-hung', d], pass_fds=(fd,), check=True)
+os.execv(sys.argv[2], sys.argv[2:])
+"#;
