@@ -143,16 +143,16 @@ pub fn posix_spawnp(
         libc::sigemptyset(empty.as_mut_ptr());
         libc::sigemptyset(defaults.as_mut_ptr());
         // What the child must set back to SIG_DFL: kai-init reset everything it inherited
-        // ignored at start-up, and posix_spawn resets signals that have handlers (Rust's
-        // SEGV/BUS). Left: SIGPIPE, which Rust ignores, and the signals libc reserves
-        // (32..=34), which both glibc and musl make SIG_IGN in the child unless they are in
-        // this set. sigaddset refuses the reserved ones, so the bits are set directly: the
+        // ignored at start-up (Rust's SEGV/BUS handlers included; posix_spawn would reset
+        // handlers anyway). Left: SIGPIPE, which kai-init keeps ignored (see
+        // `sigset::STAYS_IGNORED`), and the signals libc reserves (32..=34), which both
+        // glibc and musl make SIG_IGN in the child unless they are in this set. sigaddset refuses the reserved ones, so the bits are set directly: the
         // first word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in
         // both libcs, and their posix_spawn reads it bit by bit.
         defaults
             .as_mut_ptr()
             .cast::<u64>()
-            .write(super::sigset::bit(libc::SIGPIPE) | super::sigset::LIBC_RESERVED);
+            .write(super::sigset::bit(super::sigset::STAYS_IGNORED) | super::sigset::LIBC_RESERVED);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
