@@ -32,6 +32,8 @@ mod start;
 mod starting;
 #[path = "health/strangers.rs"]
 mod strangers;
+#[path = "health/workdir.rs"]
+mod workdir;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};

@@ -85,9 +85,13 @@ pub fn async_readable(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
         .map_err(io::Error::from)
 }
 
-/// A descriptor the child gets from posix_spawn's file actions.
+/// A descriptor (or the directory) the child gets from posix_spawn's file actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
+    /// chdir(dir) in the child (posix_spawn_file_actions_addchdir_np: musl 1.1.24, glibc
+    /// 2.29), so kai-init never changes its own directory for a spawn: `exec:` probes start
+    /// on a helper thread while the loop runs, and the directory is the whole process's.
+    Chdir(&'static std::ffi::CStr),
     /// dup2(from, to). `from` must differ from `to` (older libcs leave FD_CLOEXEC set on
     /// an equal pair) and stay open until the spawn returns.
     Dup2 { from: RawFd, to: RawFd },
@@ -124,8 +128,8 @@ pub fn posix_spawnp(
     let mut pid: libc::pid_t = 0;
     // SAFETY: `attr`, `file_actions` and the two sigsets are initialised by their init
     // calls before any other use and destroyed before return; a sigset_t is at least 8
-    // bytes, aligned for a u64 word; the /dev/null path is a NUL-terminated literal that
-    // libc copies; argv and envp are NULL-terminated arrays of pointers into CStrings that
+    // bytes, aligned for a u64 word; the /dev/null path is a NUL-terminated literal and a
+    // Chdir path a NUL-terminated &'static CStr, both of which libc copies; argv and envp are NULL-terminated arrays of pointers into CStrings that
     // outlive the call, or `environ`, which nothing modifies while this thread is in the
     // call (kai-init sets no variables after start-up); posix_spawnp writes only `pid`.
     unsafe {
@@ -165,6 +169,9 @@ pub fn posix_spawnp(
                 spawn_err(match *action {
                     FileAction::Dup2 { from, to } => {
                         libc::posix_spawn_file_actions_adddup2(fa, from, to)
+                    }
+                    FileAction::Chdir(dir) => {
+                        libc::posix_spawn_file_actions_addchdir_np(fa, dir.as_ptr())
                     }
                     FileAction::DevNull { fd, write } => libc::posix_spawn_file_actions_addopen(
                         fa,
