@@ -139,7 +139,8 @@ fn a_start_that_never_passes_fails_livez_after_the_usual_time() {
     wait_status(&at, "/livez", 200, T);
     // Ten failed probes (0.5 s at 50 ms) are not two intervals' worth: in one scrape, ten
     // failures or more, of which only the first counts towards --probe-failures. (Said
-    // with counts, not a stopwatch; how fast the start probes come is a bench/ figure.)
+    // with counts, not a stopwatch; how soon start probes see a listening app is
+    // measured by bench/ready_after_listen.py.)
     let mut scrape = metrics(&at);
     wait_until("ten failed probes", T, || {
         scrape = metrics(&at);
