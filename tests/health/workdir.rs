@@ -17,21 +17,21 @@ fn cwd_of(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
-/// kai-init started in `dir` with `probe`, as PID 1 or not; waits until /readyz passes
-/// (the probe worked from `dir`) and checks where the child and kai-init are.
-fn run_in(dir: &util::TempDir, probe: &str, as_pid1: bool) {
+/// kai-init started in `dir` with `probe` (and a pre step), as PID 1 or not; waits until
+/// /readyz passes (the probe worked from `dir`) and checks where the pre step, the child
+/// and kai-init are.
+fn run_in(dir: &util::TempDir, probe: &str, as_pid1: bool, with_pre: bool) {
     let real = std::fs::canonicalize(dir.path()).unwrap();
     let at = At::Unix(socket_name("workdir"));
     let (flag, probe) = (at.flag(), format!("--probe={probe}"));
-    let args = [
-        flag.as_str(),
-        &probe,
-        "--probe-interval=100ms",
-        "--",
-        "sh",
-        "-c",
-        CHILD,
-    ];
+    // A pre step says where it ran, relative to its own directory. (Without one, COMMAND
+    // starts before the event loop exists: the other path to the same spawn.)
+    let pre = "--pre=sh -c 'pwd -P > pre-ran-in'";
+    let mut args = vec![flag.as_str(), &probe];
+    if with_pre {
+        args.push(pre);
+    }
+    args.extend(["--probe-interval=100ms", "--", "sh", "-c", CHILD]);
     let mut cmd = if as_pid1 {
         hermetic_pid1(&args)
     } else {
@@ -54,6 +54,10 @@ fn run_in(dir: &util::TempDir, probe: &str, as_pid1: bool) {
     }
     wait_status(&at, "/readyz", 200, T);
     assert_eq!(cwd_of(kai_pid).as_deref(), Some(std::path::Path::new("/")));
+    if with_pre {
+        let pre_ran_in = std::fs::read_to_string(dir.join("pre-ran-in")).unwrap();
+        assert_eq!(pre_ran_in.trim_end(), real.to_string_lossy(), "pre step");
+    }
 }
 
 /// An `exec:` probe named by a relative path runs in the caller's directory (it writes
@@ -67,7 +71,7 @@ fn exec_probe_case(as_pid1: bool) {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    run_in(&dir, "exec:./probe.sh", as_pid1);
+    run_in(&dir, "exec:./probe.sh", as_pid1, true);
     let ran_in = std::fs::read_to_string(dir.join("ran-in")).unwrap();
     let real = std::fs::canonicalize(dir.path()).unwrap();
     assert_eq!(ran_in.trim_end(), real.to_string_lossy());
@@ -88,7 +92,7 @@ fn kai_init_leaves_the_callers_directory_and_exec_probes_run_in_it_as_subreaper(
 fn a_relative_file_probe_is_found_in_the_callers_directory() {
     let dir = util::TempDir::new("workdir-file");
     std::fs::write(dir.join("ready-flag"), "").unwrap();
-    run_in(&dir, "file:ready-flag", true);
+    run_in(&dir, "file:ready-flag", true, false);
 }
 
 /// A directory the dropped user cannot search (`WORKDIR /root` with `--user nobody`) could
