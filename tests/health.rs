@@ -34,6 +34,8 @@ mod starting;
 mod strangers;
 #[path = "health/unhealthy.rs"]
 mod unhealthy;
+#[path = "health/workdir.rs"]
+mod workdir;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};

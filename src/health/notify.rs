@@ -11,6 +11,9 @@
 //!   within the unit). Others are refused and counted, with a log line every 10 s at
 //!   most. A sender that exited before its datagram was read cannot be placed and is
 //!   refused too (fail closed), as is one that daemonized away from the child's tree.
+//!   Placing a sender costs nothing for the main child itself and a bounded number of
+//!   /proc reads for anyone else (see `Lineage`): a flood from deep in a stranger's
+//!   process chain cannot stall the loop.
 //! - `--notify fd:N`: s6's protocol (s6-supervise's notification-fd): the child gets the
 //!   write end of a pipe as descriptor N; a newline on it means ready.
 //! - Upstream: when kai-init itself was started with NOTIFY_SOCKET (podman
@@ -200,6 +203,8 @@ struct Sender {
 async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 4096];
     let mut strangers = Strangers::default();
+    let mut unchecked = Unchecked::default();
+    let mut lineage: Option<Lineage> = None;
     let mut read_errors = Backoff::default();
     loop {
         // A timer exists only while a watchdog is armed and has not yet been reported.
@@ -219,13 +224,25 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                 Ok((n, sender)) => {
                     read_errors.reset();
                     let main = shared.state.borrow().child_pid;
-                    match sender {
-                        Some(from) if main.is_some_and(|m| crate::sys::proc::is_in_tree(from.pid, m)) => {
-                            on_datagram(&shared, &buf[..n]);
-                        }
-                        _ => {
+                    let lineage = match (main, &mut lineage) {
+                        (Some(m), Some(l)) if l.root == m => Some(l),
+                        (Some(m), l) => Some(l.insert(Lineage::new(m))),
+                        (None, _) => None,
+                    };
+                    let now = std::time::Instant::now();
+                    let verdict = match (sender, lineage) {
+                        (Some(from), Some(l)) => l.check(from.pid, now),
+                        _ => Verdict::Refused,
+                    };
+                    match verdict {
+                        Verdict::Believed => on_datagram(&shared, &buf[..n]),
+                        Verdict::Refused => {
                             shared.with(|s| s.notify.refused = s.notify.refused.saturating_add(1));
-                            strangers.dropped(sender, std::time::Instant::now());
+                            strangers.dropped(sender, now);
+                        }
+                        Verdict::Unchecked => {
+                            shared.with(|s| s.notify.refused = s.notify.refused.saturating_add(1));
+                            unchecked.dropped(now);
                         }
                     }
                 }
@@ -248,6 +265,114 @@ async fn sd_loop(sock: tokio::net::UnixDatagram, shared: Arc<Shared>) {
                 shared.unhealthy(format!("the watchdog expired: no WATCHDOG=1 within {usec} µs"));
             }
         }
+    }
+}
+
+/// How many parent records the ancestry walks may read in one second (the sender's own
+/// record, and the main child's pid, are free). A descendant 300 levels deep costs 299.
+const WALK_READS_PER_SECOND: u32 = 2048;
+
+/// How many processes placed outside the tree are remembered (then forgotten at once).
+const OUTSIDE_REMEMBERED: usize = 4096;
+
+/// Whether to believe a datagram's sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Believed,
+    Refused,
+    /// Not placed: this second's walks are spent. Dropped, fail closed.
+    Unchecked,
+}
+
+/// Which senders are the main child or its descendants (issue 17, item 6). A stranger 300
+/// processes deep flooding the socket used to cost a walk of 300 /proc reads per datagram,
+/// enough to hold the loop at 100 % CPU and /livez at 0.9 s. Now the main child's own pid
+/// costs nothing; a sender placed outside is remembered by pid and start time (a process
+/// outside the tree never enters it; a reused pid has another start time), so each further
+/// datagram of its costs one /proc read; walks stop at the first process older than the
+/// main child; and what the walks may read is budgeted per second. Descendants are not
+/// remembered: one may leave the tree (daemonize) at any time.
+struct Lineage {
+    root: i32,
+    root_start: Option<u64>,
+    outside: std::collections::HashMap<i32, u64>,
+    window: std::time::Instant,
+    reads_left: u32,
+}
+
+impl Lineage {
+    fn new(root: i32) -> Lineage {
+        Lineage {
+            root,
+            root_start: crate::sys::proc::read(root).and_then(|p| p.start_time),
+            outside: std::collections::HashMap::new(),
+            window: std::time::Instant::now(),
+            reads_left: WALK_READS_PER_SECOND,
+        }
+    }
+
+    fn check(&mut self, pid: i32, now: std::time::Instant) -> Verdict {
+        use crate::sys::proc::{place, read, Placed};
+        if pid == self.root {
+            return Verdict::Believed;
+        }
+        if now.saturating_duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.reads_left = WALK_READS_PER_SECOND;
+        }
+        let mut visited = Vec::new();
+        let outside = &self.outside;
+        let placed = place(
+            pid,
+            self.root,
+            self.root_start,
+            &mut self.reads_left,
+            read,
+            |p| p.start_time.is_some() && outside.get(&p.pid) == p.start_time.as_ref(),
+            &mut visited,
+        );
+        match placed {
+            Placed::InTree => Verdict::Believed,
+            Placed::Undecided => Verdict::Unchecked,
+            Placed::Vanished => Verdict::Refused,
+            Placed::Outside => {
+                if self.outside.len() + visited.len() > OUTSIDE_REMEMBERED {
+                    self.outside.clear();
+                }
+                for p in visited {
+                    if let Some(start) = p.start_time {
+                        self.outside.insert(p.pid, start);
+                    }
+                }
+                Verdict::Refused
+            }
+        }
+    }
+}
+
+/// Rate limit for the line about datagrams dropped unchecked (the walks' budget spent).
+#[derive(Debug, Default)]
+struct Unchecked {
+    last_logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl Unchecked {
+    fn dropped(&mut self, now: std::time::Instant) {
+        self.unlogged = self.unlogged.saturating_add(1);
+        if self
+            .last_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < STRANGER_LOG_EVERY)
+        {
+            return;
+        }
+        let count = std::mem::take(&mut self.unlogged);
+        self.last_logged = Some(now);
+        warn!(
+            dropped = count,
+            budget = WALK_READS_PER_SECOND,
+            "dropping NOTIFY_SOCKET datagrams unchecked: this second's /proc reads for placing senders are spent (a flood from outside the child's tree?)"
+        );
     }
 }
 

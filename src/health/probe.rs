@@ -196,7 +196,8 @@ impl Outstanding {
     /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping
     /// the future (the probe timed out) keeps the call for the next probe.
     async fn stat(&mut self, path: &str) -> Result<(), String> {
-        let owned = path.to_owned();
+        // A relative path from the caller's directory, which kai-init has left.
+        let owned = crate::sys::workdir::resolve(path);
         // A stat, not an open: as cheap as it gets, and it needs no read permission.
         match self
             .stat

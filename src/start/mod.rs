@@ -190,14 +190,17 @@ fn spawn_main(
     health: &crate::health::Health,
     interactive: bool,
 ) -> Result<i32, Error> {
-    sys::spawn::spawn(Spec {
+    let pid = sys::spawn::spawn(Spec {
         argv: &args.command,
         env,
         pre: PreExec {
             take_terminal: interactive,
             dup_fd: health.child_fd(),
         },
-    })
+    })?;
+    // COMMAND has its directory; kai-init must not pin it (issue 17, item 16).
+    sys::workdir::leave();
+    Ok(pid)
 }
 
 /// The `--wait-for` waits, then the `--pre` steps. `Some(code)`: COMMAND must not start,

@@ -15,6 +15,7 @@ pub mod status;
 pub mod tty;
 #[allow(unsafe_code)]
 mod unsafe_ops;
+pub mod workdir;
 
 pub use unsafe_ops::kill;
 

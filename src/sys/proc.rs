@@ -87,26 +87,74 @@ pub fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
     })
 }
 
-/// Is `pid` the main child `root` or one of its descendants, in the live /proc? Walks the parent chain in
-/// /proc (proc(5), field 4 of `stat`), as systemd's NotifyAccess=all admits the unit's
-/// own processes only. A sender that has already exited, or whose pid the kernel could
-/// not map into this PID namespace (0), cannot be placed: it is refused (fail closed).
-pub fn is_in_tree(pid: i32, root: i32) -> bool {
+/// Where a walk up a sender's parent chain ended (see [`place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// `root` itself or one of its descendants.
+    InTree,
+    /// Not in `root`'s tree (pid 0 included: how the kernel names a process of another
+    /// PID namespace). For life: so is every record visited.
+    Outside,
+    /// The sender or one of its parents is gone from /proc (exited, or reparented under
+    /// the walk): it cannot be placed, and is refused (fail closed), but the records
+    /// visited prove nothing.
+    Vanished,
+    /// The reads allowed ran out before the walk could decide.
+    Undecided,
+}
+
+/// Is `pid` the main child `root` or one of its descendants? Walks the parent chain
+/// (proc(5), field 4 of `stat`), as systemd's NotifyAccess=all admits the unit's own
+/// processes only, reading each record with `read` (the live one is [`read`]). The sender's
+/// own record is free; each parent's costs one of `reads`, and none left is
+/// [`Placed::Undecided`]: a stranger at the bottom of a deep chain cannot make the caller
+/// read /proc without bound (issue 17, item 6). The walk stops early, as `Outside`:
+/// - at a process that started before `root` (`root_start`, clock ticks after boot, field
+///   22): every process in `root`'s tree started at or after `root`. One enters the tree
+///   only by being forked inside it: an orphan is adopted by the nearest subreaper among
+///   its former ancestors (prctl(2), PR_SET_CHILD_SUBREAPER), which is inside the tree only
+///   if the orphan already was. Ancestors only get older going up, so nothing above such a
+///   process can be in the tree either;
+/// - at a process `known_outside` recognises (the caller's memory of earlier walks; being
+///   outside is for life, by the same argument).
+///
+/// Every record read is pushed to `visited`: on `Outside`, all of them are outside too
+/// (each descends from the process that ended the walk, without `root` in between).
+pub fn place(
+    pid: i32,
+    root: i32,
+    root_start: Option<u64>,
+    reads: &mut u32,
+    read: impl Fn(i32) -> Option<Proc>,
+    known_outside: impl Fn(&Proc) -> bool,
+    visited: &mut Vec<Proc>,
+) -> Placed {
     let mut pid = pid;
     // A bound, not a cycle guard: parent chains cannot loop, but /proc changes under us.
-    for _ in 0..4096 {
+    for step in 0..4096 {
         if pid == root {
-            return true;
+            return Placed::InTree;
         }
         if pid <= 1 {
-            return false;
+            return Placed::Outside;
         }
-        match read(pid) {
-            Some(p) => pid = p.ppid,
-            None => return false,
+        if step > 0 {
+            if *reads == 0 {
+                return Placed::Undecided;
+            }
+            *reads -= 1;
         }
+        let Some(p) = read(pid) else {
+            return Placed::Vanished;
+        };
+        visited.push(p);
+        let older = matches!((p.start_time, root_start), (Some(t), Some(r)) if t < r);
+        if older || known_outside(&p) {
+            return Placed::Outside;
+        }
+        pid = p.ppid;
     }
-    false
+    Placed::Outside
 }
 
 /// Whether /proc/PID/status shows SIGKILL pending, for the process (ShdPnd, where the
@@ -158,7 +206,79 @@ pub fn rss_bytes(pid: i32) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{descends_from, has_member, parse_stat, sigkill_pending, Proc};
+    use super::{descends_from, has_member, parse_stat, place, sigkill_pending, Placed, Proc};
+
+    /// A chain 1 <- 10 (root, started at 100) <- 11 <- ... <- 10+depth, each started one
+    /// tick after its parent, and beside it a stranger chain 1 <- 5 (started at 50) <- 500
+    /// <- ... <- 500+depth started after the root.
+    fn table(depth: i32) -> Vec<Proc> {
+        let at = |pid, ppid, start| Proc {
+            pid,
+            ppid,
+            pgid: pid,
+            zombie: false,
+            start_time: Some(start),
+        };
+        let mut t = vec![at(1, 0, 1), at(10, 1, 100), at(5, 1, 50)];
+        for i in 1..=depth {
+            t.push(at(10 + i, 10 + i - 1, 100 + i as u64));
+            let parent = if i == 1 { 5 } else { 500 + i - 1 };
+            t.push(at(500 + i, parent, 200 + i as u64));
+        }
+        t
+    }
+
+    fn walk(t: &[Proc], pid: i32, reads: &mut u32, outside: &[i32]) -> (Placed, usize) {
+        let mut visited = Vec::new();
+        let placed = place(
+            pid,
+            10,
+            Some(100),
+            reads,
+            |pid| t.iter().find(|p| p.pid == pid).copied(),
+            |p| outside.contains(&p.pid),
+            &mut visited,
+        );
+        (placed, visited.len())
+    }
+
+    #[test]
+    fn placing_walks_up_and_stops_early_where_it_can() {
+        let t = table(300);
+        let mut reads = u32::MAX;
+        // A descendant 300 deep: 300 records read, 299 of them charged.
+        assert_eq!(walk(&t, 310, &mut reads, &[]), (Placed::InTree, 300));
+        assert_eq!(u32::MAX - reads, 299);
+        // The root itself: nothing read.
+        assert_eq!(walk(&t, 10, &mut reads, &[]), (Placed::InTree, 0));
+        // The stranger chain ends at 5, which started before the root: the walk stops there,
+        // not at PID 1.
+        assert_eq!(walk(&t, 800, &mut reads, &[]), (Placed::Outside, 301));
+        // Remembered as outside: one read, the sender's own (free).
+        let before = reads;
+        assert_eq!(walk(&t, 800, &mut reads, &[800]), (Placed::Outside, 1));
+        assert_eq!(reads, before);
+        // A new process under a remembered one: one charged read.
+        assert_eq!(walk(&t, 800, &mut reads, &[799]), (Placed::Outside, 2));
+        assert_eq!(reads, before - 1);
+        // From another PID namespace (0): outside. Gone, or a parent gone under the walk:
+        // vanished, which proves nothing about the records read.
+        assert_eq!(walk(&t, 0, &mut reads, &[]).0, Placed::Outside);
+        assert_eq!(walk(&t, 9999, &mut reads, &[]).0, Placed::Vanished);
+        let orphaned: Vec<Proc> = t.iter().filter(|p| p.pid != 305).copied().collect();
+        assert_eq!(walk(&orphaned, 310, &mut reads, &[]), (Placed::Vanished, 5));
+    }
+
+    #[test]
+    fn placing_stops_undecided_when_the_reads_run_out() {
+        let t = table(300);
+        let mut reads = 100;
+        assert_eq!(walk(&t, 310, &mut reads, &[]), (Placed::Undecided, 101));
+        assert_eq!(reads, 0);
+        // Still decided at no cost: the root, and a remembered stranger.
+        assert_eq!(walk(&t, 10, &mut reads, &[]).0, Placed::InTree);
+        assert_eq!(walk(&t, 800, &mut reads, &[800]).0, Placed::Outside);
+    }
 
     fn p(pid: i32, ppid: i32, pgid: i32) -> Proc {
         Proc {

@@ -19,20 +19,33 @@
 //!   them through libc, so forwarding one could only hit a libc's internals or kill a
 //!   child at its default action. They are never fatal to kai-init: 32..=34 are also set
 //!   to SIG_IGN, for the moment musl's posix_spawn unblocks them (see `block_all`).
-//! - SIGPIPE: ignored, never blocked (see [`NOT_BLOCKED`]).
+//! - The numbers the kernel also uses for faults (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS):
+//!   blocked and forwarded like the rest when another process sends them (`docker kill -s
+//!   ABRT` to make the application dump core), as dumb-init does. A real fault in kai-init
+//!   still ends it loudly: the kernel delivers a fault with force_sig_fault, which unblocks
+//!   the signal and resets it to SIG_DFL first, and clears init's protection from signals
+//!   at their default action, so even PID 1 dies of it (kernel/signal.c,
+//!   force_sig_info_to_task). That is also what abort() comes to: glibc's unblocks SIGABRT
+//!   before raising it; musl's sets SIG_DFL, raises and unblocks it, and (PID 1 ignores a
+//!   raised SIGABRT at its default) then executes a faulting instruction. Rust's
+//!   stack-overflow handler never runs with SEGV blocked: an overflow is the same forced
+//!   SIGSEGV, without Rust's "has overflowed its stack" line.
+//! - SIGPIPE: blocked too, and forwarded when another process sent it. kai-init's own
+//!   writes on a broken pipe or socket raise it as well (pipe(7), unix(7)): the kernel
+//!   sends that one to the writing thread with si_code SI_USER and kai-init's own pid as
+//!   sender, which no other process can forge (rt_sigqueueinfo(2) refuses a non-negative
+//!   si_code from another process, and kill(2) records the real sender), so exactly those
+//!   are dropped ([`Signals::recv`]). It also stays SIG_IGN ([`STAYS_IGNORED`]).
 //! - SIGKILL and SIGSTOP: cannot be blocked or caught.
-//! - The synchronous signals ([`SYNCHRONOUS`]): left unblocked at their default action,
-//!   never forwarded. A fault in kai-init crashes it loudly with a core-dump status. Sent
-//!   with kill(2): as PID 1 the kernel drops them (init has no handler for them; Rust's
-//!   SEGV/BUS handler, which reports stack overflows, treats a non-fault as nothing);
-//!   not PID 1 they end kai-init as they would any program, tini included.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use tokio::io::unix::AsyncFd;
 
-use super::sigset::{BLOCKED, LIBC_RESERVED};
+use tracing::debug;
+
+use super::sigset::{bit, BLOCKED, LIBC_RESERVED, STAYS_IGNORED};
 
 /// Blocks every signal in [`BLOCKED`] in the calling thread (and so in every thread started
 /// after it), then resets their dispositions: what kai-init's parent left ignored (`nohup`,
@@ -47,18 +60,20 @@ pub fn block_all() -> io::Result<()> {
     // setting SIG_DFL changes exactly those. Asking costs more than setting: the one place
     // that lists them at once, /proc/self/status, took the kernel 130-160 µs to render,
     // and these sixty rt_sigaction calls take about 22 µs (medians of 3,000 runs here).
-    super::unsafe_ops::reset_dispositions(BLOCKED & !LIBC_RESERVED);
+    super::unsafe_ops::reset_dispositions(BLOCKED & !LIBC_RESERVED & !bit(STAYS_IGNORED));
     // Blocked is not always enough for these: musl's posix_spawn unblocks them for a
     // moment (see `unsafe_ops::posix_spawnp`). Ignored, one arriving then is lost instead
     // of ending kai-init; blocked, they still queue for the signalfd. The child gets them
-    // back at SIG_DFL from the spawn.
-    super::unsafe_ops::ignore_dispositions(LIBC_RESERVED);
+    // back at SIG_DFL from the spawn. SIGPIPE: see [`STAYS_IGNORED`].
+    super::unsafe_ops::ignore_dispositions(LIBC_RESERVED | bit(STAYS_IGNORED));
     Ok(())
 }
 
 /// The stream of signals, as (number, sender pid).
 pub struct Signals {
     fd: AsyncFd<OwnedFd>,
+    /// kai-init's own pid, as the signalfd reports senders (in kai-init's PID namespace).
+    own_pid: i32,
 }
 
 impl Signals {
@@ -67,18 +82,26 @@ impl Signals {
         let fd = super::unsafe_ops::signalfd(BLOCKED)?;
         Ok(Signals {
             fd: super::unsafe_ops::async_readable(fd)?,
+            own_pid: std::process::id() as i32,
         })
     }
 
     /// The next signal. Several deliveries of one standard signal coalesce into one, which
-    /// is why the reaper loops until nothing is left.
+    /// is why the reaper loops until nothing is left. A SIGPIPE kai-init raised itself is
+    /// skipped: it is kai-init's broken pipe, not a message for the child.
     pub async fn recv(&mut self) -> io::Result<(i32, i32)> {
-        // struct signalfd_siginfo: 128 bytes, ssi_signo at 0, ssi_pid at 12 (u32 each).
         let mut info = [0u8; 128];
         loop {
             let mut guard = self.fd.readable().await?;
             match nix::unistd::read(guard.get_inner().as_raw_fd(), &mut info) {
-                Ok(128) => return Ok(decode(&info)),
+                Ok(128) => {
+                    let (sig, code, sender) = decode(&info);
+                    if is_own_broken_pipe(sig, code, sender, self.own_pid) {
+                        debug!("SIGPIPE from a write of kai-init's own (a peer hung up); not forwarded");
+                        continue;
+                    }
+                    return Ok((sig, sender));
+                }
                 Ok(n) => return Err(io::Error::other(format!("short signalfd read: {n} bytes"))),
                 Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
                 Err(e) => return Err(e.into()),
@@ -87,8 +110,47 @@ impl Signals {
     }
 }
 
-/// (ssi_signo, ssi_pid) from one signalfd_siginfo.
-fn decode(info: &[u8; 128]) -> (i32, i32) {
-    let word = |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
-    (word(0) as i32, word(12) as i32)
+/// (ssi_signo, ssi_code, ssi_pid) from one signalfd_siginfo (signalfd(2): 128 bytes,
+/// ssi_signo at 0 and ssi_pid at 12 as u32, ssi_code at 8 as i32).
+fn decode(info: &[u8; 128]) -> (i32, i32, i32) {
+    let word = |at: usize| i32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    (word(0), word(8), word(12))
+}
+
+/// The SIGPIPE the kernel raises for kai-init's own write on a broken pipe or socket:
+/// send_sig(SIGPIPE, current, 0) records SI_USER and the writer's own pid. kill(2) from
+/// any other process records that process's pid, and rt_sigqueueinfo(2) refuses SI_USER
+/// (a non-negative si_code) from a process other than the receiver, so nothing sent from
+/// outside matches.
+fn is_own_broken_pipe(sig: i32, code: i32, sender: i32, own_pid: i32) -> bool {
+    sig == libc::SIGPIPE && code == libc::SI_USER && sender == own_pid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(sig: u32, code: i32, pid: u32) -> [u8; 128] {
+        let mut info = [0u8; 128];
+        info[0..4].copy_from_slice(&sig.to_ne_bytes());
+        info[8..12].copy_from_slice(&code.to_ne_bytes());
+        info[12..16].copy_from_slice(&pid.to_ne_bytes());
+        info
+    }
+
+    #[test]
+    fn decodes_number_code_and_sender() {
+        assert_eq!(decode(&info(13, -6, 42)), (13, -6, 42));
+    }
+
+    #[test]
+    fn only_kai_inits_own_sigpipe_is_dropped() {
+        let pipe = libc::SIGPIPE;
+        assert!(is_own_broken_pipe(pipe, libc::SI_USER, 7, 7));
+        // Sent by another process (kill), or queued or tkill'ed by anyone: forwarded.
+        assert!(!is_own_broken_pipe(pipe, libc::SI_USER, 8, 7));
+        assert!(!is_own_broken_pipe(pipe, libc::SI_QUEUE, 7, 7));
+        assert!(!is_own_broken_pipe(pipe, libc::SI_TKILL, 7, 7));
+        assert!(!is_own_broken_pipe(libc::SIGSEGV, libc::SI_USER, 7, 7));
+    }
 }

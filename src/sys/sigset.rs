@@ -8,23 +8,13 @@ pub const fn bit(sig: i32) -> u64 {
     1 << (sig - 1)
 }
 
-/// Signals the kernel raises synchronously for a fault in kai-init itself (and abort()).
-/// They keep their default action and are never forwarded, as in tini.
-pub const SYNCHRONOUS: [i32; 7] = [
-    libc::SIGABRT,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGSEGV,
-    libc::SIGSYS,
-    libc::SIGTRAP,
-];
-
-/// SIGPIPE stays unblocked and ignored (Rust's runtime ignores it before `main`): a
-/// health client that hangs up mid-answer raises SIGPIPE on kai-init's own thread, and a
-/// blocked one would reach the signalfd and be forwarded to the application, killing it.
+/// SIGPIPE is blocked like every other signal, so that one another process sends reaches
+/// the signalfd and the child. kai-init's own writes raise it too (a health client that
+/// hangs up mid-answer): those are told apart by their sender and dropped (see
+/// `signals::Signals::recv`). It also stays ignored, as Rust's runtime leaves it before
+/// `main`, so a thread that ever ran with it unblocked would get EPIPE rather than die.
 /// The child still starts with SIGPIPE at its default (see `unsafe_ops::posix_spawnp`).
-pub const NOT_BLOCKED: i32 = libc::SIGPIPE;
+pub const STAYS_IGNORED: i32 = libc::SIGPIPE;
 
 /// The signals libc reserves for itself that no application can handle: read, never
 /// forwarded (see the module comment).
@@ -33,26 +23,21 @@ pub const LIBC_INTERNAL: [i32; 2] = [32, 33];
 /// 32..=34: what musl reserves (glibc reserves 32 and 33, and its SIGRTMIN is 34).
 pub const LIBC_RESERVED: u64 = 0b111 << 31;
 
-/// Every signal 1..=64 that kai-init blocks and reads from its signalfd.
-pub const BLOCKED: u64 = {
-    let mut set = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP) | bit(NOT_BLOCKED));
-    let mut i = 0;
-    while i < SYNCHRONOUS.len() {
-        set &= !bit(SYNCHRONOUS[i]);
-        i += 1;
-    }
-    set
-};
+/// Every signal 1..=64 that kai-init blocks and reads from its signalfd: all but KILL and
+/// STOP, which cannot be blocked. The numbers the kernel also uses for faults (ILL, TRAP,
+/// ABRT, BUS, FPE, SEGV, SYS) included: a real fault in kai-init is force-delivered whatever
+/// the mask (the kernel unblocks it and resets it to SIG_DFL, see `signals`), and one
+/// another process sent with kill(2) is queued and forwarded like any other.
+pub const BLOCKED: u64 = !(bit(libc::SIGKILL) | bit(libc::SIGSTOP));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn blocks_every_asynchronous_signal_from_1_to_64() {
+    fn blocks_every_signal_from_1_to_64_but_kill_and_stop() {
         for sig in 1..=64 {
-            let expect = !(SYNCHRONOUS.contains(&sig)
-                || [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE].contains(&sig));
+            let expect = ![libc::SIGKILL, libc::SIGSTOP].contains(&sig);
             assert_eq!(BLOCKED & bit(sig) != 0, expect, "signal {sig}");
         }
         // libc's reserved signals are the ones sigfillset leaves out.

@@ -221,7 +221,10 @@ pub fn spawn_probe(argv: &[String], env: &[(&str, Option<OsString>)]) -> io::Res
         FileAction::DevNull { fd: 1, write: true },
         FileAction::DevNull { fd: 2, write: true },
     ];
-    posix_spawnp(&argv, envp.as_deref(), &stdio)
+    // In the caller's directory, which kai-init itself has left (see `workdir`).
+    let chdir = super::workdir::left().map(FileAction::Chdir);
+    let actions: Vec<FileAction> = stdio.into_iter().chain(chdir).collect();
+    posix_spawnp(&argv, envp.as_deref(), &actions)
 }
 
 #[cfg(test)]

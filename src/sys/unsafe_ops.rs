@@ -85,9 +85,13 @@ pub fn async_readable(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
         .map_err(io::Error::from)
 }
 
-/// A descriptor the child gets from posix_spawn's file actions.
+/// A descriptor (or the directory) the child gets from posix_spawn's file actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
+    /// chdir(dir) in the child (posix_spawn_file_actions_addchdir_np: musl 1.1.24, glibc
+    /// 2.29), so kai-init never changes its own directory for a spawn: `exec:` probes start
+    /// on a helper thread while the loop runs, and the directory is the whole process's.
+    Chdir(&'static std::ffi::CStr),
     /// dup2(from, to). `from` must differ from `to` (older libcs leave FD_CLOEXEC set on
     /// an equal pair) and stay open until the spawn returns.
     Dup2 { from: RawFd, to: RawFd },
@@ -124,8 +128,8 @@ pub fn posix_spawnp(
     let mut pid: libc::pid_t = 0;
     // SAFETY: `attr`, `file_actions` and the two sigsets are initialised by their init
     // calls before any other use and destroyed before return; a sigset_t is at least 8
-    // bytes, aligned for a u64 word; the /dev/null path is a NUL-terminated literal that
-    // libc copies; argv and envp are NULL-terminated arrays of pointers into CStrings that
+    // bytes, aligned for a u64 word; the /dev/null path is a NUL-terminated literal and a
+    // Chdir path a NUL-terminated &'static CStr, both of which libc copies; argv and envp are NULL-terminated arrays of pointers into CStrings that
     // outlive the call, or `environ`, which nothing modifies while this thread is in the
     // call (kai-init sets no variables after start-up); posix_spawnp writes only `pid`.
     unsafe {
@@ -143,16 +147,16 @@ pub fn posix_spawnp(
         libc::sigemptyset(empty.as_mut_ptr());
         libc::sigemptyset(defaults.as_mut_ptr());
         // What the child must set back to SIG_DFL: kai-init reset everything it inherited
-        // ignored at start-up, and posix_spawn resets signals that have handlers (Rust's
-        // SEGV/BUS). Left: SIGPIPE, which Rust ignores, and the signals libc reserves
-        // (32..=34), which both glibc and musl make SIG_IGN in the child unless they are in
-        // this set. sigaddset refuses the reserved ones, so the bits are set directly: the
+        // ignored at start-up (Rust's SEGV/BUS handlers included; posix_spawn would reset
+        // handlers anyway). Left: SIGPIPE, which kai-init keeps ignored (see
+        // `sigset::STAYS_IGNORED`), and the signals libc reserves (32..=34), which both
+        // glibc and musl make SIG_IGN in the child unless they are in this set. sigaddset refuses the reserved ones, so the bits are set directly: the
         // first word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in
         // both libcs, and their posix_spawn reads it bit by bit.
         defaults
             .as_mut_ptr()
             .cast::<u64>()
-            .write(super::sigset::bit(libc::SIGPIPE) | super::sigset::LIBC_RESERVED);
+            .write(super::sigset::bit(super::sigset::STAYS_IGNORED) | super::sigset::LIBC_RESERVED);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
@@ -165,6 +169,9 @@ pub fn posix_spawnp(
                 spawn_err(match *action {
                     FileAction::Dup2 { from, to } => {
                         libc::posix_spawn_file_actions_adddup2(fa, from, to)
+                    }
+                    FileAction::Chdir(dir) => {
+                        libc::posix_spawn_file_actions_addchdir_np(fa, dir.as_ptr())
                     }
                     FileAction::DevNull { fd, write } => libc::posix_spawn_file_actions_addopen(
                         fa,

@@ -1,8 +1,10 @@
 //! Every signal 1..=64 sent to kai-init, as PID 1 (`unshare`) and not (subreaper): kai-init
 //! survives each one it does not forward, the child receives each forwardable one exactly
-//! as sent, and the exit status is the child's own. The synchronous signals behave as
-//! `sys::signals` documents. (Issue 8, item 1: `kill -34` used to end kai-init and orphan
-//! the child, because libc's sigfillset leaves 32..=34 out of the blocked set.)
+//! as sent, and the exit status is the child's own. (Issue 8, item 1: `kill -34` used to
+//! end kai-init and orphan the child, because libc's sigfillset leaves 32..=34 out of the
+//! blocked set. Issue 17, item 15: the numbers the kernel also uses for faults, and PIPE,
+//! sent with kill(2) used to end kai-init (not PID 1) or vanish (PID 1); they are messages
+//! for the child like any other.)
 
 use std::os::unix::process::ExitStatusExt;
 
@@ -10,18 +12,20 @@ use crate::util::{signal, start, Proc, Running};
 use crate::{kai, pid1, T};
 
 /// Signals kai-init forwards to the child: all of 1..=64 but KILL/STOP (cannot be caught),
-/// PIPE (ignored by kai-init), CHLD (kai-init's own), 32/33 (libc's) and the synchronous ones.
+/// CHLD (kai-init's own) and 32/33 (libc's).
 fn forwardable() -> Vec<i32> {
     (1..=64)
-        .filter(|s| !NOT_FORWARDED.contains(s) && !SYNCHRONOUS.contains(s))
+        .filter(|s| !NOT_FORWARDED.contains(s))
         .filter(|s| ![libc::SIGKILL, libc::SIGSTOP].contains(s))
         .collect()
 }
 
 /// Read by kai-init and dropped: it must survive each.
-const NOT_FORWARDED: [i32; 4] = [libc::SIGPIPE, libc::SIGCHLD, 32, 33];
+const NOT_FORWARDED: [i32; 3] = [libc::SIGCHLD, 32, 33];
 
-const SYNCHRONOUS: [i32; 7] = [
+/// The numbers the kernel also raises for a fault (or a write on a broken pipe) in the
+/// process itself; sent by another process with kill(2), each is forwarded like any other.
+const FAULT_NUMBERED: [i32; 8] = [
     libc::SIGILL,
     libc::SIGTRAP,
     libc::SIGABRT,
@@ -29,6 +33,7 @@ const SYNCHRONOUS: [i32; 7] = [
     libc::SIGFPE,
     libc::SIGSEGV,
     libc::SIGSYS,
+    libc::SIGPIPE,
 ];
 
 /// A python3 child with a handler for each signal in argv[1]: it prints "got N xK" for the
@@ -89,7 +94,7 @@ fn round_trip(r: &mut Running, kai_pid: i32, k: usize) {
 
 fn every_signal(as_pid1: bool) {
     let fwd = forwardable();
-    assert_eq!(fwd.len(), 64 - 2 - NOT_FORWARDED.len() - SYNCHRONOUS.len());
+    assert_eq!(fwd.len(), 64 - 2 - NOT_FORWARDED.len());
     let (mut r, kai_pid) = reporter(as_pid1, &fwd, &fwd);
     let kai = Proc::of(kai_pid).expect("kai-init runs");
     // First the ones kai-init keeps: it survives each and the child (which would die of
@@ -178,60 +183,50 @@ fn kill_32_33_34_leave_kai_init_standing_and_34_reaches_the_child() {
     );
 }
 
-/// As PID 1 the kernel drops a synchronous signal sent with kill(2) (init has no handler
-/// for it; Rust's SEGV/BUS handler treats one that is not a fault as harmless): kai-init
-/// survives each, twice, and never forwards one.
-#[test]
-fn synchronous_signals_are_dropped_as_pid1() {
-    let fwd = forwardable();
-    let mut handled = fwd.clone();
-    handled.extend(SYNCHRONOUS);
-    let (mut r, kai_pid) = reporter(true, &handled, &[]);
+/// Each fault-numbered signal (and PIPE) sent with kill(2), twice with a round trip in
+/// between so the second is not merged into the first: the child gets each exactly twice,
+/// kai-init survives all of them and the child's exit status is still its own.
+fn fault_numbered_signals_are_forwarded(as_pid1: bool) {
+    let mut handled = FAULT_NUMBERED.to_vec();
+    handled.push(libc::SIGUSR1);
+    let (mut r, kai_pid) = reporter(as_pid1, &handled, &[]);
     let kai = Proc::of(kai_pid).expect("kai-init runs");
-    for (k, sig) in SYNCHRONOUS.iter().enumerate() {
-        assert!(signal(kai_pid, *sig));
-        assert!(signal(kai_pid, *sig));
-        round_trip(&mut r, kai_pid, k + 1);
-        assert!(kai.alive(), "kai-init died of signal {sig}");
+    let mut usr1 = 0;
+    for sig in FAULT_NUMBERED {
+        for k in 1..=2 {
+            assert!(signal(kai_pid, sig), "kill -{sig} kai-init");
+            r.wait_stdout(&format!("got {sig} x{k}"), T);
+            usr1 += 1;
+            round_trip(&mut r, kai_pid, usr1);
+            assert!(kai.alive(), "kai-init died of signal {sig}");
+        }
     }
     assert!(signal(kai_pid, libc::SIGTERM));
-    r.wait_stdout(&format!("got {} x1", libc::SIGTERM), T);
-    for sig in SYNCHRONOUS {
-        assert!(
-            !r.stdout
-                .iter()
-                .any(|l| l.starts_with(&format!("got {sig} x"))),
-            "signal {sig} was forwarded: {:#?}",
+    let status = r.wait_exit(T);
+    // The reporter has no TERM handler: it dies of the forwarded TERM, 128 + 15.
+    assert_eq!(status.code(), Some(143), "{status:?} {:#?}", r.stderr);
+    for sig in FAULT_NUMBERED {
+        let got = r
+            .stdout
+            .iter()
+            .filter(|l| l.starts_with(&format!("got {sig} x")))
+            .count();
+        assert_eq!(
+            got, 2,
+            "signal {sig} delivered {got} times: {:#?}",
             r.stdout
         );
     }
 }
 
-/// Not PID 1, a synchronous signal sent with kill(2) keeps its default action, as for any
-/// program (tini included): kai-init ends with it. SEGV and BUS first reach Rust's
-/// stack-overflow handler, which finds no fault, restores the default and returns, so it
-/// takes a second one.
 #[test]
-fn synchronous_signals_keep_their_default_action_as_subreaper() {
-    for sig in SYNCHRONOUS {
-        let (mut r, kai_pid) = reporter(false, &[libc::SIGUSR1], &[]);
-        // kai-init dies here and its child lives on, reparented away from the tree the
-        // guard would clean up: this test ends it itself.
-        let child = crate::util::child_of(kai_pid)
-            .and_then(Proc::of)
-            .expect("the reporter runs");
-        let rust_handles = sig == libc::SIGSEGV || sig == libc::SIGBUS;
-        if rust_handles {
-            assert!(signal(kai_pid, sig));
-            round_trip(&mut r, kai_pid, 1);
-        }
-        assert!(signal(kai_pid, sig));
-        let status = r.wait_exit(T);
-        if child.exists() {
-            signal(child.pid, libc::SIGKILL);
-        }
-        assert_eq!(status.signal(), Some(sig), "signal {sig}: {status:?}");
-    }
+fn fault_numbered_signals_and_pipe_from_kill_reach_the_child_as_pid1() {
+    fault_numbered_signals_are_forwarded(true);
+}
+
+#[test]
+fn fault_numbered_signals_and_pipe_from_kill_reach_the_child_as_subreaper() {
+    fault_numbered_signals_are_forwarded(false);
 }
 
 /// kai-init's own signal state once the child runs: 32..=34 blocked (so they reach the

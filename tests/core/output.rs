@@ -34,12 +34,56 @@ fn ten_thousand_lines_in_order_as_pid1() {
     );
 }
 
+/// The main child starts a writer through an intermediate that exits at once, so the
+/// writer is orphaned; it waits until kai-init, the subreaper, has adopted it, writes
+/// 10,000 lines, then says who adopted it. The main child waits for it (a pipe only the
+/// writer holds open) before exiting.
+const ORPHAN_WRITER: &str = r#"
+import os, subprocess, sys
+r, w = os.pipe()
+middle = os.fork()
+if middle == 0:
+    if os.fork() == 0:
+        os.close(r)
+        while os.getppid() == middle:
+            os.sched_yield()
+        subprocess.run(["seq", "1", "10000"], check=True)
+        print("adopted by", os.getppid(), flush=True)
+        os._exit(0)
+    os._exit(0)
+os.close(w)
+os.waitpid(middle, 0)
+os.read(r, 1)
+"#;
+
+/// As subreaper, the lines come from an orphan kai-init adopted (not the host's init):
+/// all 10,000 arrive in order on the pipe kai-init was given, with nothing of kai-init's
+/// own, and kai-init waits for the main child, which waits for the writer.
 #[test]
 fn ten_thousand_lines_in_order_as_subreaper() {
-    let (status, stdout, stderr) =
-        run(kai(&["--log-level", "debug", "--", "seq", "1", "10000"]), T);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_numbered(&stdout, 10_000);
+    let mut r = start(kai(&[
+        "--log-level",
+        "debug",
+        "--",
+        crate::util::python3(),
+        "-c",
+        ORPHAN_WRITER,
+    ]));
+    let kai_pid = r.pid();
+    let status = r.wait_exit(T);
+    assert_eq!(status.code(), Some(0), "{:#?}", r.stderr);
+    let (last, lines) = r.stdout.split_last().expect("output");
+    assert_eq!(
+        last,
+        &format!("adopted by {kai_pid}"),
+        "the writer's parent"
+    );
+    assert_numbered(&lines.join("\n"), 10_000);
+    assert!(
+        r.stderr.iter().all(|l| l.starts_with("kai-init")),
+        "{:#?}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -279,3 +279,62 @@ fn garbage_oversized_heads_and_bodies_crash_nothing() {
     );
     let _ = running.child.kill();
 }
+
+/// A python3 child that reports each SIGPIPE and SIGUSR1 it receives.
+const PY_PIPE_REPORTER: &str = r#"
+import signal, sys, time
+def on(n, frame):
+    print(f"got {n}", flush=True)
+signal.signal(signal.SIGPIPE, on)
+signal.signal(signal.SIGUSR1, on)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"#;
+
+/// Issue 17, item 15: SIGPIPE is now blocked and read from the signalfd so that one
+/// another process sends is forwarded; the SIGPIPE kai-init raises itself when a health
+/// client hangs up mid-answer must not be. Clients pipeline many /metrics requests and
+/// hang up unread, so kai-init's next write hits a closed socket (EPIPE and SIGPIPE,
+/// unix(7)); the debug line proves kai-init saw its own SIGPIPE, and the child hears none
+/// of them, only the USR1 sent after.
+#[test]
+fn a_health_client_hanging_up_mid_answer_sends_the_child_no_sigpipe() {
+    for as_pid1 in [false, true] {
+        let at = At::Unix(socket_name("pipe"));
+        let args = [
+            at.flag(),
+            "--log-level=debug".into(),
+            "--".into(),
+            util::python3().into(),
+            "-c".into(),
+            PY_PIPE_REPORTER.into(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut r = util::start(if as_pid1 {
+            crate::hermetic_pid1(&args)
+        } else {
+            kai(&args)
+        });
+        r.wait_stdout("ready", T);
+        let many = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200);
+        for _ in 0..20 {
+            let mut c = at.connect().unwrap();
+            let _ = c.write_all(many.as_bytes());
+        }
+        r.wait_line("SIGPIPE from a write of kai-init's own", T);
+        let kai_pid = if as_pid1 { r.pid1(T) } else { r.pid() };
+        assert!(util::signal(kai_pid, libc::SIGUSR1));
+        r.wait_stdout(&format!("got {}", libc::SIGUSR1), T);
+        assert!(
+            !r.stdout
+                .iter()
+                .any(|l| l == &format!("got {}", libc::SIGPIPE)),
+            "kai-init's own SIGPIPE reached the child (pid 1: {as_pid1}): {:#?}",
+            r.stdout
+        );
+        assert!(util::signal(kai_pid, libc::SIGTERM));
+        let status = r.wait_exit(T);
+        assert_eq!(status.code(), Some(143), "{:#?}", r.stderr);
+    }
+}

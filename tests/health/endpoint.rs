@@ -347,7 +347,17 @@ fn every_path_method_and_format() {
         assert_eq!(checks["child:restarts"][0]["observedValue"], 0);
         let probe = &checks["probe:responseTime"][0];
         assert_eq!(probe["componentId"], format!("http://127.0.0.1:{port}/"));
-        assert!(probe["observedValue"].as_f64().unwrap() >= 0.0);
+        // The last probe's duration, in seconds: a real HTTP exchange takes some time, a
+        // passing probe no longer than --probe-timeout (1 s by default), and it is one of
+        // the probes the histogram has summed (read after, so it includes it). A value in
+        // another unit, a stale zero or a made-up figure fails one of these.
+        let took = probe["observedValue"].as_f64().unwrap();
+        assert_eq!(probe["observedUnit"], "s");
+        assert_eq!(probe["consecutiveFailures"], 0);
+        assert!(took > 0.0 && took <= 1.0, "probe took {took} s");
+        let summed = metrics(&at).value("kai_init_probe_duration_seconds_sum");
+        count("/metrics", 200);
+        assert!(took <= summed, "last probe {took} s, all probes {summed} s");
         assert_eq!(checks["shutdown"][0]["status"], "pass");
         count("/readyz", 200);
     }

@@ -266,3 +266,90 @@ fn descriptors_passed_with_datagrams_neither_end_the_loop_nor_are_kept() {
         running.stderr
     );
 }
+
+/// SENDER from the bottom of a chain of `argv[4]` processes, each the parent of the next
+/// (each waits for its child): prints `sent N` from the bottom, then stays alive (and the
+/// chain with it) until stdin closes.
+const DEEP_SENDER: &str = r#"
+import os, socket, sys
+addr, msg, n, depth = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), int(sys.argv[4])
+for _ in range(depth):
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        os._exit(0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for _ in range(n): s.sendto(msg, '\0' + addr[1:])
+print('sent', n, flush=True)
+sys.stdin.read()
+"#;
+
+/// The read system calls a process has made (/proc/PID/io, `syscr`): each /proc record
+/// kai-init reads to place a sender costs at least one.
+fn read_calls(pid: i32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("syscr in /proc/PID/io")
+}
+
+/// Issue 17, item 6: a stranger 300 processes deep flooding the socket used to make
+/// kai-init walk 300 parents in /proc for every datagram (100 % CPU, /livez at 0.9 s).
+/// Now a refused sender is remembered (by pid and start time), so its further datagrams
+/// cost one /proc read each, and the walks are bounded per second. Measured in read
+/// system calls, not time: the old walk made over 300 per datagram. A descendant just as
+/// deep is still believed.
+#[test]
+fn a_deep_strangers_flood_is_cheap_and_a_deep_descendant_is_still_believed() {
+    const DEPTH: &str = "300";
+    const FLOOD: u32 = 3000;
+    // The main child's grandchild sends READY=1 from 300 levels further down.
+    // Its stdin is kai-init's (/dev/null): it sleeps instead, so the chain stays in /proc
+    // until its datagram is read, and kai-init stops it with the rest of the tree.
+    let deep_grandchild = DEEP_SENDER
+        .replace("int(sys.argv[4])", DEPTH)
+        .replace("sys.stdin.read()", "__import__('time').sleep(3600)");
+    let (dir, at, mut running, socket) = start_main("strangers-deep", &deep_grandchild);
+    let pid = running.pid();
+    wait_status(&at, "/readyz", 503, T);
+    let before = read_calls(pid);
+    let chain = Command::new(util::python3())
+        .args([
+            "-c",
+            DEEP_SENDER,
+            &socket,
+            "READY=1",
+            &FLOOD.to_string(),
+            DEPTH,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // The chain ends on its own once stdin closes (the guard's drop): none of it may
+        // hold the test's stderr meanwhile.
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the chain");
+    let mut chain = Stranger(chain);
+    let mut out = std::io::BufReader::new(chain.0.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("chain output");
+    assert_eq!(line.trim(), format!("sent {FLOOD}"));
+    wait_until("the flood to be counted", T, || {
+        refused(&at) == f64::from(FLOOD)
+    });
+    let spent = read_calls(pid) - before;
+    eprintln!("{spent} read calls for {FLOOD} datagrams from {DEPTH} deep");
+    assert_eq!(get(&at, "/livez").status, 200);
+    assert_eq!(get(&at, "/readyz").status, 503, "a stranger made it ready");
+    // About 7 per datagram now (reading one /proc record takes several read calls, and the
+    // health requests above make their own); the old walk made about 1,850 per datagram.
+    assert!(
+        spent < 30 * u64::from(FLOOD),
+        "{spent} read calls for {FLOOD} datagrams"
+    );
+    drop(chain);
+    grandchild_makes_it_ready(&dir, &at, &mut running);
+    std::fs::write(dir.join("exit"), "").unwrap();
+    assert_eq!(running.wait_exit(T).code(), Some(0));
+}
