@@ -17,8 +17,9 @@ process.on('SIGUSR1', () => { hang = true; console.log('hanging'); });
 setInterval(() => {}, 1 << 30);
 "#;
 
-fn start(at: &At, port: u16, extra: &[&str]) -> util::Running {
-    let probe = format!("http://127.0.0.1:{port}/");
+/// kai-init probing `probe_port`, its child serving on `app_port`.
+fn start_probing(at: &At, probe_port: u16, app_port: u16, extra: &[&str]) -> util::Running {
+    let probe = format!("http://127.0.0.1:{probe_port}/");
     let mut args = vec![
         at.flag(),
         "--probe".into(),
@@ -43,8 +44,13 @@ fn start(at: &At, port: u16, extra: &[&str]) -> util::Running {
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = kai(&args);
-    cmd.env("PORT", port.to_string());
+    cmd.env("PORT", app_port.to_string());
     util::start(cmd)
+}
+
+/// kai-init probing its child's own server.
+fn start(at: &At, port: u16, extra: &[&str]) -> util::Running {
+    start_probing(at, port, port, extra)
 }
 
 #[test]
@@ -103,8 +109,12 @@ fn without_the_flag_kai_init_keeps_running_with_livez_failing() {
 #[test]
 fn a_slow_start_never_counts_as_unhealthy() {
     let at = At::Unix(socket_name("unhealthy-slow"));
-    // Nothing listens on the probed port: the child never gets ready.
-    let mut k = start(&at, free_port(), &["--exit-on-unhealthy"]);
+    // The probed port is held by this test and never accepted from: connections sit in
+    // the backlog and the probe times out, so the child never gets ready. (A port merely
+    // free now could be taken by a parallel test's server and answer.)
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let mut k = start_probing(&at, port, free_port(), &["--exit-on-unhealthy"]);
     // The start budget (--probe-failures counted failures, one per --probe-interval)
     // runs out and /livez fails, as Kubernetes' liveness would without a startupProbe;
     // that is the start's verdict, not a death after readiness: no exit.
@@ -122,4 +132,5 @@ fn a_slow_start_never_counts_as_unhealthy() {
     );
     k.signal(libc::SIGTERM);
     assert_eq!(k.wait_exit(T).code(), Some(143), "{:?}", k.stderr);
+    drop(held);
 }
