@@ -48,11 +48,8 @@ pub struct Prepared {
 /// None: off, no cgroup, or no limit to take a share of.
 pub fn prepare(percent: Option<u8>) -> Option<Prepared> {
     let cgroup = Cgroup::discover()?;
-    if cgroup.read_oom_group() == Some(true) {
-        info!(
-            "memory.oom.group is set: an OOM kill here ends the whole container, kai-init \
-             included, and no OOM line is written; the memory warning is the record to look for"
-        );
+    if let Some(note) = oom_group_note(cgroup.read_oom_group()) {
+        info!("{note}");
     }
     let percent = percent?;
     let Some(Limit::Bytes(limit)) = cgroup.read_usage().memory_limit else {
@@ -100,6 +97,14 @@ async fn watch(memory: &'static Memory, mut events: Events) {
     while events.next().await.is_ok() {
         memory.check();
     }
+}
+
+/// What to say at start about `memory.oom.group` (None: not set, or cgroup v1).
+fn oom_group_note(oom_group: Option<bool>) -> Option<&'static str> {
+    (oom_group == Some(true)).then_some(
+        "memory.oom.group is set: an OOM kill here ends the whole container, kai-init \
+         included, and no OOM line is written; the memory warning is the record to look for",
+    )
 }
 
 /// `percent` of `limit`, in bytes, without overflow.
@@ -172,6 +177,13 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn says_so_only_when_an_oom_kills_the_whole_container() {
+        assert!(oom_group_note(Some(true)).is_some_and(|n| n.contains("whole container")));
+        assert_eq!(oom_group_note(Some(false)), None);
+        assert_eq!(oom_group_note(None), None);
+    }
 
     #[test]
     fn warns_once_per_crossing_and_rearms_ten_points_below() {

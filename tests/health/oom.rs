@@ -104,6 +104,33 @@ impl Cgroup {
     }
 }
 
+impl Cgroup {
+    /// Like [`Cgroup::kai`], but kai-init sees the cgroup directory read-only (a bind
+    /// mount in a private mount namespace, as Docker mounts cgroupfs): no event source
+    /// can be registered, so only probes and scrapes make kai-init look.
+    fn kai_read_only(&self, args: &[&str]) -> std::process::Command {
+        // The shell below joins the cgroup itself, before the directory turns read-only.
+        let inner = kai(args);
+        let dir = self.dir.display().to_string();
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "echo $$ > {dir}/cgroup.procs && mount --bind {dir} {dir} && \
+                 mount -o remount,bind,ro {dir} && exec \"$@\""
+            ))
+            .arg("sh")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+}
+
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // Everything in it dies first (only processes this test started are in it), then
@@ -131,20 +158,38 @@ const GROW_AND_HOLD: &str = "import sys, time\nx = [bytearray(1 << 20) for _ in 
 /// and holds there: exactly one warning, naming the process that grew, no OOM kill, and
 /// the working-set metric. `user`: the same after dropping to nobody (cgroup v1's
 /// threshold event is registered as root, before the drop).
-fn memory_warning(tag: &str, user: &[&str]) {
+fn memory_warning(tag: &str, user: &[&str], read_only: bool) {
     let cg = Cgroup::new(tag);
     let at = At::Unix(socket_name(tag));
-    let mut args = vec![at.flag(), "--memory-warn".into(), "50".into()];
+    let mut args = vec![
+        at.flag(),
+        "--log-level".into(),
+        "debug".into(),
+        "--memory-warn".into(),
+        "50".into(),
+    ];
     args.extend(user.iter().map(|s| s.to_string()));
     let script = format!("exec {} -c \"{GROW_AND_HOLD}\"", util::python3());
     args.extend(["--".into(), "sh".into(), "-c".into(), script]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut k = util::start(cg.kai(&args));
+    let mut k = util::start(match read_only {
+        true => cg.kai_read_only(&args),
+        false => cg.kai(&args),
+    });
     k.wait_stdout("holding", T);
     // No probe and nothing scraped: on v1 only the threshold event can have told
     // kai-init (on v2, which has none, the first scrape below is when it looks).
-    if !cg.v2 {
+    if !cg.v2 && !read_only {
         k.wait_line("memory:", T);
+    }
+    if read_only {
+        // Nothing can have told kai-init yet: the scrape below is the first look.
+        k.wait_line("no memory threshold event", T);
+        assert!(
+            !k.stderr.iter().any(|l| l.contains("memory:")),
+            "{:?}",
+            k.stderr
+        );
     }
     let m = metrics(&at);
     let ws = m.value("kai_init_container_memory_working_set_bytes");
@@ -173,12 +218,19 @@ fn memory_warning(tag: &str, user: &[&str]) {
 
 #[test]
 fn the_memory_warning_names_the_process_that_grew_once() {
-    memory_warning("memwarn", &[]);
+    memory_warning("memwarn", &[], false);
 }
 
 #[test]
 fn the_memory_warning_works_after_dropping_to_another_user() {
-    memory_warning("memwarn-user", &["--user", "nobody"]);
+    memory_warning("memwarn-user", &["--user", "nobody"], false);
+}
+
+/// Docker mounts cgroupfs read-only: no threshold event; the scrape is when kai-init
+/// looks (and a probe tick would be).
+#[test]
+fn the_memory_warning_comes_at_a_scrape_on_a_read_only_cgroupfs() {
+    memory_warning("memwarn-ro", &[], true);
 }
 
 /// Issue 17, item 3: with `--user`, kai-init subscribes to the OOM events while it is
