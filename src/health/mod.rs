@@ -13,6 +13,7 @@
 //! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`
 //! - `readiness`: the live / ready / startup rules;  `probe`: --probe;  `notify`: --notify
 
+pub mod client;
 pub mod format;
 mod io;
 mod metrics;
