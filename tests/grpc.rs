@@ -173,6 +173,109 @@ fn python_lots_of_metadata() {
     }
 }
 
+/// A stream that keeps a copy of every byte read.
+struct Recorder {
+    inner: TcpStream,
+    seen: Vec<u8>,
+}
+
+impl Read for Recorder {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl grpc::Transport for Recorder {
+    fn set_timeouts(&mut self, left: Duration) -> std::io::Result<()> {
+        self.inner.set_timeouts(left)
+    }
+}
+
+/// The header blocks (HEADERS + CONTINUATION payloads, no padding: grpc-core sends
+/// none) in a server's byte stream.
+fn header_blocks(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    while bytes.len() >= 9 {
+        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        let (kind, flags) = (bytes[3], bytes[4]);
+        let payload = &bytes[9..9 + len];
+        match kind {
+            1 => {
+                assert_eq!(flags & 0x28, 0, "padding or priority in HEADERS");
+                blocks.push(payload.to_vec());
+            }
+            9 => blocks.last_mut().unwrap().extend_from_slice(payload),
+            _ => {}
+        }
+        bytes = &bytes[9 + len..];
+    }
+    blocks
+}
+
+/// The metadata scenario really exercises HPACK: the server's blocks, decoded again
+/// here, carry every entry, the binary value is Huffman-coded (its text appears nowhere
+/// on the wire), and the server's encoder filled the dynamic table.
+#[test]
+fn python_metadata_uses_dynamic_table_and_huffman() {
+    let s = python("metadata");
+    let inner = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut rec = Recorder {
+        inner,
+        seen: Vec::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let auth = format!("127.0.0.1:{}", s.port);
+    assert_eq!(
+        grpc::check(&mut rec, &auth, "svc", deadline),
+        Ok(Health::Serving)
+    );
+    let blocks = header_blocks(&rec.seen);
+    assert_eq!(blocks.len(), 2, "initial metadata and trailers");
+    let mut decoder = grpc::hpack::Decoder::new(4096, 16_384);
+    let mut fields = Vec::new();
+    for b in &blocks {
+        decoder
+            .decode(b, |n, v| fields.push((n.to_vec(), v.to_vec())))
+            .unwrap();
+    }
+    let value = |name: &str| {
+        fields
+            .iter()
+            .filter(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        value("x-initial-59"),
+        [format!("initial value number 59 {}", "abc".repeat(20))]
+    );
+    assert_eq!(
+        value("x-trailing-0"),
+        [format!("trailing value 0 {}", "xyz".repeat(20))]
+    );
+    assert_eq!(value("x-same").len(), 10);
+    assert_eq!(value("grpc-status"), ["0"]);
+    // The binary value travels as base64 (grpc-core's unpadded form), Huffman-coded.
+    let blob = value("x-blob-bin");
+    assert_eq!(blob.len(), 2);
+    assert_eq!(blob[0].len(), (8 * 20 * 4usize).div_ceil(3), "{:?}", blob[0]);
+    assert!(blob[0].bytes().all(|b| b.is_ascii_alphanumeric() || b"+/".contains(&b)));
+    let raw = String::from_utf8_lossy(&rec.seen);
+    assert!(!raw.contains(&blob[0][..40]), "base64 sent without Huffman");
+    assert!(decoder.entries().count() > 0, "no dynamic table entries");
+}
+
 /// The server's deadline is kai-init's (grpc-timeout): a handler that takes longer ends
 /// as DEADLINE_EXCEEDED from the server or as kai-init's own timeout, near the deadline.
 #[test]
@@ -193,14 +296,24 @@ fn python_slow_handler_times_out() {
 fn flipping(s: &mut Server) {
     let port = s.port;
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
     let checker = thread::spawn(move || {
         let mut seen = Vec::new();
-        while stop_rx.try_recv().is_err() && seen.len() < 2000 {
+        while stop_rx.try_recv().is_err() && seen.len() < 5000 {
             seen.push(ok(port, "svc"));
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         seen
     });
     for i in 0..10 {
+        // At least two checks between flips, so that they overlap the status changes.
+        let before = count.load(std::sync::atomic::Ordering::SeqCst);
+        let deadline = Instant::now() + T;
+        while count.load(std::sync::atomic::Ordering::SeqCst) < before + 2 {
+            assert!(Instant::now() < deadline, "the checker thread is stuck");
+            thread::sleep(Duration::from_millis(5));
+        }
         let status = if i % 2 == 0 { "NOT_SERVING" } else { "SERVING" };
         s.set("svc", status);
         let want = if i % 2 == 0 {
@@ -212,7 +325,7 @@ fn flipping(s: &mut Server) {
     }
     stop_tx.send(()).unwrap();
     let seen = checker.join().unwrap();
-    assert!(seen.len() > 5, "{}", seen.len());
+    assert!(seen.len() >= 20, "{}", seen.len());
     for r in &seen {
         assert!(
             matches!(r, Ok(Health::Serving | Health::NotServing)),
@@ -435,8 +548,12 @@ fn hostile_rst_stream() {
 fn hostile_close_before_answer() {
     let e = against(|c| {
         // The whole request read first: closing with unread bytes would be a reset.
+        // Then a half-close (FIN), read on: the client's SETTINGS ACK must not meet a
+        // closed socket, whose reset could overtake the FIN.
         let mut c = after_request(c);
         let _ = c.write_all(&EMPTY_SETTINGS);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        drain(c);
     });
     assert_eq!(e.to_string(), "connection closed before the answer");
 }
