@@ -111,7 +111,10 @@ impl Exchange {
             &[
                 (frame::SETTINGS_HEADER_TABLE_SIZE, HEADER_TABLE_SIZE as u32),
                 (frame::SETTINGS_ENABLE_PUSH, 0),
-                (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE as u32),
+                (
+                    frame::SETTINGS_MAX_HEADER_LIST_SIZE,
+                    MAX_HEADER_LIST_SIZE as u32,
+                ),
             ],
         );
         let block = request_headers(authority, &grpc_timeout(timeout));
@@ -313,8 +316,7 @@ impl Exchange {
                 if h.stream == 0 {
                     return Err(Error::Protocol("RST_STREAM on stream 0"));
                 }
-                let Some(code) = payload.first_chunk::<4>().filter(|_| payload.len() == 4)
-                else {
+                let Some(code) = payload.first_chunk::<4>().filter(|_| payload.len() == 4) else {
                     return Err(Error::Protocol("RST_STREAM of the wrong size"));
                 };
                 if h.stream == STREAM {
@@ -452,7 +454,9 @@ impl Exchange {
         decoded.map_err(Error::Hpack)?;
         let r = &mut self.response;
         if !r.headers {
-            let status = fields.status.ok_or(Error::Protocol("response without :status"))?;
+            let status = fields
+                .status
+                .ok_or(Error::Protocol("response without :status"))?;
             if (100..200).contains(&status) && !block.end_stream {
                 // An informational response (RFC 9113, section 8.1): the real one follows.
                 return Ok(());
@@ -516,8 +520,9 @@ impl Exchange {
             }
             _ => return Err(Error::Protocol("bad message flags")),
         }
-        let status = proto::response_status(body)
-            .ok_or(Error::Protocol("response message is not a HealthCheckResponse"))?;
+        let status = proto::response_status(body).ok_or(Error::Protocol(
+            "response message is not a HealthCheckResponse",
+        ))?;
         Ok(Health::from_raw(status))
     }
 }
@@ -649,5 +654,500 @@ fn valid_authority(a: &str) -> Result<(), Error> {
             Ok(())
         }
         _ => Err(bad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::client::grpc::frame::*;
+    use proptest::prelude::*;
+
+    fn new() -> Exchange {
+        Exchange::new("127.0.0.1:50051", "svc", Duration::from_millis(1500)).unwrap()
+    }
+
+    /// Literal-without-indexing fields (section 6.2.2), new names.
+    fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (n, v) in fields {
+            hpack::encode_literal(&mut b, 0, n, v);
+        }
+        b
+    }
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write(&mut out, kind, flags, stream, payload);
+        out
+    }
+
+    const OK_HEADERS: &[(&str, &str)] = &[(":status", "200"), ("content-type", "application/grpc")];
+
+    /// A whole well-behaved answer with `status` as the ServingStatus.
+    fn answer(status: u8) -> Vec<u8> {
+        let mut s = frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0xff, 0xff]);
+        s.extend(frame(SETTINGS, ACK, 0, &[]));
+        s.extend(frame(HEADERS, END_HEADERS, 1, &block(OK_HEADERS)));
+        s.extend(frame(DATA, 0, 1, &[0, 0, 0, 0, 2, 0x08, status]));
+        s.extend(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &block(&[("grpc-status", "0")]),
+        ));
+        s
+    }
+
+    fn run(bytes: &[u8]) -> Result<Health, Error> {
+        let mut ex = new();
+        ex.take_output();
+        match ex.receive(bytes) {
+            Some(a) => a.clone(),
+            None => ex.closed().clone(),
+        }
+    }
+
+    /// The request: preface, SETTINGS, HEADERS with every field gRPC and servers need,
+    /// DATA with END_STREAM and the HealthCheckRequest.
+    #[test]
+    fn request_bytes() {
+        let out = new().take_output();
+        let rest = out.strip_prefix(PREFACE).unwrap();
+        let settings = Header::parse(rest).unwrap();
+        assert_eq!(
+            (settings.kind, settings.len, settings.stream),
+            (SETTINGS, 18, 0)
+        );
+        assert_eq!(
+            &rest[9..27],
+            b"\0\x01\0\0\x10\0\0\x02\0\0\0\0\0\x06\0\0\x40\0",
+            "HEADER_TABLE_SIZE 4096, ENABLE_PUSH 0, MAX_HEADER_LIST_SIZE 16384"
+        );
+        let rest = &rest[27..];
+        let headers = Header::parse(rest).unwrap();
+        assert_eq!(
+            (headers.kind, headers.flags, headers.stream),
+            (HEADERS, END_HEADERS, 1)
+        );
+        let mut fields = Vec::new();
+        Decoder::new(4096, 16_384)
+            .decode(&rest[9..9 + headers.len], |n, v| {
+                fields.push((
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                ))
+            })
+            .unwrap();
+        let agent = format!("kai-init/{}", env!("CARGO_PKG_VERSION"));
+        let want = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/grpc.health.v1.Health/Check"),
+            (":authority", "127.0.0.1:50051"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "1500m"),
+            ("user-agent", agent.as_str()),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(fields, want);
+        let rest = &rest[9 + headers.len..];
+        let data = Header::parse(rest).unwrap();
+        assert_eq!((data.kind, data.flags, data.stream), (DATA, END_STREAM, 1));
+        assert_eq!(&rest[9..], proto::request("svc"));
+    }
+
+    #[test]
+    fn grpc_timeouts() {
+        let ms = Duration::from_millis;
+        assert_eq!(grpc_timeout(ms(999)), "999m");
+        assert_eq!(grpc_timeout(Duration::from_micros(500)), "500u");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1u");
+        assert_eq!(grpc_timeout(ms(99_999_999)), "99999999m");
+        assert_eq!(grpc_timeout(ms(100_000_000)), "100000S");
+        assert_eq!(
+            grpc_timeout(Duration::from_secs(365 * 24 * 3600)),
+            "31536000S"
+        );
+        assert_eq!(grpc_timeout(Duration::from_secs(u64::MAX / 2)), "99999999H");
+    }
+
+    #[test]
+    fn authorities() {
+        for ok in [
+            "127.0.0.1:50051",
+            "[::1]:50051",
+            "my-svc.ns.svc.cluster.local:8080",
+            "h:1",
+        ] {
+            assert!(
+                Exchange::new(ok, "", Duration::from_secs(1)).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            ":50051",
+            "",
+            "host",
+            "host:",
+            "host:123456",
+            "a b:1",
+            "h:1\r\nx:1",
+            "h:x",
+        ] {
+            let e = Exchange::new(bad, "", Duration::from_secs(1)).err();
+            assert_eq!(
+                e,
+                Some(Error::Request("authority must be HOST:PORT")),
+                "{bad:?}"
+            );
+        }
+        let e = Exchange::new("h:1", &"s".repeat(1025), Duration::from_secs(1)).err();
+        assert_eq!(
+            e,
+            Some(Error::Request("service name longer than 1024 bytes"))
+        );
+    }
+
+    #[test]
+    fn serving_statuses() {
+        assert_eq!(run(&answer(1)), Ok(Health::Serving));
+        assert_eq!(run(&answer(2)), Ok(Health::NotServing));
+        assert_eq!(run(&answer(0)), Ok(Health::Unknown));
+        assert_eq!(run(&answer(3)), Ok(Health::ServiceUnknown));
+        assert_eq!(run(&answer(9)), Ok(Health::Other(9)));
+    }
+
+    /// Whatever the chunking of the server's bytes, the same answer, and the SETTINGS
+    /// and PING are acknowledged.
+    #[test]
+    fn acks_and_chunking() {
+        let mut bytes = answer(1);
+        let ping = frame(PING, 0, 0, b"12345678");
+        bytes.splice(15..15, ping.iter().copied());
+        for chunk in [1, 2, 7, 9, 100, bytes.len()] {
+            let mut ex = new();
+            ex.take_output();
+            let mut got = None;
+            for c in bytes.chunks(chunk) {
+                if let Some(a) = ex.receive(c) {
+                    got = Some(a.clone());
+                }
+            }
+            assert_eq!(got, Some(Ok(Health::Serving)), "chunk {chunk}");
+            let out = ex.take_output();
+            let mut want = frame(SETTINGS, ACK, 0, &[]);
+            want.extend(frame(PING, ACK, 0, b"12345678"));
+            want.extend(frame(GOAWAY, 0, 0, &[0; 8]));
+            assert_eq!(out, want);
+        }
+    }
+
+    /// Trailers-Only (one HEADERS with END_STREAM), padding and priority, CONTINUATION,
+    /// an informational 1xx block, unknown frame types, a graceful GOAWAY naming stream 1.
+    #[test]
+    fn legal_shapes() {
+        let settings = frame(SETTINGS, 0, 0, &[]);
+        // Trailers-Only NOT_FOUND with a percent-encoded message.
+        let mut b = settings.clone();
+        let f = [
+            (":status", "200"),
+            ("content-type", "application/grpc+proto"),
+            ("grpc-status", "5"),
+            ("grpc-message", "unknown%20service%3A svc"),
+        ];
+        b.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&f)));
+        let e = run(&b).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Status {
+                code: 5,
+                message: "unknown service: svc".into()
+            }
+        );
+        // 1xx, then headers padded with priority, split over CONTINUATION; an unknown
+        // frame type and a GOAWAY naming stream 1 in between; padded DATA.
+        let mut b = settings.clone();
+        b.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":status", "100")]),
+        ));
+        let hb = block(OK_HEADERS);
+        let mut first = vec![3, 0, 0, 0, 0, 16];
+        first.extend_from_slice(&hb[..4]);
+        first.extend_from_slice(b"pad");
+        b.extend(frame(HEADERS, PADDED | PRIORITY_FLAG, 1, &first));
+        b.extend(frame(CONTINUATION, 0, 1, &hb[4..6]));
+        b.extend(frame(CONTINUATION, END_HEADERS, 1, &hb[6..]));
+        b.extend(frame(0xfa, 0xff, 0, b"whatever"));
+        b.extend(frame(GOAWAY, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 0]));
+        b.extend(frame(WINDOW_UPDATE, 0, 0, &[0, 0, 1, 0]));
+        b.extend(frame(PRIORITY, 0, 3, &[0, 0, 0, 1, 5]));
+        b.extend(frame(DATA, PADDED, 1, &[2, 0, 0, 0, 0, 2, 0x08, 1, 0, 0]));
+        b.extend(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &block(&[("grpc-status", "0")]),
+        ));
+        assert_eq!(run(&b), Ok(Health::Serving));
+    }
+
+    /// Every way a server can fail, with its one-line name.
+    #[test]
+    fn failures() {
+        let settings = frame(SETTINGS, 0, 0, &[]);
+        let with = |frames: &[Vec<u8>]| {
+            let mut b = settings.clone();
+            frames.iter().for_each(|f| b.extend_from_slice(f));
+            run(&b).unwrap_err().to_string()
+        };
+        let headers = |f: &[(&str, &str)], flags| frame(HEADERS, END_HEADERS | flags, 1, &block(f));
+        let ok_headers = headers(OK_HEADERS, 0);
+        let trailers = |code: &str| headers(&[("grpc-status", code)], END_STREAM);
+        let msg = |m: &[u8]| frame(DATA, 0, 1, m);
+        assert_eq!(
+            with(&[headers(&[(":status", "404")], END_STREAM)]),
+            "HTTP status 404, not a gRPC answer"
+        );
+        assert_eq!(
+            with(&[headers(
+                &[(":status", "200"), ("content-type", "text/html")],
+                END_STREAM
+            )]),
+            "not a gRPC answer (content-type text/html)"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), trailers("12")]),
+            "no health service (grpc-status UNIMPLEMENTED)"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), trailers("14")]),
+            "grpc-status UNAVAILABLE"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), trailers("99")]),
+            "grpc-status 99"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), trailers("x")]),
+            "HTTP/2 protocol error: grpc-status is not a number"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), headers(&[("x", "y")], END_STREAM)]),
+            "HTTP/2 protocol error: response without grpc-status"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), trailers("0")]),
+            "HTTP/2 protocol error: OK without a response message"
+        );
+        assert_eq!(
+            with(&[
+                ok_headers.clone(),
+                msg(&[1, 0, 0, 0, 2, 8, 1]),
+                trailers("0")
+            ]),
+            "compressed answer (grpc-encoding )"
+        );
+        assert_eq!(
+            with(&[
+                ok_headers.clone(),
+                msg(&[0, 0, 0, 0, 3, 8, 1]),
+                trailers("0")
+            ]),
+            "HTTP/2 protocol error: response message of the wrong length"
+        );
+        assert_eq!(
+            with(&[
+                ok_headers.clone(),
+                msg(&[0, 0, 0, 0, 1, 0x0b]),
+                trailers("0")
+            ]),
+            "HTTP/2 protocol error: response message is not a HealthCheckResponse"
+        );
+        assert_eq!(
+            with(&[
+                ok_headers.clone(),
+                frame(DATA, END_STREAM, 1, &[0, 0, 0, 0, 0])
+            ]),
+            "HTTP/2 protocol error: response ended without grpc-status"
+        );
+        assert_eq!(
+            with(&[msg(&[0; 5])]),
+            "HTTP/2 protocol error: DATA before the response headers"
+        );
+        assert_eq!(
+            with(&[ok_headers.clone(), headers(&[("grpc-status", "0")], 0)]),
+            "HTTP/2 protocol error: trailers without END_STREAM"
+        );
+        assert_eq!(
+            with(&[frame(HEADERS, 0, 1, &[0x88]), frame(PING, 0, 0, &[0; 8])]),
+            "HTTP/2 protocol error: header block interrupted"
+        );
+        assert_eq!(
+            with(&[frame(CONTINUATION, END_HEADERS, 1, &[])]),
+            "HTTP/2 protocol error: CONTINUATION without HEADERS"
+        );
+        assert_eq!(
+            with(&[frame(HEADERS, END_HEADERS, 3, &[0x88])]),
+            "HTTP/2 protocol error: frame on a stream kai-init never opened"
+        );
+        assert_eq!(
+            with(&[frame(PUSH_PROMISE, END_HEADERS, 1, &[0, 0, 0, 2])]),
+            "HTTP/2 protocol error: PUSH_PROMISE though push is off"
+        );
+        assert_eq!(
+            with(&[frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 1])]),
+            "HTTP/2 protocol error: server set ENABLE_PUSH"
+        );
+        assert_eq!(
+            with(&[frame(SETTINGS, 0, 0, &[0, 5, 0, 0, 0, 1])]),
+            "HTTP/2 protocol error: MAX_FRAME_SIZE out of range"
+        );
+        assert_eq!(
+            with(&[frame(SETTINGS, ACK, 0, &[0; 6])]),
+            "HTTP/2 protocol error: SETTINGS ACK with a payload"
+        );
+        assert_eq!(
+            with(&[frame(PING, 0, 0, &[0; 7])]),
+            "HTTP/2 protocol error: PING of the wrong size"
+        );
+        assert_eq!(
+            with(&[frame(WINDOW_UPDATE, 0, 0, &[0; 4])]),
+            "HTTP/2 protocol error: WINDOW_UPDATE of 0"
+        );
+        assert_eq!(
+            with(&[frame(GOAWAY, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 2])]),
+            "server sent GOAWAY (INTERNAL_ERROR)"
+        );
+        assert_eq!(
+            with(&[frame(RST_STREAM, 0, 1, &[0, 0, 0, 0x42])]),
+            "server reset the stream (RST_STREAM 66)"
+        );
+        assert_eq!(
+            with(&[frame(HEADERS, END_HEADERS, 1, &[0x80])]),
+            "HPACK error: header index out of range"
+        );
+        assert_eq!(
+            with(&[frame(HEADERS, END_HEADERS | PADDED, 1, &[5, 0x88])]),
+            "HTTP/2 protocol error: bad padding in HEADERS"
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 400 Bad Request\r\n").unwrap_err(),
+            Error::Http1
+        );
+        assert_eq!(run(b"").unwrap_err(), Error::Closed);
+        assert_eq!(
+            run(&frame(PING, 0, 0, &[0; 8])).unwrap_err(),
+            Error::Protocol("server did not start with SETTINGS")
+        );
+    }
+
+    /// The bounds: window, message size, header block size, frame count.
+    #[test]
+    fn bounds() {
+        let settings = frame(SETTINGS, 0, 0, &[]);
+        let ok_headers = frame(HEADERS, END_HEADERS, 1, &block(OK_HEADERS));
+        // 257 DATA frames of 256 bytes, all padding: 65792 bytes > the 65535 window.
+        let big = vec![0u8; 16_384];
+        let mut b = settings.clone();
+        b.extend(ok_headers.clone());
+        let mut pad = vec![255u8];
+        pad.extend(std::iter::repeat_n(0, 255));
+        for _ in 0..257 {
+            b.extend(frame(DATA, PADDED, 1, &pad));
+        }
+        assert_eq!(
+            run(&b),
+            Err(Error::Protocol("DATA beyond the flow-control window"))
+        );
+        let mut b = settings.clone();
+        b.extend(ok_headers.clone());
+        for _ in 0..5 {
+            b.extend(frame(DATA, 0, 1, &big[..1000]));
+        }
+        assert_eq!(
+            run(&b),
+            Err(Error::Protocol("response message larger than 4 KiB"))
+        );
+        // A header block past 64 KiB in CONTINUATIONs.
+        let mut b = settings.clone();
+        b.extend(frame(HEADERS, 0, 1, &[0x88]));
+        for _ in 0..5 {
+            b.extend(frame(CONTINUATION, 0, 1, &big));
+        }
+        assert_eq!(
+            run(&b),
+            Err(Error::Protocol("header block larger than 64 KiB"))
+        );
+        // 1000 frames of an unknown type.
+        let mut b = settings.clone();
+        for _ in 0..1000 {
+            b.extend(frame(0xee, 0, 0, &[]));
+        }
+        assert_eq!(
+            run(&b),
+            Err(Error::Protocol("more than 1000 frames without an answer"))
+        );
+        // 65 SETTINGS.
+        let mut b = Vec::new();
+        for _ in 0..65 {
+            b.extend(settings.clone());
+        }
+        assert_eq!(run(&b), Err(Error::Protocol("SETTINGS flood")));
+    }
+
+    /// After the answer, nothing more is read or changed.
+    #[test]
+    fn input_after_the_answer_is_ignored() {
+        let mut ex = new();
+        let mut b = answer(1);
+        b.extend(frame(RST_STREAM, 0, 1, &[0, 0, 0, 1]));
+        assert_eq!(ex.receive(&b), Some(&Ok(Health::Serving)));
+        assert_eq!(ex.receive(b"garbage"), Some(&Ok(Health::Serving)));
+        assert_eq!(ex.closed(), &Ok(Health::Serving));
+    }
+
+    proptest! {
+        /// Any bytes, split anywhere: no panic, memory bounded (one frame buffered, a
+        /// header block, the message), output bounded (acks, one GOAWAY).
+        #[test]
+        fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2000), chunk in 1usize..500) {
+            let mut ex = new();
+            ex.take_output();
+            for c in bytes.chunks(chunk) {
+                let _ = ex.receive(c);
+                prop_assert!(ex.buffered() <= 9 + 16_384 + 500 + MAX_BLOCK + MAX_MESSAGE);
+            }
+            let _ = ex.closed();
+            prop_assert!(ex.take_output().len() <= 17 * (MAX_REPLIES as usize + 1));
+        }
+
+        /// A valid answer with frames of unknown type and PINGs mixed in, split anywhere,
+        /// still answers.
+        #[test]
+        fn answer_split_anywhere(status in 0u8..4, cuts in proptest::collection::vec(0usize..200, 0..6)) {
+            let bytes = answer(status);
+            let mut ex = new();
+            let mut at = 0;
+            let mut got = None;
+            let mut cuts = cuts;
+            cuts.push(bytes.len());
+            cuts.sort_unstable();
+            for c in cuts {
+                let c = c.min(bytes.len()).max(at);
+                if let Some(a) = ex.receive(&bytes[at..c]) {
+                    got = Some(a.clone());
+                }
+                at = c;
+            }
+            prop_assert_eq!(got, Some(Ok(Health::from_raw(i32::from(status)))));
+        }
     }
 }

@@ -140,3 +140,93 @@ pub fn error_name(code: u32) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn header_parse() {
+        // Length 16384, HEADERS, END_STREAM|END_HEADERS, reserved bit set on stream 3.
+        let h = Header::parse(&[0x00, 0x40, 0x00, 0x01, 0x05, 0x80, 0, 0, 3, 0xaa]).unwrap();
+        assert_eq!(
+            h,
+            Header {
+                len: 16_384,
+                kind: HEADERS,
+                flags: 0x5,
+                stream: 3
+            }
+        );
+        assert!(h.has(END_STREAM) && h.has(END_HEADERS) && !h.has(PADDED));
+        assert_eq!(Header::parse(&[0; 8]), None);
+    }
+
+    fn h(kind: u8, flags: u8) -> Header {
+        Header {
+            len: 0,
+            kind,
+            flags,
+            stream: 1,
+        }
+    }
+
+    /// RFC 9113, sections 6.1 and 6.2: Pad Length, priority fields, padding.
+    #[test]
+    fn unpad_cases() {
+        assert_eq!(unpad(&h(DATA, 0), b"abc"), Ok(&b"abc"[..]));
+        assert_eq!(unpad(&h(DATA, PADDED), b"\x02abc00"), Ok(&b"abc"[..]));
+        // Padding that leaves nothing is allowed; more than the rest is not.
+        assert_eq!(unpad(&h(DATA, PADDED), b"\x02ab"), Ok(&b""[..]));
+        assert_eq!(unpad(&h(DATA, PADDED), b"\x03ab"), Err(BadPadding));
+        assert_eq!(unpad(&h(DATA, PADDED), b""), Err(BadPadding));
+        // HEADERS: priority fields (5 bytes) after the Pad Length, before the block.
+        let p = b"\x01\x80\x00\x00\x03\x10\x82z";
+        assert_eq!(
+            unpad(&h(HEADERS, PADDED | PRIORITY_FLAG), p),
+            Ok(&b"\x82"[..])
+        );
+        assert_eq!(
+            unpad(&h(HEADERS, PRIORITY_FLAG), b"\0\0\0\x03"),
+            Err(BadPadding)
+        );
+        // The PRIORITY flag means nothing on DATA.
+        assert_eq!(unpad(&h(DATA, PRIORITY_FLAG), b"ab"), Ok(&b"ab"[..]));
+    }
+
+    #[test]
+    fn writers() {
+        let mut out = Vec::new();
+        write_settings(
+            &mut out,
+            &[
+                (SETTINGS_ENABLE_PUSH, 0),
+                (SETTINGS_MAX_HEADER_LIST_SIZE, 16_384),
+            ],
+        );
+        assert_eq!(out, b"\0\0\x0c\x04\0\0\0\0\0\0\x02\0\0\0\0\0\x06\0\0\x40\0");
+        out.clear();
+        write_goaway(&mut out, 0, 1);
+        assert_eq!(out, b"\0\0\x08\x07\0\0\0\0\0\0\0\0\0\0\0\0\x01");
+        assert_eq!(error_name(0xb), Some("ENHANCE_YOUR_CALM"));
+        assert_eq!(error_name(0xe), None);
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trip(len in 0usize..=MAX_FRAME_SIZE, kind: u8, flags: u8, stream in 0u32..0x8000_0000) {
+            let mut out = Vec::new();
+            write_header(&mut out, len, kind, flags, stream);
+            prop_assert_eq!(Header::parse(&out), Some(Header { len, kind, flags, stream }));
+        }
+
+        #[test]
+        fn unpad_any(kind in 0u8..2, flags: u8, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let hd = Header { len: payload.len(), kind, flags, stream: 1 };
+            if let Ok(rest) = unpad(&hd, &payload) {
+                prop_assert!(rest.len() <= payload.len());
+            }
+        }
+    }
+}

@@ -370,3 +370,388 @@ pub fn encode_literal(out: &mut Vec<u8>, name_index: usize, name: &str, value: &
 pub fn encode_indexed(out: &mut Vec<u8>, index: usize) {
     encode_integer(out, 0x80, 7, index);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    type Fields = Vec<(String, String)>;
+
+    fn decode(d: &mut Decoder, block: &[u8]) -> Result<Fields, HpackError> {
+        let mut out = Vec::new();
+        d.decode(block, |n, v| {
+            out.push((
+                String::from_utf8(n.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            ))
+        })?;
+        Ok(out)
+    }
+
+    /// Decodes `block` and checks the header list, the table (newest first) and its size.
+    fn step(
+        d: &mut Decoder,
+        block: &str,
+        list: &[(&str, &str)],
+        table: &[(&str, &str)],
+        size: usize,
+    ) {
+        let got = decode(d, &hex(block)).unwrap();
+        let want: Fields = list
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        let entries: Vec<(&[u8], &[u8])> = d.entries().collect();
+        let want: Vec<(&[u8], &[u8])> = table
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        assert_eq!(entries, want);
+        assert_eq!(d.table_size().0, size);
+    }
+
+    /// RFC 7541, Appendix C.1: integer representation examples.
+    #[test]
+    fn c1_integers() {
+        for (flags, n, value, bytes) in [
+            (0u8, 5, 10usize, &[0x0a][..]),
+            (0, 5, 1337, &[0x1f, 0x9a, 0x0a]),
+            (0, 8, 42, &[0x2a]),
+        ] {
+            let mut out = Vec::new();
+            encode_integer(&mut out, flags, n, value);
+            assert_eq!(out, bytes);
+            let mut at = 0;
+            assert_eq!(integer(bytes, &mut at, n), Ok(value));
+            assert_eq!(at, bytes.len());
+        }
+    }
+
+    /// Appendix C.2: one field of each kind, each on a fresh decoder.
+    #[test]
+    fn c2_header_field_representations() {
+        let d = &mut Decoder::new(4096, 16_384);
+        step(
+            d,
+            "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
+            &[("custom-key", "custom-header")],
+            &[("custom-key", "custom-header")],
+            55,
+        );
+        let d = &mut Decoder::new(4096, 16_384);
+        step(
+            d,
+            "040c 2f73 616d 706c 652f 7061 7468",
+            &[(":path", "/sample/path")],
+            &[],
+            0,
+        );
+        let d = &mut Decoder::new(4096, 16_384);
+        step(
+            d,
+            "1008 7061 7373 776f 7264 0673 6563 7265 74",
+            &[("password", "secret")],
+            &[],
+            0,
+        );
+        let d = &mut Decoder::new(4096, 16_384);
+        step(d, "82", &[(":method", "GET")], &[], 0);
+    }
+
+    const REQ1: &[(&str, &str)] = &[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "www.example.com"),
+    ];
+    const REQ2: &[(&str, &str)] = &[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "www.example.com"),
+        ("cache-control", "no-cache"),
+    ];
+    const REQ3: &[(&str, &str)] = &[
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":path", "/index.html"),
+        (":authority", "www.example.com"),
+        ("custom-key", "custom-value"),
+    ];
+    const T1: &[(&str, &str)] = &[(":authority", "www.example.com")];
+    const T2: &[(&str, &str)] = &[
+        ("cache-control", "no-cache"),
+        (":authority", "www.example.com"),
+    ];
+    const T3: &[(&str, &str)] = &[
+        ("custom-key", "custom-value"),
+        ("cache-control", "no-cache"),
+        (":authority", "www.example.com"),
+    ];
+
+    /// Appendix C.3: three requests on one connection, without Huffman.
+    #[test]
+    fn c3_requests_without_huffman() {
+        let d = &mut Decoder::new(4096, 16_384);
+        step(
+            d,
+            "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+            REQ1,
+            T1,
+            57,
+        );
+        step(d, "8286 84be 5808 6e6f 2d63 6163 6865", REQ2, T2, 110);
+        step(
+            d,
+            "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+            REQ3,
+            T3,
+            164,
+        );
+    }
+
+    /// Appendix C.4: the same requests with Huffman.
+    #[test]
+    fn c4_requests_with_huffman() {
+        let d = &mut Decoder::new(4096, 16_384);
+        step(
+            d,
+            "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+            REQ1,
+            T1,
+            57,
+        );
+        step(d, "8286 84be 5886 a8eb 1064 9cbf", REQ2, T2, 110);
+        step(
+            d,
+            "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+            REQ3,
+            T3,
+            164,
+        );
+    }
+
+    const DATE1: &str = "Mon, 21 Oct 2013 20:13:21 GMT";
+    const DATE2: &str = "Mon, 21 Oct 2013 20:13:22 GMT";
+    const LOC: &str = "https://www.example.com";
+    const COOKIE: &str = "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1";
+
+    /// Appendix C.5 and C.6: three responses with a 256-byte table, so entries are
+    /// evicted; without and with Huffman.
+    fn responses(blocks: [&str; 3]) {
+        let d = &mut Decoder::new(256, 16_384);
+        step(
+            d,
+            blocks[0],
+            &[
+                (":status", "302"),
+                ("cache-control", "private"),
+                ("date", DATE1),
+                ("location", LOC),
+            ],
+            &[
+                ("location", LOC),
+                ("date", DATE1),
+                ("cache-control", "private"),
+                (":status", "302"),
+            ],
+            222,
+        );
+        step(
+            d,
+            blocks[1],
+            &[
+                (":status", "307"),
+                ("cache-control", "private"),
+                ("date", DATE1),
+                ("location", LOC),
+            ],
+            &[
+                (":status", "307"),
+                ("location", LOC),
+                ("date", DATE1),
+                ("cache-control", "private"),
+            ],
+            222,
+        );
+        step(
+            d,
+            blocks[2],
+            &[
+                (":status", "200"),
+                ("cache-control", "private"),
+                ("date", DATE2),
+                ("location", LOC),
+                ("content-encoding", "gzip"),
+                ("set-cookie", COOKIE),
+            ],
+            &[
+                ("set-cookie", COOKIE),
+                ("content-encoding", "gzip"),
+                ("date", DATE2),
+            ],
+            215,
+        );
+    }
+
+    #[test]
+    fn c5_responses_without_huffman() {
+        responses([
+            "4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133
+             2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70
+             6c65 2e63 6f6d",
+            "4803 3330 37c1 c0bf",
+            "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d
+             54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049
+             5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e
+             3d31",
+        ]);
+    }
+
+    #[test]
+    fn c6_responses_with_huffman() {
+        responses([
+            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6
+             2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+            "4883 640e ffc1 c0bf",
+            "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab
+             77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f
+             9587 3160 65c0 03ed 4ee5 b106 3d50 07",
+        ]);
+    }
+
+    #[test]
+    fn errors() {
+        let e = |block: &[u8]| decode(&mut Decoder::new(4096, 16_384), block).unwrap_err();
+        assert_eq!(e(&[0x80]), HpackError::Index); // index 0
+        assert_eq!(e(&[0xbe]), HpackError::Index); // 62: the dynamic table is empty
+        assert_eq!(e(&[0x7f, 0x80]), HpackError::Truncated); // name index continues
+        assert_eq!(e(&[0x04, 0x05, b'/']), HpackError::Truncated); // value cut short
+        assert_eq!(
+            e(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            HpackError::Integer
+        );
+        // Size update to 4097: one above the advertised 4096 (0x3f 0xe2 0x1f).
+        assert_eq!(e(&[0x3f, 0xe2, 0x1f]), HpackError::TableSize);
+        // Size update after a field.
+        assert_eq!(e(&[0x82, 0x20]), HpackError::LateSizeUpdate);
+        // Huffman value with EOS in it.
+        assert_eq!(
+            e(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            HpackError::Huffman(HuffmanError::Eos)
+        );
+        // A header list over the limit: 100 x :method GET is 100 * 42 bytes.
+        let d = &mut Decoder::new(4096, 4000);
+        assert_eq!(decode(d, &[0x82; 100]), Err(HpackError::ListTooLarge));
+        assert_eq!(decode(d, &[0x82; 95]).unwrap().len(), 95);
+    }
+
+    /// Size updates: at the start only (several allowed, section 4.2), down to 0
+    /// (clears the table) and back up to the limit; an entry larger than the table
+    /// empties it (4.4).
+    #[test]
+    fn size_updates_and_eviction() {
+        let d = &mut Decoder::new(4096, 16_384);
+        decode(
+            d,
+            &hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"),
+        )
+        .unwrap();
+        assert_eq!(d.table_size(), (55, 4096));
+        // 0x20 (to 0) then 0x3f 0xe1 0x1f (to 4096), then :method GET.
+        assert_eq!(decode(d, &[0x20, 0x3f, 0xe1, 0x1f, 0x82]).unwrap().len(), 1);
+        assert_eq!(d.table_size(), (0, 4096));
+        assert_eq!(d.entries().count(), 0);
+        // A size update alone is a valid (empty) block.
+        assert_eq!(decode(d, &[0x3f, 0x1b]).unwrap().len(), 0); // to 58
+        assert_eq!(d.table_size(), (0, 58));
+        decode(
+            d,
+            &hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"),
+        )
+        .unwrap();
+        assert_eq!(d.table_size(), (55, 58));
+        // A second entry of 55 does not fit beside the first: the first is evicted.
+        decode(
+            d,
+            &hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6571"),
+        )
+        .unwrap();
+        assert_eq!(d.entries().next().unwrap().1, b"custom-headeq");
+        assert_eq!(d.table_size(), (55, 58));
+        // An entry of 59 > 58: the table empties, the field is still decoded.
+        let f = decode(
+            d,
+            &hex("400a 6375 7374 6f6d 2d6b 6579 1163 7573 746f 6d2d 6865 6164 6572 2d78 7878"),
+        )
+        .unwrap();
+        assert_eq!(f[0].1, "custom-header-xxx");
+        assert_eq!(d.table_size(), (0, 58));
+    }
+
+    proptest! {
+        /// Any bytes, any number of blocks on one decoder: no panic; the table never
+        /// exceeds its maximum, nor the maximum the limit.
+        #[test]
+        fn any_bytes(blocks in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..200), 1..5))
+        {
+            let d = &mut Decoder::new(256, 1024);
+            for b in &blocks {
+                let mut list = 0;
+                let r = d.decode(b, |n, v| list += n.len() + v.len() + 32);
+                prop_assert!(list <= 1024);
+                let (size, max) = d.table_size();
+                prop_assert!(size <= max && max <= 256);
+                prop_assert!(d.entries().map(|(n, v)| n.len() + v.len() + 32).sum::<usize>() == size);
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
+
+        /// Fields written with `encode_literal`, raw or with Huffman strings built by
+        /// hand, and with incremental indexing, decode back to themselves.
+        #[test]
+        fn literals_round_trip(fields in proptest::collection::vec(
+            ("[a-z-]{1,20}", "[ -~]{0,40}", 0u8..3), 0..8))
+        {
+            let mut block = Vec::new();
+            for (name, value, how) in &fields {
+                match how {
+                    0 => encode_literal(&mut block, 0, name, value),
+                    1 => {
+                        block.push(0x40);
+                        let n = huffman::encode(name.as_bytes());
+                        encode_integer(&mut block, 0x80, 7, n.len());
+                        block.extend_from_slice(&n);
+                        let v = huffman::encode(value.as_bytes());
+                        encode_integer(&mut block, 0x80, 7, v.len());
+                        block.extend_from_slice(&v);
+                    }
+                    _ => {
+                        block.push(0x10);
+                        encode_integer(&mut block, 0, 7, name.len());
+                        block.extend_from_slice(name.as_bytes());
+                        encode_integer(&mut block, 0x80, 7, huffman::encode(value.as_bytes()).len());
+                        block.extend_from_slice(&huffman::encode(value.as_bytes()));
+                    }
+                }
+            }
+            let d = &mut Decoder::new(4096, 16_384);
+            let got = decode(d, &block).unwrap();
+            let want: Fields = fields.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

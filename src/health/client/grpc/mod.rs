@@ -261,3 +261,183 @@ fn io_error(e: io::Error) -> Error {
         _ => Error::Io(crate::http::short(&e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_names() {
+        let names: Vec<String> = (0..5).map(|v| Health::from_raw(v).to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "UNKNOWN",
+                "SERVING",
+                "NOT_SERVING",
+                "SERVICE_UNKNOWN",
+                "unknown serving status 4"
+            ]
+        );
+        assert!(Health::Serving.is_serving());
+        assert!(!Health::NotServing.is_serving() && !Health::Unknown.is_serving());
+    }
+
+    /// Every answer is one short line; server text is escaped, never a second line.
+    #[test]
+    fn error_lines() {
+        let status = |code, m: &str| Error::Status {
+            code,
+            message: m.into(),
+        };
+        for (e, line) in [
+            (status(5, "x"), "unknown service (grpc-status NOT_FOUND)"),
+            (
+                status(12, ""),
+                "no health service (grpc-status UNIMPLEMENTED)",
+            ),
+            (
+                status(14, "conn\nrefused\u{1b}[1m"),
+                "grpc-status UNAVAILABLE: conn\\x0arefused\\x1b[1m",
+            ),
+            (status(16, ""), "grpc-status UNAUTHENTICATED"),
+            (status(17, "m"), "grpc-status 17: m"),
+            (Error::Http(503), "HTTP status 503, not a gRPC answer"),
+            (
+                Error::NotGrpc("text/html\r".into()),
+                "not a gRPC answer (content-type text/html\\x0d)",
+            ),
+            (Error::Http1, "not an HTTP/2 server (it answered in HTTP/1)"),
+            (
+                Error::GoAway {
+                    code: 0,
+                    debug: String::new(),
+                },
+                "server sent GOAWAY (NO_ERROR)",
+            ),
+            (
+                Error::GoAway {
+                    code: 99,
+                    debug: "bye\n".into(),
+                },
+                "server sent GOAWAY (99): bye\\x0a",
+            ),
+            (
+                Error::Reset(8),
+                "server reset the stream (RST_STREAM CANCEL)",
+            ),
+            (
+                Error::Protocol("PING flood"),
+                "HTTP/2 protocol error: PING flood",
+            ),
+            (
+                Error::Hpack(hpack::HpackError::Integer),
+                "HPACK error: integer overflow in header block",
+            ),
+            (
+                Error::Compressed("gzip".into()),
+                "compressed answer (grpc-encoding gzip)",
+            ),
+            (Error::Timeout, "timed out"),
+            (Error::Closed, "connection closed before the answer"),
+            (Error::Io("connection refused".into()), "connection refused"),
+        ] {
+            assert_eq!(e.to_string(), line);
+        }
+    }
+
+    /// An in-memory server: hands out `input` in `chunk`-byte reads, keeps what is
+    /// written, counts the timeouts set.
+    struct Mock {
+        input: Vec<u8>,
+        chunk: usize,
+        written: Vec<u8>,
+        timeouts: usize,
+    }
+
+    impl Read for Mock {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Mock {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            // Short writes, to exercise the write loop.
+            let n = buf.len().min(7);
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Mock {
+        fn set_timeouts(&mut self, left: Duration) -> io::Result<()> {
+            assert!(!left.is_zero());
+            self.timeouts += 1;
+            Ok(())
+        }
+    }
+
+    fn serving_bytes() -> Vec<u8> {
+        let mut s = Vec::new();
+        frame::write(&mut s, frame::SETTINGS, 0, 0, &[]);
+        let mut b = Vec::new();
+        hpack::encode_indexed(&mut b, 8); // :status 200
+        frame::write(&mut s, frame::HEADERS, frame::END_HEADERS, 1, &b);
+        frame::write(&mut s, frame::DATA, 0, 1, &[0, 0, 0, 0, 2, 0x08, 1]);
+        let mut t = Vec::new();
+        hpack::encode_literal(&mut t, 0, "grpc-status", "0");
+        frame::write(&mut s, frame::HEADERS, 0x5, 1, &t);
+        s
+    }
+
+    #[test]
+    fn check_over_a_stream() {
+        let mut m = Mock {
+            input: serving_bytes(),
+            chunk: 5,
+            written: Vec::new(),
+            timeouts: 0,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            check(&mut m, "localhost:1", "", deadline),
+            Ok(Health::Serving)
+        );
+        assert!(m.written.starts_with(frame::PREFACE));
+        // The SETTINGS ACK and the closing GOAWAY went out after the request.
+        let mut tail = Vec::new();
+        frame::write(&mut tail, frame::SETTINGS, frame::ACK, 0, &[]);
+        frame::write_goaway(&mut tail, 0, 0);
+        assert!(m.written.ends_with(&tail));
+        // Every read and every write got its own timeout: the deadline holds over all.
+        assert!(m.timeouts > m.written.len() / 7);
+    }
+
+    #[test]
+    fn check_ends_at_the_deadline_and_at_eof() {
+        let mut m = Mock {
+            input: Vec::new(),
+            chunk: 5,
+            written: Vec::new(),
+            timeouts: 0,
+        };
+        assert_eq!(
+            check(&mut m, "h:1", "", Instant::now()),
+            Err(Error::Timeout)
+        );
+        assert!(m.written.is_empty());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(check(&mut m, "h:1", "", deadline), Err(Error::Closed));
+        assert_eq!(
+            check(&mut m, ":1", "", deadline),
+            Err(Error::Request("authority must be HOST:PORT"))
+        );
+    }
+}

@@ -77,3 +77,63 @@ pub fn response_status(msg: &[u8]) -> Option<i32> {
     }
     Some(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn requests() {
+        assert_eq!(request(""), [0, 0, 0, 0, 0]);
+        assert_eq!(request("svc"), [0, 0, 0, 0, 5, 0x0a, 3, b's', b'v', b'c']);
+        let long = "s".repeat(200);
+        let r = request(&long);
+        assert_eq!(&r[..8], &[0, 0, 0, 0, 203, 0x0a, 0xc8, 0x01]);
+    }
+
+    #[test]
+    fn responses() {
+        assert_eq!(response_status(&[]), Some(0));
+        assert_eq!(response_status(&[0x08, 0x01]), Some(1));
+        assert_eq!(response_status(&[0x08, 0x02]), Some(2));
+        // Unknown fields of each wire type around it; the last field 1 wins.
+        let m = [
+            0x12, 2, b'a', b'b', 0x08, 0x03, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x1d, 1, 2, 3, 4, 0x20,
+            0x96, 0x01, 0x08, 0x01,
+        ];
+        assert_eq!(response_status(&m), Some(1));
+        // A negative enum value is a 10-byte varint; its low 32 bits are the int32.
+        let neg = [
+            0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
+        assert_eq!(response_status(&neg), Some(-1));
+        // Not messages: truncation, groups, field 0, an endless varint.
+        assert_eq!(response_status(&[0x08]), None);
+        assert_eq!(response_status(&[0x12, 5, b'a']), None);
+        assert_eq!(response_status(&[0x0b, 0x0c]), None);
+        assert_eq!(response_status(&[0x00, 0x01]), None);
+        assert_eq!(
+            response_status(&[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+            ]),
+            None
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = response_status(&bytes);
+        }
+
+        #[test]
+        fn request_is_one_prefixed_message(service in "\\PC{0,300}") {
+            let r = request(&service);
+            let len = u32::from_be_bytes([r[1], r[2], r[3], r[4]]) as usize;
+            prop_assert_eq!(r[0], 0);
+            prop_assert_eq!(len, r.len() - PREFIX_LEN);
+            prop_assert!(r.ends_with(service.as_bytes()));
+        }
+    }
+}
