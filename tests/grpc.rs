@@ -10,6 +10,9 @@
 
 mod util;
 
+#[path = "../fuzz/fuzz_targets/grpc/checks.rs"]
+mod checks;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -129,8 +132,14 @@ fn serving_scenario(s: &mut Server) {
     assert_eq!(ok(s.port, "svc"), Ok(Health::Serving));
     assert_eq!(ok(s.port, "down"), Ok(Health::NotServing));
     let unknown = ok(s.port, "nope").unwrap_err();
-    assert!(matches!(unknown, Error::Status { code: 5, .. }), "{unknown:?}");
-    assert_eq!(unknown.to_string(), "unknown service (grpc-status NOT_FOUND)");
+    assert!(
+        matches!(unknown, Error::Status { code: 5, .. }),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        unknown.to_string(),
+        "unknown service (grpc-status NOT_FOUND)"
+    );
     s.set("svc", "NOT_SERVING");
     assert_eq!(ok(s.port, "svc"), Ok(Health::NotServing));
     s.set("svc", "SERVING");
@@ -152,7 +161,10 @@ fn python_without_health_service_is_unimplemented() {
     let s = python("no-health");
     let e = ok(s.port, "").unwrap_err();
     assert!(matches!(e, Error::Status { code: 12, .. }), "{e:?}");
-    assert_eq!(e.to_string(), "no health service (grpc-status UNIMPLEMENTED)");
+    assert_eq!(
+        e.to_string(),
+        "no health service (grpc-status UNIMPLEMENTED)"
+    );
 }
 
 #[test]
@@ -269,8 +281,15 @@ fn python_metadata_uses_dynamic_table_and_huffman() {
     // The binary value travels as base64 (grpc-core's unpadded form), Huffman-coded.
     let blob = value("x-blob-bin");
     assert_eq!(blob.len(), 2);
-    assert_eq!(blob[0].len(), (8 * 20 * 4usize).div_ceil(3), "{:?}", blob[0]);
-    assert!(blob[0].bytes().all(|b| b.is_ascii_alphanumeric() || b"+/".contains(&b)));
+    assert_eq!(
+        blob[0].len(),
+        (8 * 20 * 4usize).div_ceil(3),
+        "{:?}",
+        blob[0]
+    );
+    assert!(blob[0]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/".contains(&b)));
     let raw = String::from_utf8_lossy(&rec.seen);
     assert!(!raw.contains(&blob[0][..40]), "base64 sent without Huffman");
     assert!(decoder.entries().count() > 0, "no dynamic table entries");
@@ -357,7 +376,8 @@ fn against(behave: impl FnOnce(TcpStream) + Send + 'static) -> Error {
     let server = thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
         conn.set_read_timeout(Some(T)).unwrap();
-        conn.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         behave(conn);
     });
     let start = Instant::now();
@@ -495,7 +515,10 @@ fn hostile_http1_answer() {
         let mut c = after_preface(c);
         let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     });
-    assert_eq!(e.to_string(), "not an HTTP/2 server (it answered in HTTP/1)");
+    assert_eq!(
+        e.to_string(),
+        "not an HTTP/2 server (it answered in HTTP/1)"
+    );
 }
 
 #[test]
@@ -587,4 +610,50 @@ fn hostile_grpc_message_is_one_line() {
         "grpc-status UNAVAILABLE: down\\x0akai-init: SERVING\\x0d\\x1b[2J"
     );
     assert!(!line.contains('\n') && !line.contains('\r'));
+}
+
+// ---- the fuzz corpora, replayed ----
+
+/// Every committed input of the gRPC fuzz targets through the same checks the targets
+/// run (fuzz/fuzz_targets/grpc/checks.rs), on stable, as src/fuzzing.rs's
+/// `corpora_replay` does for the others (and matched by the same `test(corpora_replay)`
+/// filter): `seeds/NAME/` (hand-written, at least five), `corpus/NAME/` (what the fuzzer
+/// grew, minimised), and `crashes/NAME/`, each of which must still panic until fixed.
+#[test]
+fn grpc_corpora_replay() {
+    let fuzz = PathBuf::from(repo("fuzz"));
+    let files = |dir: PathBuf| -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        out.sort();
+        out
+    };
+    let hpack = |d: &[u8]| drop(checks::hpack(d));
+    let targets: [(&str, &dyn Fn(&[u8])); 2] =
+        [("grpc_hpack", &hpack), ("grpc_frames", &checks::frames)];
+    let mut failed = Vec::new();
+    for (name, run) in targets {
+        let panics = |p: &PathBuf| {
+            let data = std::fs::read(p).unwrap();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data))).is_err()
+        };
+        let seeds = files(fuzz.join("seeds").join(name));
+        assert!(seeds.len() >= 5, "fuzz/seeds/{name} has too few seeds");
+        let corpus = files(fuzz.join("corpus").join(name));
+        for p in seeds.iter().chain(&corpus).filter(|p| panics(p)) {
+            failed.push(format!("panics: {}", p.display()));
+        }
+        for p in files(fuzz.join("crashes").join(name))
+            .iter()
+            .filter(|p| !panics(p))
+        {
+            failed.push(format!("fixed, move it to the seeds: {}", p.display()));
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
 }
