@@ -156,6 +156,29 @@ fn node_serving_not_serving_unknown() {
     serving_scenario(&mut node("serving"));
 }
 
+/// The `:authority` forms the CLI will send (a name, an IPv4 or bracketed IPv6 address,
+/// always with the port) are accepted by both servers.
+#[test]
+fn authority_forms() {
+    for s in [python("serving"), node("serving")] {
+        for host in [
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "my-svc.default.svc.cluster.local",
+        ] {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let auth = format!("{host}:{}", s.port);
+            assert_eq!(
+                grpc::check(&mut c, &auth, "", deadline),
+                Ok(Health::Serving),
+                "{auth}"
+            );
+        }
+    }
+}
+
 #[test]
 fn python_without_health_service_is_unimplemented() {
     let s = python("no-health");
@@ -634,8 +657,8 @@ fn grpc_corpora_replay() {
         out
     };
     let hpack = |d: &[u8]| drop(checks::hpack(d));
-    let targets: [(&str, &dyn Fn(&[u8])); 2] =
-        [("grpc_hpack", &hpack), ("grpc_frames", &checks::frames)];
+    type Run<'a> = &'a dyn Fn(&[u8]);
+    let targets: [(&str, Run); 2] = [("grpc_hpack", &hpack), ("grpc_frames", &checks::frames)];
     let mut failed = Vec::new();
     for (name, run) in targets {
         let panics = |p: &PathBuf| {

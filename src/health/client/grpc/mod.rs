@@ -196,6 +196,13 @@ impl Transport for TcpStream {
     }
 }
 
+impl Transport for std::os::unix::net::UnixStream {
+    fn set_timeouts(&mut self, left: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(left))?;
+        self.set_write_timeout(Some(left))
+    }
+}
+
 /// Asks the server on `stream` (connected, nothing sent yet) whether `service` is serving
 /// (`""`: the server as a whole), with `authority` as `:authority` (`HOST:PORT`, IPv6 as
 /// `[::1]:PORT`). Returns by `deadline` at the latest: every read and write gets only the
