@@ -136,9 +136,28 @@ impl fmt::Display for Code {
     }
 }
 
+/// The most bytes of server text an answer shows, after escaping: `check`'s line stays
+/// under 500 bytes (src/check.rs) even when every byte sent was a control character or
+/// invalid UTF-8, which escaping makes four times or three times longer (found by the
+/// grpc_frames fuzz target).
+pub const MAX_SHOWN: usize = 160;
+
+/// Server text as shown: control characters escaped (`text::printable`), then cut to
+/// MAX_SHOWN bytes on a character boundary.
+fn printable(s: &str) -> String {
+    let escaped = crate::text::printable(s);
+    if escaped.len() <= MAX_SHOWN {
+        return escaped.into_owned();
+    }
+    let mut end = MAX_SHOWN;
+    while !escaped.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &escaped[..end])
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::text::printable;
         match self {
             // The two answers a misconfigured probe gets most: name them plainly.
             Error::Status { code: 5, .. } => f.write_str("unknown service (grpc-status NOT_FOUND)"),
@@ -351,6 +370,31 @@ mod tests {
         ] {
             assert_eq!(e.to_string(), line);
         }
+    }
+
+    /// Server text of 200 control bytes (800 once escaped) is cut, on a character
+    /// boundary, so that the line stays short.
+    #[test]
+    fn server_text_is_cut_after_escaping() {
+        let e = Error::GoAway {
+            code: 0,
+            debug: "\0".repeat(200),
+        };
+        let line = e.to_string();
+        assert_eq!(
+            line.len(),
+            "server sent GOAWAY (NO_ERROR): ".len() + MAX_SHOWN + 3
+        );
+        assert!(line.ends_with("\\x00…"));
+        let e = Error::Status {
+            code: 2,
+            message: "é".repeat(150),
+        };
+        assert!(e.to_string().ends_with("éé…"), "{e}");
+        assert_eq!(
+            e.to_string().len(),
+            "grpc-status UNKNOWN: ".len() + MAX_SHOWN + 3
+        );
     }
 
     /// An in-memory server: hands out `input` in `chunk`-byte reads, keeps what is
