@@ -13,6 +13,8 @@ interleaved rounds so that machine noise hits every client alike:
                             port; leading VAR=value words go to its environment. Default:
                             `target/x86_64-unknown-linux-musl/release/kai-init check
                             grpc://127.0.0.1:{port}`.
+  kai-init tcp:// (ref.)    `kai-init check tcp://127.0.0.1:{port}`: a connect and no more,
+                            the cost of the process itself, for scale.
   python grpc, a process    `python3 -c ...`: import grpc, one Check, exit (what a Python
                             HEALTHCHECK script pays).
   python grpc, in-process   one long-lived Python: a fresh channel, one Check, close, per
@@ -105,15 +107,17 @@ def summary(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--kai", default=os.path.join(REPO, "target", "x86_64-unknown-linux-musl",
-                                                  "release", "kai-init") + " check grpc://127.0.0.1:{port}")
+    kai_bin = os.path.join(REPO, "target", "x86_64-unknown-linux-musl", "release", "kai-init")
+    ap.add_argument("--kai", default=kai_bin + " check grpc://127.0.0.1:{port}")
     args = ap.parse_args()
     server, port = start_server()
     results = {}
     try:
         kai_argv, kai_env = split_cmd(args.kai, port)
         py_argv, py_env = [PY, "-c", PY_ONE, str(port)], env_with_site()
-        clients = {"kai-init": (kai_argv, kai_env), "python grpc, a process": (py_argv, py_env)}
+        tcp_argv = [kai_bin, "check", f"tcp://127.0.0.1:{port}"]
+        clients = {"kai-init": (kai_argv, kai_env), "kai-init tcp:// (ref.)": (tcp_argv, py_env),
+                   "python grpc, a process": (py_argv, py_env)}
         usable = {}
         for name, (argv, env) in clients.items():
             _, _, rc = one_process(argv, env)
