@@ -318,6 +318,20 @@ fn python_metadata_uses_dynamic_table_and_huffman() {
     assert!(decoder.entries().count() > 0, "no dynamic table entries");
 }
 
+/// The probe will run a check on a helper thread with a small stack (the crate's
+/// helpers use 64 to 256 KiB): the client keeps its buffers on the heap, so 64 KiB is
+/// enough even for the metadata-heavy answer.
+#[test]
+fn check_runs_on_a_64k_stack() {
+    let s = python("metadata");
+    let port = s.port;
+    let helper = thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || ok(port, "svc"))
+        .unwrap();
+    assert_eq!(helper.join().unwrap(), Ok(Health::Serving));
+}
+
 /// The server's deadline is kai-init's (grpc-timeout): a handler that takes longer ends
 /// as DEADLINE_EXCEEDED from the server or as kai-init's own timeout, near the deadline.
 #[test]
