@@ -13,7 +13,7 @@
 //! - `routes`: request to response;  `format`: text, verbose, health+json;  `metrics`
 //! - `readiness`: the live / ready / startup rules;  `probe`: --probe;  `notify`: --notify
 //! - `socket`: which abstract socket is this container's;  `check`: `kai-init check`
-//! - `client`: the requests probes, `--wait-for` and `check` make (HTTP today)
+//! - `client`: the requests probes, `--wait-for` and `check` make (HTTP and gRPC)
 //!
 //! Imports `supervise` (the published state, claims, the OOM record), `sys`, `config`
 //! and `util`; never `start`.
