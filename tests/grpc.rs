@@ -694,3 +694,162 @@ fn grpc_corpora_replay() {
     }
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+// ---- the CLI: `check grpc://`, `--probe grpc://`, `--wait-for grpc://` ----
+
+/// kai-init with no KAI_INIT_* of the caller's and its health socket as given.
+fn kai(args: &[&str]) -> Command {
+    let mut cmd = util::kai(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KAI_INIT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// `kai-init check ARGS`: (exit code, its one stdout line).
+fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = kai(&[&["check"], args].concat());
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("kai-init check");
+    let line = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+    (out.status.code().unwrap_or(-1), line)
+}
+
+#[test]
+fn check_passes_serving_only_and_names_what_it_saw() {
+    let py = python("serving");
+    let at = |rest: &str| format!("grpc://127.0.0.1:{}{rest}", py.port);
+    let (code, line) = check(&[&at("")], &[]);
+    assert_eq!(
+        (code, line.as_str()),
+        (0, format!("healthy: {} SERVING", at("")).as_str())
+    );
+    assert_eq!(check(&[&at("/svc")], &[]).0, 0);
+    let (code, line) = check(&[&at("/down")], &[]);
+    assert_eq!(code, 1, "{line}");
+    assert_eq!(line, format!("unhealthy: {} NOT_SERVING", at("/down")));
+    let (code, line) = check(&[&at("/nope")], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        line.ends_with("unknown service (grpc-status NOT_FOUND)"),
+        "{line}"
+    );
+    // The unspecified address, as a server's own listen address says it, is loopback.
+    assert_eq!(check(&[&format!("grpc://0.0.0.0:{}", py.port)], &[]).0, 0);
+    // Several targets: all must pass, each named.
+    let (code, line) = check(&[&at(""), &at("/down")], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        line.contains("SERVING;") && line.contains("NOT_SERVING"),
+        "{line}"
+    );
+
+    let js = node("serving");
+    assert_eq!(
+        check(&[&format!("grpc://localhost:{}/svc", js.port)], &[]).0,
+        0
+    );
+    let bare = python("no-health");
+    let (code, line) = check(&[&format!("grpc://127.0.0.1:{}", bare.port)], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        line.ends_with("no health service (grpc-status UNIMPLEMENTED)"),
+        "{line}"
+    );
+    // Nothing listening, and a usage error (64, never 2).
+    drop(bare);
+    let gone = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, line) = check(&[&format!("grpc://127.0.0.1:{gone}")], &[]);
+    assert_eq!(code, 1);
+    assert!(line.contains("cannot connect to 127.0.0.1:"), "{line}");
+    assert_eq!(check(&["grpc://127.0.0.1"], &[]).0, 64);
+}
+
+#[test]
+fn a_slow_server_fails_the_check_at_its_timeout() {
+    let slow = python("slow");
+    let started = Instant::now();
+    let (code, line) = check(
+        &[
+            "--timeout",
+            "500ms",
+            &format!("grpc://127.0.0.1:{}", slow.port),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{line}");
+    // grpcio honours the grpc-timeout kai-init sends and answers DEADLINE_EXCEEDED just
+    // before kai-init's own deadline; either way the check fails in time.
+    assert!(
+        line.contains("timed out") || line.contains("DEADLINE_EXCEEDED"),
+        "{line}"
+    );
+    // The timeout bounds the whole check (generous: a loaded machine is slow to exec).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_grpc_probe_makes_readyz_follow_the_service() {
+    let mut py = python("serving");
+    let socket = format!("kai-grpc-probe-{}", std::process::id());
+    let probe = format!("grpc://127.0.0.1:{}/svc", py.port);
+    let mut k = util::start(kai(&[
+        "--health-socket",
+        &socket,
+        "--probe",
+        &probe,
+        "--probe-interval",
+        "200ms",
+        "--",
+        "sleep",
+        "1000",
+    ]));
+    let env = [("KAI_INIT_HEALTH_SOCKET", socket.as_str())];
+    let readyz = || check(&["--path", "/readyz?verbose"], &env);
+    util::wait_until("ready", T, || readyz().0 == 0);
+    py.set("svc", "NOT_SERVING");
+    util::wait_until("not ready", T, || readyz().0 == 1);
+    assert!(readyz().1.contains("NOT_SERVING"), "{}", readyz().1);
+    py.set("svc", "SERVING");
+    util::wait_until("ready again", T, || readyz().0 == 0);
+    k.signal(libc::SIGTERM);
+    assert_eq!(k.wait_exit(T).code(), Some(143));
+}
+
+#[test]
+fn wait_for_grpc_waits_until_the_service_serves() {
+    let mut py = python("serving");
+    py.set("svc", "NOT_SERVING");
+    let target = format!("grpc://127.0.0.1:{}/svc", py.port);
+    let mut cmd = kai(&[
+        "--log-level",
+        "debug",
+        "--wait-for",
+        &target,
+        "--",
+        "echo",
+        "started",
+    ]);
+    cmd.env("KAI_INIT_HEALTH_SOCKET", "off");
+    let mut k = util::start(cmd);
+    let waiting = k.wait_line("NOT_SERVING", T);
+    assert!(waiting.contains(&target), "{waiting}");
+    assert!(
+        k.stdout.is_empty(),
+        "started before SERVING: {:?}",
+        k.stdout
+    );
+    py.set("svc", "SERVING");
+    k.wait_stdout("started", T);
+    assert_eq!(k.wait_exit(T).code(), Some(0), "{:?}", k.stderr);
+}

@@ -1,5 +1,5 @@
 //! Probe, check and wait targets: `http://HOST:PORT/PATH`, `tcp://HOST:PORT`,
-//! `exec:COMMAND ARGS`, `file:PATH`, parsed once at start-up (a bad one exits 125) and
+//! `grpc://HOST:PORT[/SERVICE]`, `exec:COMMAND ARGS`, `file:PATH`, parsed once at start-up (a bad one exits 125) and
 //! shown the same way everywhere (`Display`, `Authority`).
 
 use std::fmt;
@@ -21,6 +21,13 @@ pub enum Target {
     Exec(Vec<String>),
     /// file:PATH; existing passes.
     File(String),
+    /// grpc://host:port[/service]: `grpc.health.v1.Health/Check` over h2c; `SERVING`
+    /// passes. An empty service asks about the server as a whole.
+    Grpc {
+        host: String,
+        port: u16,
+        service: String,
+    },
 }
 
 impl Target {
@@ -42,6 +49,25 @@ impl Target {
                 return Err(format!("'{text}' needs a port (tcp://HOST:PORT)"));
             }
             Ok(Target::Tcp { host, port })
+        } else if let Some(rest) = text.strip_prefix("grpc://") {
+            let (authority, service) = rest.split_once('/').unwrap_or((rest, ""));
+            let (host, port) = host_port(authority, 0, text)?;
+            if port == 0 {
+                return Err(format!(
+                    "'{text}' needs a port (grpc://HOST:PORT[/SERVICE])"
+                ));
+            }
+            // A service name goes into a protobuf string as it is; blanks, controls and a
+            // second '/' are no service name anyone registers, and 1 KiB is plenty.
+            let odd = |c: char| c.is_whitespace() || c.is_control() || c == '/';
+            if service.contains(odd) || service.len() > 1024 {
+                return Err(format!("'{text}' has an invalid service name"));
+            }
+            Ok(Target::Grpc {
+                host,
+                port,
+                service: service.to_owned(),
+            })
         } else if let Some(rest) = text.strip_prefix("exec:") {
             match crate::config::words::split(rest) {
                 Ok(argv) => Ok(Target::Exec(argv)),
@@ -58,7 +84,7 @@ impl Target {
             Ok(Target::File(rest.to_owned()))
         } else {
             Err(format!(
-                "'{text}' is not a probe (use http://HOST:PORT/PATH, tcp://HOST:PORT, exec:COMMAND or file:PATH)"
+                "'{text}' is not a probe (use http://HOST:PORT/PATH, tcp://HOST:PORT, grpc://HOST:PORT[/SERVICE], exec:COMMAND or file:PATH)"
             ))
         }
     }
@@ -71,7 +97,7 @@ impl Target {
     pub fn parse_probe(text: &str) -> Result<Target, String> {
         let target = Target::parse(text)?;
         match &target {
-            Target::Http { host, .. } | Target::Tcp { host, .. }
+            Target::Http { host, .. } | Target::Tcp { host, .. } | Target::Grpc { host, .. }
                 if host != "localhost" && host.parse::<IpAddr>().is_err() =>
             {
                 Err(format!(
@@ -91,7 +117,7 @@ impl Target {
     pub fn parse_wait(text: &str) -> Result<Target, String> {
         match Target::parse(text) {
             Ok(Target::Exec(_)) | Err(_) => Err(format!(
-                "'{text}' is not a wait target (use tcp://HOST:PORT, http://HOST:PORT/PATH or file:PATH)"
+                "'{text}' is not a wait target (use tcp://HOST:PORT, http://HOST:PORT/PATH, grpc://HOST:PORT[/SERVICE] or file:PATH)"
             )),
             ok => ok,
         }
@@ -148,6 +174,14 @@ impl fmt::Display for Target {
                 write!(f, "exec:{}", words.join(" "))
             }
             Target::File(path) => write!(f, "file:{path}"),
+            Target::Grpc {
+                host,
+                port,
+                service,
+            } => match service.is_empty() {
+                true => write!(f, "grpc://{}", Authority(host, *port)),
+                false => write!(f, "grpc://{}/{service}", Authority(host, *port)),
+            },
         }
     }
 }
@@ -177,6 +211,46 @@ mod tests {
             any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
             any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
         ]
+    }
+
+    #[test]
+    fn grpc_targets_name_a_server_and_maybe_a_service() {
+        let g = |host: &str, port, service: &str| Target::Grpc {
+            host: host.into(),
+            port,
+            service: service.into(),
+        };
+        assert_eq!(
+            Target::parse("grpc://127.0.0.1:50051"),
+            Ok(g("127.0.0.1", 50051, ""))
+        );
+        assert_eq!(
+            Target::parse("grpc://[::1]:9/grpc.health.v1.Health"),
+            Ok(g("::1", 9, "grpc.health.v1.Health"))
+        );
+        assert_eq!(
+            Target::parse_wait("grpc://db:50051/x"),
+            Ok(g("db", 50051, "x"))
+        );
+        for bad in [
+            "grpc://127.0.0.1",
+            "grpc://:50051",
+            "grpc://h:50051/a b",
+            "grpc://h:50051/a/b",
+            "grpc://h:99999",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+        // A probe dials without a resolver.
+        assert!(Target::parse_probe("grpc://db:50051").is_err());
+        assert!(Target::parse_probe("grpc://0.0.0.0:50051").is_ok());
+        for text in [
+            "grpc://127.0.0.1:1",
+            "grpc://[::1]:2/svc",
+            "grpc://localhost:3/a.B",
+        ] {
+            assert_eq!(Target::parse(text).unwrap().to_string(), text);
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! in KAI_INIT_HEALTH_SOCKET (default @kai-init: this container's own name, see
 //! `health::socket`), path --path (default /healthz). The server on the socket is believed
 //! only if the kernel says it runs in this container's mount namespace. Given http:// and
-//! tcp:// targets it checks those instead; all must pass.
+//! tcp:// targets it checks those instead; grpc:// targets are asked with the gRPC
+//! health protocol (`client::grpc`); all must pass.
 //!
 //! --timeout bounds the whole check, not each step: name look-up (on a helper thread that
 //! is abandoned at the deadline; getaddrinfo cannot be cancelled), connect, write and every
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::target::{Authority, Target};
 use crate::config::CheckArgs;
-use crate::health::client::http;
+use crate::health::client::{grpc, http};
 use crate::health::socket::{Setting, Stranger};
 use crate::util::text::short;
 
@@ -49,6 +50,8 @@ struct Probe {
     dest: Dest,
     /// `Some(path)` for an HTTP GET, `None` for a bare TCP connect.
     path: Option<String>,
+    /// `Some(service)` for a gRPC health check (`grpc://`; "" for the whole server).
+    grpc: Option<String>,
     /// How it is named in the output.
     label: String,
 }
@@ -88,6 +91,8 @@ pub fn main(argv: &[OsString]) -> u8 {
     for probe in &plan {
         let (ok, seen) = match run(probe, &args.header, deadline) {
             Ok(Seen::Connected) => (true, "connected".to_string()),
+            Ok(Seen::Grpc(health)) => (health.is_serving(), health.to_string()),
+            Err(Failed::Grpc(seen)) => (false, seen),
             Ok(Seen::Http(code, summary)) => {
                 let ok = expect.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code));
                 (ok, format!("{code} {summary}").trim_end().to_string())
@@ -155,6 +160,7 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
         return Ok(vec![Probe {
             dest,
             path: Some(path.clone()),
+            grpc: None,
             label,
         }]);
     }
@@ -174,20 +180,33 @@ fn plan(args: &CheckArgs, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Pr
             _ => None,
         }),
         path: Some(path.clone()),
+        grpc: None,
         label,
     }])
 }
 
 fn direct(text: &str) -> Result<Probe, String> {
-    let bad = || format!("'{text}' is not a target (use http://HOST:PORT/PATH or tcp://HOST:PORT)");
+    let bad = || {
+        format!("'{text}' is not a target (use http://HOST:PORT/PATH, tcp://HOST:PORT or grpc://HOST:PORT[/SERVICE])")
+    };
     let target = Target::parse(text).map_err(|_| bad())?;
     let label = target.to_string();
-    let (dest, path) = match target {
-        Target::Http { host, port, path } => (Dest::Tcp { host, port }, Some(path)),
-        Target::Tcp { host, port } => (Dest::Tcp { host, port }, None),
+    let (dest, path, grpc) = match target {
+        Target::Http { host, port, path } => (Dest::Tcp { host, port }, Some(path), None),
+        Target::Tcp { host, port } => (Dest::Tcp { host, port }, None, None),
+        Target::Grpc {
+            host,
+            port,
+            service,
+        } => (Dest::Tcp { host, port }, None, Some(service)),
         Target::Exec(_) | Target::File(_) => return Err(bad()),
     };
-    Ok(Probe { dest, path, label })
+    Ok(Probe {
+        dest,
+        path,
+        grpc,
+        label,
+    })
 }
 
 /// `200-399`, `200,204`, `200-299,304`.
@@ -210,6 +229,8 @@ fn parse_statuses(text: &str) -> Result<Vec<(u16, u16)>, String> {
 
 enum Seen {
     Connected,
+    /// A gRPC server's serving status.
+    Grpc(grpc::Health),
     /// Status code and a short summary of the body.
     Http(u16, String),
 }
@@ -223,6 +244,8 @@ enum Failed {
     Invalid(&'static str),
     /// The socket's server is not this container's kai-init.
     Stranger(Stranger),
+    /// What a gRPC check saw instead of an answer, as the client words it.
+    Grpc(String),
 }
 
 impl From<io::Error> for Failed {
@@ -255,6 +278,17 @@ fn run(probe: &Probe, headers: &[String], deadline: Instant) -> Result<Seen, Fai
         }
     };
     match &probe.dest {
+        Dest::Tcp { host, port } if probe.grpc.is_some() => {
+            let service = probe.grpc.as_deref().unwrap_or_default();
+            let (addrs, authority) = match grpc::dial(host, *port) {
+                Some(dialled) => dialled,
+                None => (resolve(host, *port, deadline)?, probe.dest.authority()),
+            };
+            match grpc::check_at(&addrs, &authority, service, deadline) {
+                Ok(health) => Ok(Seen::Grpc(health)),
+                Err(seen) => Err(Failed::Grpc(seen)),
+            }
+        }
         Dest::Tcp { host, port } => {
             let addrs = match host.parse::<IpAddr>() {
                 Ok(ip) => vec![SocketAddr::new(ip, *port)],

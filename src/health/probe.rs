@@ -20,7 +20,7 @@ use super::readiness::ProbeResult;
 use super::shared::Shared;
 use crate::config::signal_names::name;
 use crate::config::target::{Authority, Target};
-use crate::health::client::http;
+use crate::health::client::{grpc, http};
 use crate::supervise::claims::Claims;
 use crate::supervise::claims::Spawning;
 use crate::sys::status::Ended;
@@ -143,6 +143,22 @@ pub async fn once(
         Target::Http { host, port, path } => timeout(limit, http(host, *port, path))
             .await
             .map_err(|_| timed_out())?,
+        Target::Grpc {
+            host,
+            port,
+            service,
+        } => {
+            let Some((addrs, authority)) = grpc::dial(host, *port) else {
+                return Err(format!("{host}: not an address"));
+            };
+            let asked = outstanding.grpc(addrs, authority, service.clone(), limit);
+            match timeout(limit, asked).await {
+                Ok(Ok(health)) if health.is_serving() => Ok(health.to_string()),
+                Ok(Ok(health)) => Err(health.to_string()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(timed_out()),
+            }
+        }
     }
 }
 
@@ -155,6 +171,8 @@ pub async fn once(
 pub struct Outstanding {
     stat: Call<std::io::Result<()>>,
     spawn: Call<std::io::Result<i32>>,
+    /// A `grpc://` probe: kai-init's gRPC client is synchronous (`check` has no runtime).
+    grpc: Call<Result<grpc::Health, String>>,
     /// Held from the spawn's start until its pid is claimed: a status the reaper sees
     /// before the claim is kept for it.
     spawning: Option<Spawning>,
@@ -166,6 +184,8 @@ impl Default for Outstanding {
             // A stat needs next to no stack.
             stat: Call::new("stat", 64 * 1024),
             spawn: Call::new("spawn", 256 * 1024),
+            // The client keeps its buffers on the heap; it is tested on a 64 KiB stack.
+            grpc: Call::new("grpc", 128 * 1024),
             spawning: None,
         }
     }
@@ -191,6 +211,21 @@ impl Outstanding {
             Ok(pid) => Ok((pid, spawning)),
             Err(e) => Err(short(&e)),
         }
+    }
+
+    /// Resolves when the gRPC check (a new one, or the one still outstanding) answers; its
+    /// own deadline is the probe's timeout, so an overrunning check ends by itself.
+    async fn grpc(
+        &mut self,
+        addrs: Vec<std::net::SocketAddr>,
+        authority: String,
+        service: String,
+        limit: Duration,
+    ) -> Result<grpc::Health, String> {
+        let deadline = std::time::Instant::now() + limit;
+        self.grpc
+            .run(move || grpc::check_at(&addrs, &authority, &service, deadline))
+            .await?
     }
 
     /// Resolves when the stat (a new one, or the one still outstanding) returns; dropping

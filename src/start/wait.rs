@@ -25,7 +25,7 @@ use tracing::{debug, info};
 use crate::config::signal_names::ends_start;
 use crate::config::signal_names::name;
 use crate::config::target::{Authority, Target};
-use crate::health::client::http;
+use crate::health::client::{self, http};
 use crate::supervise::state::{Publisher, Starting};
 use crate::sys::signals::Signals;
 use crate::util::blocking::Call;
@@ -90,20 +90,21 @@ pub async fn wait_all(
         info!(target = %label, "waiting");
         state.send_modify(|s| s.starting = Some(Starting::waiting(label.clone(), None)));
         let mut helper = Helper::new("wait", HELPER_STACK);
+        let mut grpc_helper = GrpcHelper::new("wait-grpc", HELPER_STACK);
         let mut attempt = 0u32;
         let mut last: Option<String> = None;
         loop {
             let until = deadline.min(after(Instant::now(), ATTEMPT));
             let result = tokio::select! {
                 sig = stop_signal(signals, signal_map) => return Err(Interrupted::Stopped(sig)),
-                r = timeout_at(until, check(target, &mut helper)) => match r {
+                r = timeout_at(until, check(target, &mut helper, &mut grpc_helper)) => match r {
                     Ok(r) => r,
                     // Cut short by --wait-timeout itself: the error before says more.
                     Err(_) if until == deadline && last.is_some() => Err(last.take().unwrap_or_default()),
                     Err(_) => Err("timed out".into()),
                 }
             };
-            helped |= helper.used();
+            helped |= helper.used() || grpc_helper.used();
             let error = match result {
                 Ok(()) => {
                     info!(target = %label, waited = ?start.elapsed(), "up");
@@ -164,9 +165,35 @@ async fn stop_signal(signals: &mut Signals, signal_map: &[(i32, i32)]) -> i32 {
     }
 }
 
-/// One attempt at `target`; `helper` runs its blocking calls.
-async fn check(target: &Target, helper: &mut Helper) -> Result<(), String> {
+/// One attempt at `target`; `helper` runs its blocking calls, `grpc` a whole gRPC check
+/// (look-up, connect and exchange: kai-init's gRPC client is synchronous).
+async fn check(target: &Target, helper: &mut Helper, grpc: &mut GrpcHelper) -> Result<(), String> {
     match target {
+        Target::Grpc {
+            host,
+            port,
+            service,
+        } => {
+            let (host, port, service) = (host.clone(), *port, service.clone());
+            // The attempt's own bound; the wait cuts it short at its deadline anyway.
+            let deadline = std::time::Instant::now() + ATTEMPT;
+            let asked = grpc.run(move || {
+                let (addrs, authority) = match client::grpc::dial(&host, port) {
+                    Some(dialled) => dialled,
+                    None => {
+                        let addrs = (host.as_str(), port)
+                            .to_socket_addrs()
+                            .map_err(|e| format!("cannot resolve {host}: {}", short(&e)))?;
+                        (addrs.collect(), Authority(&host, port).to_string())
+                    }
+                };
+                client::grpc::check_at(&addrs, &authority, &service, deadline)
+            });
+            match asked.await?? {
+                health if health.is_serving() => Ok(()),
+                health => Err(health.to_string()),
+            }
+        }
         Target::Tcp { host, port } => connect(host, *port, helper).await.map(drop),
         Target::Http { host, port, path } => get(host, *port, path, helper).await,
         Target::File(path) => {
@@ -228,6 +255,9 @@ type Answer = std::io::Result<Vec<SocketAddr>>;
 
 /// The blocking calls of one target: one thread at most (see `util::blocking`).
 type Helper = Call<Answer>;
+
+/// A `grpc://` target's whole check, on a thread of its own (one at most per target).
+type GrpcHelper = Call<Result<client::grpc::Health, String>>;
 
 /// Lookups in musl need a little stack; 256 KiB is ample.
 const HELPER_STACK: usize = 256 * 1024;

@@ -22,7 +22,7 @@ pub mod huffman;
 pub mod proto;
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use answer::{code_name, Error, Health, MAX_SHOWN};
@@ -82,6 +82,62 @@ pub fn check(
         }
         ex.receive(&buf[..n]);
     }
+}
+
+/// Where a `grpc://` target's HOST is dialled without a resolver, and the `:authority`
+/// to send: an address as written, `localhost` as 127.0.0.1 then ::1, and the
+/// unspecified addresses (`0.0.0.0`, `[::]`, what a server's listen address often says)
+/// as loopback; None for a name, which the caller resolves. The authority names the
+/// address dialled first, never `0.0.0.0` (grpc_health_probe's issue #52: servers such
+/// as Kestrel refuse an authority they cannot be).
+pub fn dial(host: &str, port: u16) -> Option<(Vec<SocketAddr>, String)> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ips: Vec<IpAddr> = match host {
+        "localhost" => vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()],
+        _ => match host.parse::<IpAddr>().ok()? {
+            IpAddr::V4(v4) if v4.is_unspecified() => vec![Ipv4Addr::LOCALHOST.into()],
+            IpAddr::V6(v6) if v6.is_unspecified() => {
+                vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]
+            }
+            ip => vec![ip],
+        },
+    };
+    let authority = match (host, ips[0]) {
+        ("localhost", _) => format!("localhost:{port}"),
+        (_, IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        (_, ip) => format!("{ip}:{port}"),
+    };
+    Some((
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect(),
+        authority,
+    ))
+}
+
+/// Connects to the first of `addrs` that answers and asks it, all before `deadline`: what
+/// `kai-init check`, the probe (on a helper thread) and `--wait-for` (on one) run for a
+/// `grpc://` target. `Ok(status)` is the server's answer (only `SERVING` passes); `Err`
+/// is the line an operator reads, `cannot connect to HOST:PORT: ...` included.
+pub fn check_at(
+    addrs: &[SocketAddr],
+    authority: &str,
+    service: &str,
+    deadline: Instant,
+) -> Result<Health, String> {
+    let mut last = String::from("no address");
+    for addr in addrs {
+        let left = left(deadline).map_err(|e| e.to_string())?;
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(mut stream) => {
+                // Small writes, each answered: Nagle would only add a delay.
+                let _ = stream.set_nodelay(true);
+                return check(&mut stream, authority, service, deadline).map_err(|e| e.to_string());
+            }
+            Err(e) => last = io_error(e).to_string(),
+        }
+    }
+    Err(format!("cannot connect to {authority}: {last}"))
 }
 
 /// Writes all of `out`, each write given only the time left.
