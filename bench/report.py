@@ -220,6 +220,21 @@ class Report:
                              f"{fnum(r['kai_cpu_ms_per_scrape'])} |")
         return "\n".join(lines)
 
+    def grpc_table(self):
+        """Issue 20: CPU per gRPC health check (bench/grpc_check.py), one process per check
+        against a grpcio server, beside `check tcp://` and Python's gRPC client."""
+        sec = self.runs("grpc_check", "gRPC health check cost")
+        if sec is None:
+            return "not measured (see below)"
+        lines = ["| client (grpc.health.v1.Health/Check, a grpcio server) | runs | CPU, ms (median) | wall, ms (median) |",
+                 "|---|---:|---:|---:|"]
+        for name, r in sec.items():
+            if "na" in r:
+                lines.append(f"| {name} | n/a: {r['na']} | | |")
+            else:
+                lines.append(f"| {name} | {r['runs']} | {fnum(r['cpu_ms'])} | {fnum(r['wall_ms'])} |")
+        return "\n".join(lines)
+
     # ---------------------------------------------------------------- targets
 
     def targets(self):
@@ -288,6 +303,7 @@ class Report:
         health = self.health_table()
         endpoint = self.endpoint_table()
         issue9 = self.issue9_table()
+        grpc = self.grpc_table()
         tg = self.targets()
         v = m["versions"]
         parts = [
@@ -319,6 +335,10 @@ class Report:
             "## Readiness and /metrics cost",
             "",
             issue9,
+            "",
+            "## gRPC health check cost",
+            "",
+            grpc,
             "",
             "## Targets",
             "",
@@ -361,6 +381,9 @@ class Report:
             "- **/metrics scrape**: `bench/scrape`: kai-init as PID 1 of a PID namespace in a memory cgroup "
             "of its own, its child starting `sleep`s up to N processes; one keep-alive client scrapes "
             "/metrics over loopback; wall time per scrape and kai-init's utime+stime per scrape.",
+            "- **gRPC health check cost**: `bench/grpc_check.py`: a grpcio server (tests/fixtures/grpc_server.py) "
+            "in its own process; each client makes the same Check, one process per check (in-process: a fresh "
+            "channel per call in one Python), rounds interleaved; CPU is the process's utime+stime from wait4.",
             "",
         ]
         return "\n".join(parts), tg
