@@ -495,6 +495,16 @@ mod tests {
                 cpuacct: None,
             })
         );
+        // cpu shares memory's cgroup, cpuacct does not: each controller on its own.
+        let split = parse_proc_cgroup(b"4:memory:/a\n2:cpuacct:/b\n1:cpu:/a\n0::/\n");
+        assert_eq!(
+            resolve(&split, &parse_mountinfo(HOST_V1)),
+            Some(Cgroup::V1 {
+                memory: Some("/sys/fs/cgroup/memory/a".into()),
+                cpu: Some("/sys/fs/cgroup/cpu/a".into()),
+                cpuacct: None,
+            })
+        );
         let same = parse_proc_cgroup(b"4:memory:/x\n2:cpuacct:/x\n1:cpu:/x\n0::/\n");
         assert_eq!(
             resolve(&same, &parse_mountinfo(HOST_V1)),

@@ -27,7 +27,10 @@ require('http').createServer((q, r) => { if (++n <= 3) r.end('ok'); })
 setInterval(() => {}, 1 << 30);
 """
 
-# Serves /health and grows by 64 MiB of resident buffers, then holds.
+# Serves /health and grows by 64 MiB of resident buffers, then holds: with node's own
+# ~25 MiB a working set of about 90 MiB, over 55% of 128 MiB (70.4 MiB) with room to
+# spare, and far from the limit. (Usage alone would count the image's page cache too;
+# the working set does not, so the line is drawn below what usage shows.)
 GROWS_JS = r"""
 const held = [];
 require('http').createServer((q, r) => r.end('ok')).listen(3000, '127.0.0.1', () => {
@@ -55,29 +58,30 @@ class ActTests(unittest.TestCase):
 
     def test_exit_on_unhealthy_lets_restart_on_failure_restart_the_container(self):
         name = self.run_app(
-            "unhealthy", HANGS_JS, "--restart", "on-failure:3",
+            "unhealthy", HANGS_JS, "--restart", "on-failure:1",
             "-e", "KAI_INIT_EXIT_ON_UNHEALTHY=1",
             "-e", "KAI_INIT_PROBE=http://127.0.0.1:3000/health",
             "-e", "KAI_INIT_PROBE_INTERVAL=300ms", "-e", "KAI_INIT_PROBE_TIMEOUT=300ms",
             "-e", "KAI_INIT_PROBE_FAILURES=2", "-e", "KAI_INIT_STOP_TIMEOUT=2s")
-        h.wait_for("a restart", lambda: h.inspect(name)["RestartCount"] >= 1, 90)
+        # on-failure:1: one restart, then the second run hangs too and the container stays
+        # stopped with the exit code of its own.
+        def settled():
+            info = h.inspect(name)
+            state = info["State"]
+            return info["RestartCount"] == 1 and not state["Running"] and not state["Restarting"]
+        h.wait_for("a restart and a second exit", settled, 120)
+        self.assertEqual(h.inspect(name)["State"]["ExitCode"], 69)
         logs = h.logs(name)
         self.assertRegex(logs, r"error: child is unhealthy; stopping it \(--exit-on-unhealthy\) "
                                r'reason="2 probes failed in a row, the last: .*timed out', logs)
-        # The first run's exit code, as Docker recorded it before restarting.
-        events = h.docker("events", "--since", "0", "--until", "0s", "--filter",
-                          f"container={name}", "--filter", "event=die",
-                          "--format", "{{.Actor.Attributes.exitCode}}", check=False, timeout=30)
-        codes = events.stdout.split()
-        self.assertTrue(codes, events.stdout + events.stderr)
-        self.assertEqual(codes[0], "69", codes)
+        self.assertEqual(logs.count("child is unhealthy"), 2, logs)
 
     def test_memory_warning_names_the_process_that_grew_once_without_an_oom(self):
         name = self.run_app(
             "memory", GROWS_JS, "-m", "128m", "--memory-swap", "128m",
-            "-e", "KAI_INIT_MEMORY_WARN=70", "-e", "KAI_INIT_PROBE_INTERVAL=500ms",
+            "-e", "KAI_INIT_MEMORY_WARN=55", "-e", "KAI_INIT_PROBE_INTERVAL=500ms",
             "-e", "KAI_INIT_HEALTH_LISTEN=127.0.0.1:8081")
-        line_rx = re.compile(r"warn: memory: the container's working set is over 70% of its "
+        line_rx = re.compile(r"warn: memory: the container's working set is over 55% of its "
                              r"limit working_set=\S+ MiB limit=128 MiB largest=pid (\d+) \(node\)")
         h.wait_for("the memory warning", lambda: line_rx.search(h.logs(name)), 60)
         logs = h.logs(name)
@@ -87,7 +91,7 @@ class ActTests(unittest.TestCase):
         h.exec_(name, "node", "-e", FETCH_JS, "/metrics")
         ws = re.search(r"^kai_init_container_memory_working_set_bytes (\S+)$", metrics, re.M)
         self.assertIsNotNone(ws, metrics)
-        self.assertGreater(float(ws.group(1)), 0.7 * 128 * 1024 * 1024)
+        self.assertGreater(float(ws.group(1)), 0.55 * 128 * 1024 * 1024)
         self.assertEqual(len(line_rx.findall(h.logs(name))), 1, h.logs(name))
         self.assertNotIn("out of memory", h.logs(name))
         info = h.inspect(name)
