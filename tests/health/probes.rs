@@ -299,13 +299,15 @@ fn a_probe_commands_arguments_are_never_shown() {
 
 /// Mounts a FUSE file system nobody serves on `argv[1]` (the INIT request is never
 /// answered, so every lookup under it waits for good, like a hung NFS or FUSE server),
-/// then execs `argv[2:]` with the /dev/fuse descriptor open (kept, never read).
+/// then execs `argv[2:]` with the /dev/fuse descriptor open (kept, never read). `mount -i`:
+/// where fuse3 is installed (podman brings it), plain `mount -t fuse` hands over to
+/// /sbin/mount.fuse, which takes the source for a program to run and fails.
 const HUNG_MOUNT: &str = r#"
 import os, subprocess, sys
 d = sys.argv[1]
 fd = os.open('/dev/fuse', os.O_RDWR)
 os.set_inheritable(fd, True)
-subprocess.run(['mount', '-t', 'fuse', '-o', 'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd,
+subprocess.run(['mount', '-i', '-t', 'fuse', '-o', 'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd,
                 'kai-test-hung', d], pass_fds=(fd,), check=True)
 os.execv(sys.argv[2], sys.argv[2:])
 "#;
