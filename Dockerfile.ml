@@ -9,7 +9,8 @@
 # Needs BuildKit (RUN --mount): Docker 23+ uses it by default; Docker 20.10
 # needs DOCKER_BUILDKIT=1. No `# syntax=` image is needed.
 #
-# Stages: kai-init-source | kai-init-prebuilt -> kai-init
+# Stages: kai-init-source | kai-init-prebuilt-<arch> -> kai-init
+#         tf-amd64 | tf-arm64 -> tf (the TF base of the image's architecture, below)
 #         python-deps  (TF base, venv --system-site-packages, pip cache mount)
 #         model        (TF base, examples/ml/model/build_model.py -> model.keras)
 #         node-build   (glibc Node image, npm ci --omit=dev, npm cache mount)
@@ -19,6 +20,17 @@
 # GPU: --build-arg TF_IMAGE=tensorflow/tensorflow:2.17.0-gpu is the one switch;
 # run with `docker run --gpus all` (NVIDIA Container Toolkit); the worker logs the
 # devices TensorFlow sees ("devices": ["CPU:...", "GPU:..."]).
+#
+# Architectures: linux/amd64 and linux/arm64 (`--platform`). kai-init is compiled on
+# the build machine's platform for the image's (TARGETARCH). The TensorFlow base is
+# chosen per architecture (stage tf-$TARGETARCH):
+#   amd64  TF_IMAGE, the official tensorflow/tensorflow image (Ubuntu 22.04, Python 3.11).
+#   arm64  tensorflow/tensorflow publishes linux/amd64 images only, so TF_ARM64_IMAGE
+#          (python:3.11-slim-bookworm: Python 3.11, glibc 2.36, useradd) plus the
+#          `tensorflow` wheel from PyPI, TF_ARM64_VERSION (keep it TF_IMAGE's version).
+#          It must be `tensorflow`: PyPI has manylinux2014_aarch64 wheels of it (2.17.0:
+#          cp39-cp312) but none of `tensorflow-cpu`, which is x86_64 and Windows only.
+#          CPU only; an arm64 GPU image is not covered here.
 #
 # Why the Node stage is node:20-bookworm-slim and not node:20-alpine:
 # tensorflow/tensorflow images are Ubuntu 22.04 (glibc 2.35). The node binary
@@ -36,33 +48,63 @@
 #   --build-arg NODE_IMAGE=node:22-bookworm-slim
 
 ARG TF_IMAGE=tensorflow/tensorflow:2.17.0
+ARG TF_ARM64_IMAGE=python:3.11-slim-bookworm
+ARG TF_ARM64_VERSION=2.17.0
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUST_IMAGE=rust:1-alpine
 ARG KAI_INIT_FROM=source
 
 # ---- kai-init, built from this repository's source (static musl binary) ----
-FROM ${RUST_IMAGE} AS kai-init-build
+# Cross-compiled on the build machine's platform, as in Dockerfile.api.
+FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS kai-init-build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# .cargo/config.toml holds the musl target's rustflags (static, non-PIE).
+# .cargo/config.toml holds the musl targets' rustflags (static, non-PIE).
 COPY .cargo ./.cargo
 COPY src ./src
+ARG TARGETARCH
+ARG BUILDARCH
 RUN --mount=type=cache,id=kai-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=kai-cargo-target,target=/src/target \
-    cargo build --release --locked --target x86_64-unknown-linux-musl \
- && cp target/x86_64-unknown-linux-musl/release/kai-init /kai-init
+    case "$TARGETARCH" in \
+      amd64) target=x86_64-unknown-linux-musl linker=CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER ;; \
+      arm64) target=aarch64-unknown-linux-musl linker=CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER ;; \
+      *) echo "kai-init builds for amd64 and arm64, not TARGETARCH=$TARGETARCH" >&2; exit 1 ;; \
+    esac \
+ && if [ "$BUILDARCH" != "$TARGETARCH" ]; then export "$linker=rust-lld"; fi \
+ && rustup target add "$target" \
+ && cargo build --release --locked --target "$target" \
+ && cp "target/$target/release/kai-init" /kai-init
 
 FROM scratch AS kai-init-source
 COPY --from=kai-init-build /kai-init /kai-init
 
-FROM scratch AS kai-init-prebuilt
+FROM scratch AS kai-init-prebuilt-amd64
 COPY target/x86_64-unknown-linux-musl/release/kai-init /kai-init
+
+FROM scratch AS kai-init-prebuilt-arm64
+COPY target/aarch64-unknown-linux-musl/release/kai-init /kai-init
+
+FROM kai-init-prebuilt-${TARGETARCH} AS kai-init-prebuilt
 
 FROM kai-init-${KAI_INIT_FROM} AS kai-init
 
+# ---- the TensorFlow base of the image's architecture (see the top of this file) ----
+FROM ${TF_IMAGE} AS tf-amd64
+
+FROM ${TF_ARM64_IMAGE} AS tf-arm64
+ARG TF_ARM64_VERSION
+# Into the base's own site-packages, as the official image has it (the venv below
+# sees it through --system-site-packages).
+RUN --mount=type=cache,id=kai-pip,target=/root/.cache/pip \
+    PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    python3 -m pip install "tensorflow==${TF_ARM64_VERSION}"
+
+FROM tf-${TARGETARCH} AS tf
+
 # ---- Python dependencies: a venv over the base's TensorFlow ----
-FROM ${TF_IMAGE} AS python-deps
+FROM tf AS python-deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 # A venv that sees the base's site-packages (TensorFlow, in the TF images'
@@ -81,7 +123,7 @@ RUN --mount=type=cache,id=kai-pip,target=/root/.cache/pip \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 # ---- the model: built deterministically (fixed weights), saved as .keras ----
-FROM ${TF_IMAGE} AS model
+FROM tf AS model
 ENV TF_CPP_MIN_LOG_LEVEL=2
 COPY examples/ml/model/build_model.py /tmp/build_model.py
 RUN mkdir -p /opt/ml/model \
@@ -98,7 +140,7 @@ COPY examples/ml/worker ./worker
 RUN npm run build
 
 # ---- runtime: the TF base plus artifacts only ----
-FROM ${TF_IMAGE} AS runtime
+FROM tf AS runtime
 # First: never changes, so no ENV edit below rebuilds it.
 # A fixed uid/gid so Kubernetes' runAsNonRoot can verify it (runAsUser: 10001).
 RUN groupadd --system --gid 10001 app \

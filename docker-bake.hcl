@@ -32,7 +32,8 @@ variable "TAG" {
   default = "latest"
 }
 
-# source | prebuilt (copies target/x86_64-unknown-linux-musl/release/kai-init)
+# source | prebuilt (copies target/<x86_64|aarch64>-unknown-linux-musl/release/kai-init,
+# so build both first for both platforms: scripts/release does)
 variable "KAI_INIT_FROM" {
   default = "source"
 }
@@ -47,6 +48,16 @@ variable "NODE_GLIBC_IMAGE" {
 
 variable "TF_IMAGE" {
   default = "tensorflow/tensorflow:2.17.0"
+}
+
+# linux/arm64's TensorFlow base: tensorflow/tensorflow has no arm64 image (Dockerfile.ml
+# says what is used instead and why).
+variable "TF_ARM64_IMAGE" {
+  default = "python:3.11-slim-bookworm"
+}
+
+variable "TF_ARM64_VERSION" {
+  default = "2.17.0"
 }
 
 variable "RUST_IMAGE" {
@@ -73,10 +84,14 @@ group "default" {
   targets = ["api", "ml"]
 }
 
-# kai-init's build stage targets x86_64-unknown-linux-musl, hence amd64 only.
+# Both images for amd64 and arm64: kai-init is cross-compiled on the build machine's
+# platform; the rest of each image is its base's for that platform. A multi-platform
+# build needs a builder that can hold one (docker buildx create --use) and, for the RUN
+# steps of the other platform, QEMU binfmt handlers on the build machine.
+# (tests/e2e/test_arm64.py reads this file: buildx cannot be installed on the test machines.)
 target "_common" {
   context   = "."
-  platforms = ["linux/amd64"]
+  platforms = ["linux/amd64", "linux/arm64"]
 }
 
 target "api" {
@@ -101,9 +116,11 @@ target "ml" {
   cache-from = cache_from("ml")
   cache-to   = cache_to("ml")
   args = {
-    NODE_IMAGE    = NODE_GLIBC_IMAGE
-    TF_IMAGE      = TF_IMAGE
-    RUST_IMAGE    = RUST_IMAGE
-    KAI_INIT_FROM = KAI_INIT_FROM
+    NODE_IMAGE       = NODE_GLIBC_IMAGE
+    TF_IMAGE         = TF_IMAGE
+    TF_ARM64_IMAGE   = TF_ARM64_IMAGE
+    TF_ARM64_VERSION = TF_ARM64_VERSION
+    RUST_IMAGE       = RUST_IMAGE
+    KAI_INIT_FROM    = KAI_INIT_FROM
   }
 }

@@ -18,6 +18,8 @@ import uuid
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY_REL = "target/x86_64-unknown-linux-musl/release/kai-init"
+# The arm64 build (scripts/test-arm64 prepare makes it); the prebuilt stage's other binary.
+BINARY_ARM64_REL = "target/aarch64-unknown-linux-musl/release/kai-init"
 
 # Debian's docker.io client: BuildKit is built in and enabled with
 # DOCKER_BUILDKIT=1. A newer client that may come first on PATH

@@ -26,10 +26,12 @@ ARGs and stay exactly as users get them.
                              kept as kai-standin-cache/tensorflow:<hash>; the .debs
                              and wheels stay in /var/cache/kai-e2e (KAI_E2E_CACHE).
   kai-standin/rust:1         (only with --only rust / the source-build test) the
-                             machine's stable Rust toolchain with the musl target at
+                             machine's stable Rust toolchain with the musl targets at
                              /usr/local/rustup, cargo at /usr/local/cargo/bin (like
                              rust:1-alpine), Debian's gcc/binutils/libc6-dev for the
-                             linker, and an `apk` stand-in that only says what it skips.
+                             linker, an `apk` stand-in that only says what it skips and
+                             a `rustup` one whose `target add` only checks the target's
+                             std is there (the arm64 cross build: test_arm64.py).
                              NOTE: a glibc host toolchain; it stands in for rust:1-alpine
                              to exercise Dockerfile.*'s kai-init-build stage.
 
@@ -330,6 +332,23 @@ def tf_rootfs(root):
             'CMD ["python3"]']
 
 
+RUSTUP_STANDIN = r"""#!/bin/sh
+# rustup (kai-standin): only `rustup target add TARGET...`, for targets already there.
+if [ "$1" != target ] || [ "$2" != add ] || [ $# -lt 3 ]; then
+    echo "rustup (kai-standin): only 'rustup target add TARGET...' is stood in for, not: $*" >&2
+    exit 1
+fi
+shift 2
+for t in "$@"; do
+    if ! ls -d /usr/local/rustup/toolchains/*/lib/rustlib/"$t"/lib >/dev/null 2>&1; then
+        echo "rustup (kai-standin): no std for $t: rustup target add $t on the machine, then rebuild the stand-in" >&2
+        exit 1
+    fi
+    echo "rustup (kai-standin): $t is installed"
+done
+"""
+
+
 def rust_rootfs(root):
     base_rootfs(root)
     tc_root = os.path.join(RUSTUP_HOME, "toolchains")
@@ -371,6 +390,9 @@ def rust_rootfs(root):
     # rust:alpine images install musl-dev with apk; here the toolchain's self-contained
     # musl objects do that job, so the stand-in apk only reports what it skips.
     write(root, "/sbin/apk", "#!/bin/sh\necho \"apk (kai-standin): skipping: $*\" >&2\nexit 0\n", 0o755)
+    # rust:alpine has rustup, which fetches a target's std; here the std of every target
+    # installed on the machine was copied above, so `rustup target add` only checks it.
+    write(root, "/usr/local/cargo/bin/rustup", RUSTUP_STANDIN, 0o755)
     return [f"ENV PATH=/usr/local/cargo/bin:{PATH_ENV}", "ENV CARGO_HOME=/usr/local/cargo",
             "ENV RUSTUP_HOME=/usr/local/rustup", f"ENV CARGO_HTTP_CAINFO={CA_BUNDLE}",
             *[f"ENV {e}" for e in CA_ENV]]
