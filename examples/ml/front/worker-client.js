@@ -11,11 +11,12 @@
 //
 // Dynamic batching: when the worker is free, every waiting request that fits in
 // batchMaxRows rows goes to it in ONE message, which it runs through one model call
-// and answers request by request, in order. If the worker is idle and what waits does
-// not fill a batch, the oldest request may wait up to batchWaitMs for company. Under
-// load batches fill by themselves: requests gather while the worker computes the
-// previous batch. batchMaxRows=1 turns batching off (one request per message, the
-// behaviour before batching). A request with delay_ms (a test knob) is a batch of its own.
+// and answers request by request, in order. Under load batches fill by themselves:
+// requests gather while the worker computes the previous batch. With batchWaitMs > 0
+// (default 0), an idle worker's next batch that is not full waits up to that long,
+// from its oldest request's arrival, for company. batchMaxRows=1 turns batching off
+// (one request per message, the behaviour before batching). A request with delay_ms
+// (a test knob) is a batch of its own.
 //
 // Answers come back in the message's order, one line each, so a line the front cannot
 // parse (once: a NaN from json.dumps) is the answer to the next request still waiting

@@ -17,8 +17,8 @@ original stdout: file descriptor 1 itself is pointed at stderr at start, so a
 library that prints can never put a line the front would have to parse.
 Logs go to stderr as JSON lines with a UTC timestamp ("t"), like the front's.
 
-Batching: the front collects what is queued (up to ML_BATCH_MAX_ROWS rows, waiting
-at most ML_BATCH_WAIT_MS for more when the worker is idle) into one message; the
+Batching: the front collects what is queued (up to ML_BATCH_MAX_ROWS rows; with
+ML_BATCH_WAIT_MS > 0 an idle worker's batch waits that long for more) into one message; the
 worker checks each request on its own (a bad one gets its 400 and the others go
 on), runs every row that is not in the cache through ONE model call, and answers
 each request with its own rows. A single row is run as a batch of two (padded
