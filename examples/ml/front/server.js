@@ -96,9 +96,9 @@ const worker = new WorkerClient({
   pingTimeoutMs: intEnv('ML_PING_TIMEOUT_MS', 1000, 10, 600000),
   loadTimeoutMs: intEnv('ML_LOAD_TIMEOUT_MS', 180000, 1000, 3600000),
   batchMaxRows: intEnv('ML_BATCH_MAX_ROWS', 64, 1, 100000),
-  // 0: measured (bench/images), a wait of 2 ms only added latency, at concurrency 1
-  // (p50 0.98 -> 3.5 ms) and at 32 (4,345 -> 3,717 requests/s): under load batches fill
-  // while the previous one runs, and alone there is no one to wait for.
+  // 0: measured (bench/images-results.md), a wait of 2 ms only added latency: at
+  // concurrency 1 p50 0.9 -> 3.5 ms, at 32 3,740 -> 3,519 requests/s. Under load batches
+  // fill while the previous one runs, and alone there is no one to wait for.
   batchWaitMs: intEnv('ML_BATCH_WAIT_MS', 0, 0, 1000),
 });
 
