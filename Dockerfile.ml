@@ -159,7 +159,8 @@ STOPSIGNAL SIGTERM
 # (examples/k8s/ml.yaml); a container that is healthy sooner says so at its first
 # passing check. That check comes one --interval after the start: Docker >= 25 can check
 # more often while starting, but Docker 20.10's builder rejects HEALTHCHECK
-# --start-interval, so on Docker >= 25 pass it at run time:
+# --start-interval (and does not expand build args in HEALTHCHECK options), so on
+# Docker >= 25 pass it at run time:
 #   docker run --health-start-interval=1s ...   (compose: healthcheck.start_interval)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=180s --retries=3 \
     CMD ["/sbin/kai-init", "check"]
