@@ -2,12 +2,12 @@
 #
 #   process tree:  kai-init (PID 1) -> node front/server.js -> python3 worker/worker.py
 #
-#   docker build -f Dockerfile.ml -t kai-ml .                         # kai-init built from source
-#   docker build -f Dockerfile.ml --build-arg KAI_INIT_FROM=prebuilt -t kai-ml .
+#   DOCKER_BUILDKIT=1 docker build -f Dockerfile.ml -t kai-ml .       # kai-init built from source
+#   DOCKER_BUILDKIT=1 docker build -f Dockerfile.ml --build-arg KAI_INIT_FROM=prebuilt -t kai-ml .
 #   docker buildx bake ml                                             # see docker-bake.hcl
 #
 # Needs BuildKit (RUN --mount): Docker 23+ uses it by default; Docker 20.10
-# needs DOCKER_BUILDKIT=1. No `# syntax=` image is needed.
+# needs DOCKER_BUILDKIT=1 (harmless on newer ones). No `# syntax=` image is needed.
 #
 # Stages: kai-init-source | kai-init-prebuilt-<arch> -> kai-init
 #         tf-amd64 | tf-arm64 -> tf (the TF base of the image's architecture, below)
@@ -32,7 +32,7 @@
 #          cp39-cp312) but none of `tensorflow-cpu`, which is x86_64 and Windows only.
 #          CPU only; an arm64 GPU image is not covered here.
 #
-# Why the Node stage is node:20-bookworm-slim and not node:20-alpine:
+# Why the Node stage is node:22-bookworm-slim and not node:22-alpine:
 # tensorflow/tensorflow images are Ubuntu 22.04 (glibc 2.35). The node binary
 # of the Alpine image is linked against musl and cannot run there (there is no
 # /lib/ld-musl-x86_64.so.1), and neither could native addons built on Alpine.
@@ -41,16 +41,22 @@
 # which the TF image has. Native addons compiled in bookworm (glibc 2.36)
 # could still need newer glibc symbols than Ubuntu 22.04's 2.35: the front's
 # dependencies are pure JavaScript; if you add native ones, build them on a
-# base with glibc <= the TF image's (e.g. node:20-bullseye-slim) or in the TF
+# base with glibc <= the TF image's (e.g. node:22-bullseye-slim) or in the TF
 # image itself.
 #
-# Node 20 left upstream support at the end of April 2026: move to 22 or 24 with
-#   --build-arg NODE_IMAGE=node:22-bookworm-slim
+# Node 22 (maintenance LTS) is the default: Node 20 left upstream support at the end
+# of April 2026 (--build-arg NODE_IMAGE=node:20-bookworm-slim still builds).
+#
+# TensorFlow: the current release is 2.21.0 (PyPI, 2026-12-07). The default stays
+# 2.17.0, the version the e2e tests run (their stand-in is tensorflow-cpu 2.17.0 from
+# PyPI) and whose golden outputs they check; --build-arg
+# TF_IMAGE=tensorflow/tensorflow:2.21.0 is the upgrade, untested here. Check that
+# image's python3 version against the venv layout below before moving.
 
 ARG TF_IMAGE=tensorflow/tensorflow:2.17.0
 ARG TF_ARM64_IMAGE=python:3.11-slim-bookworm
 ARG TF_ARM64_VERSION=2.17.0
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG RUST_IMAGE=rust:1-alpine
 ARG KAI_INIT_FROM=source
 
@@ -170,8 +176,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     KAI_INIT_PROBE_INTERVAL=5s \
     KAI_INIT_PROBE_TIMEOUT=2s \
     KAI_INIT_PROBE_FAILURES=3 \
-    # The front answers what it accepted (SHUTDOWN_GRACE_MS), then waits for the
-    # worker: 8 s is the most this tree may take before kai-init SIGKILLs the group.
+    # kai-init forwards SIGTERM to the front (its main child); the front answers what
+    # it accepted (SHUTDOWN_GRACE_MS), then closes the worker's stdin and waits for it:
+    # 8 s is the most this tree may take before kai-init SIGKILLs the front's group.
     KAI_INIT_STOP_TIMEOUT=8s \
     KAI_INIT_NO_NEW_PRIVS=true
 # Largest and least often changed first; kai-init and the app code last.
@@ -189,8 +196,29 @@ COPY --from=node-build /app/worker ./worker
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-# start-period covers the model load (TensorFlow import) before failures count.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+# start-period covers the model load (TensorFlow import): failures do not count for
+# 180 s, the front's ML_LOAD_TIMEOUT_MS, as the Kubernetes startupProbe allows
+# (examples/k8s/ml.yaml); a container that is healthy sooner says so at its first
+# passing check. That check comes one --interval after the start: Docker >= 25 can check
+# more often while starting, but Docker 20.10's builder rejects HEALTHCHECK
+# --start-interval (and does not expand build args in HEALTHCHECK options), so on
+# Docker >= 25 pass it at run time:
+#   docker run --health-start-interval=1s ...   (compose: healthcheck.start_interval)
+HEALTHCHECK --interval=10s --timeout=3s --start-period=180s --retries=3 \
     CMD ["/sbin/kai-init", "check"]
 ENTRYPOINT ["/sbin/kai-init", "--"]
 CMD ["node", "front/server.js"]
+# OCI labels. Last, so that a new VERSION or REVISION changes only the image's
+# metadata: `--build-arg VERSION=1.2.3 --build-arg REVISION=$(git rev-parse HEAD)`
+# (docker-bake.hcl passes TAG and REVISION). SOURCE_URL: this repository's URL.
+# Licenses: the example (MIT) and kai-init (MIT OR Apache-2.0); TensorFlow, Node and
+# the rest of the base keep their own.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE_URL=
+LABEL org.opencontainers.image.title="kai-ml" \
+      org.opencontainers.image.description="Example ML service (Node front, Python TensorFlow worker) under kai-init" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT AND (MIT OR Apache-2.0)"

@@ -3,7 +3,15 @@
 #
 #   docker buildx bake                          # both, kai-init built from source
 #   docker buildx bake --set '*.args.KAI_INIT_FROM=prebuilt'
-#   TAG=1.2.3 REGISTRY=registry.example.com/kai docker buildx bake --push
+#   TAG=1.2.3 REVISION=$(git rev-parse HEAD) REGISTRY=registry.example.com/kai docker buildx bake --push
+#
+# Supply chain: every image gets OCI labels (org.opencontainers.image.version = TAG,
+# .revision = REVISION, .source = SOURCE_URL, .licenses) and two attestations, an SBOM
+# and SLSA provenance (mode=max: the build's arguments and materials), pushed with it
+# and shown by `docker buildx imagetools inspect IMAGE --format '{{json .SBOM}}'`.
+# Attestations need an exporter that can store them: --push, a docker-container
+# builder, or Docker's containerd image store. Loading into the classic image store
+# (the docker driver's --load) refuses them: add --sbom=false --provenance=false there.
 #
 # CI runners start with an empty BuildKit cache. With CACHE_REF set, each target
 # reads and writes its layers (mode=max: the build stages too, so npm ci, pip and
@@ -32,18 +40,29 @@ variable "TAG" {
   default = "latest"
 }
 
+# The commit built (org.opencontainers.image.revision), e.g. REVISION=$(git rev-parse HEAD).
+variable "REVISION" {
+  default = "unknown"
+}
+
+# This repository's URL (org.opencontainers.image.source).
+variable "SOURCE_URL" {
+  default = ""
+}
+
 # source | prebuilt (copies target/<x86_64|aarch64>-unknown-linux-musl/release/kai-init,
 # so build both first for both platforms: scripts/release does)
 variable "KAI_INIT_FROM" {
   default = "source"
 }
 
+# Node 22 (maintenance LTS): Node 20 left upstream support at the end of April 2026.
 variable "NODE_IMAGE" {
-  default = "node:20-alpine"
+  default = "node:22-alpine"
 }
 
 variable "NODE_GLIBC_IMAGE" {
-  default = "node:20-bookworm-slim"
+  default = "node:22-bookworm-slim"
 }
 
 variable "TF_IMAGE" {
@@ -92,6 +111,10 @@ group "default" {
 target "_common" {
   context   = "."
   platforms = ["linux/amd64", "linux/arm64"]
+  attest = [
+    "type=sbom",
+    "type=provenance,mode=max",
+  ]
 }
 
 target "api" {
@@ -105,6 +128,9 @@ target "api" {
     NODE_IMAGE    = NODE_IMAGE
     RUST_IMAGE    = RUST_IMAGE
     KAI_INIT_FROM = KAI_INIT_FROM
+    VERSION       = TAG
+    REVISION      = REVISION
+    SOURCE_URL    = SOURCE_URL
   }
 }
 
@@ -122,5 +148,8 @@ target "ml" {
     TF_ARM64_VERSION = TF_ARM64_VERSION
     RUST_IMAGE       = RUST_IMAGE
     KAI_INIT_FROM    = KAI_INIT_FROM
+    VERSION          = TAG
+    REVISION         = REVISION
+    SOURCE_URL       = SOURCE_URL
   }
 }

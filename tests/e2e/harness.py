@@ -139,12 +139,21 @@ class Build:
         return [(t, c) for t, c in self.steps().values() if needle in t]
 
 
+def revision():
+    """The repository's commit, for the images' org.opencontainers.image.revision label."""
+    p = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True)
+    return p.stdout.strip() or "unknown"
+
+
 def build_args(kind):
-    args = {"KAI_INIT_FROM": "prebuilt"}
+    """The e2e builds' arguments: the stand-ins for the Dockerfiles' default bases
+    (Node 22; every node stand-in is glibc, so one stands in for node:22-alpine and
+    node:22-bookworm-slim alike), the prebuilt kai-init, and the label values."""
+    args = {"KAI_INIT_FROM": "prebuilt", "VERSION": "0.0.0-e2e", "REVISION": revision()}
     if kind == "api":
-        args["NODE_IMAGE"] = STANDINS["node-alpine"]
+        args["NODE_IMAGE"] = STANDINS["node22-alpine"]
     else:
-        args["NODE_IMAGE"] = STANDINS["node-glibc"]
+        args["NODE_IMAGE"] = STANDINS["node22-glibc"]
         args["TF_IMAGE"] = STANDINS["tf"]
     return args
 

@@ -89,6 +89,9 @@ function createApp({ state, log, debugRoutes = false }) {
         return send(200, { service: 'kai-example-api', reloads: state.reloads });
 
       case '/slow': {
+        // Debug only: anyone who can reach it can hold a request open for 30 s, and
+        // so force a cut drain (exit 1) on the next stop.
+        if (!debugRoutes) return send(404, { error: 'not found' });
         const ms = boundedMs(url.searchParams.get('ms'), 30000);
         log('slow request started', { ms });
         setTimeout(() => {

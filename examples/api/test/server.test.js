@@ -13,7 +13,7 @@ const SERVER = path.join(__dirname, '..', 'src', 'server.js');
 function start(env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SERVER], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', API_DEBUG_ROUTES: '1', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = [];
@@ -144,4 +144,64 @@ test('a bad SHUTDOWN_GRACE_MS ends start-up with one line and exit 2', async () 
   clearTimeout(t);
   assert.strictEqual(code, 2);
   assert.match(out, /"msg":"bad setting","name":"SHUTDOWN_GRACE_MS","value":"5s"/);
+});
+
+// A raw connection that records when the server closes it.
+function rawConnection(port, onOpen = () => {}) {
+  const c = { closed: false, data: '' };
+  c.socket = net.connect(port, '127.0.0.1', () => onOpen(c.socket));
+  c.socket.on('data', (d) => { c.data += d; });
+  c.socket.on('error', () => {});
+  c.socket.on('close', () => { c.closed = true; });
+  return c;
+}
+
+test('a connection that sends nothing, or dribbles its head, is closed after API_HEADERS_TIMEOUT_MS', async () => {
+  const srv = await start({ API_HEADERS_TIMEOUT_MS: '400' });
+  let dribble;
+  try {
+    const idle = rawConnection(srv.port);
+    dribble = rawConnection(srv.port, (s) => {
+      s.write('GET / HTTP/1.1\r\nHost: x\r\nX-a: ');
+      const t = setInterval(() => (s.destroyed ? clearInterval(t) : s.write('a')), 100);
+    });
+    const t0 = Date.now();
+    await until('both to be closed', () => idle.closed && dribble.closed, 5000);
+    assert.ok(Date.now() - t0 < 3000, `closed only after ${Date.now() - t0} ms`);
+    assert.strictEqual((await get(srv.port, '/health')).status, 200);
+  } finally {
+    if (dribble) dribble.socket.destroy();
+    srv.child.kill('SIGKILL');
+  }
+});
+
+test('at API_MAX_CONNECTIONS the oldest unfinished connection makes room for a new one', async () => {
+  const srv = await start({ API_MAX_CONNECTIONS: '4' });
+  const conns = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      conns.push(rawConnection(srv.port));
+      await new Promise((r) => setTimeout(r, 20)); // in order: the first is the oldest
+    }
+    await until('4 connections', () => conns.every((c) => c.socket.readyState === 'open'));
+    // A fifth client with a whole request is served; the oldest idle one is closed for it.
+    const r = await get(srv.port, '/health');
+    assert.strictEqual(r.status, 200);
+    await until('the oldest to be closed', () => conns[0].closed);
+    assert.deepStrictEqual(conns.slice(1).map((c) => c.closed), [false, false, false]);
+    const line = srv.lines.find((l) => l.msg.startsWith('connection limit reached'));
+    assert.ok(line, JSON.stringify(srv.lines));
+  } finally {
+    for (const c of conns) c.socket.destroy();
+    srv.child.kill('SIGKILL');
+  }
+});
+
+test('/slow is a debug route: 404 without API_DEBUG_ROUTES=1', async () => {
+  const srv = await start({ API_DEBUG_ROUTES: '' });
+  try {
+    assert.strictEqual((await get(srv.port, '/slow?ms=30000')).status, 404);
+  } finally {
+    srv.child.kill('SIGKILL');
+  }
 });
