@@ -676,6 +676,26 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// memory.oom.group (v2 only): 1 is an OOM that kills the whole cgroup.
+    #[test]
+    fn reads_memory_oom_group() {
+        let dir = tree("oomgroup", &[("memory.oom.group", "1\n")]);
+        let cg = Cgroup::V2(dir.clone());
+        assert_eq!(cg.read_oom_group(), Some(true));
+        std::fs::write(dir.join("memory.oom.group"), "0\n").unwrap();
+        assert_eq!(cg.read_oom_group(), Some(false));
+        std::fs::remove_file(dir.join("memory.oom.group")).unwrap();
+        assert_eq!(cg.read_oom_group(), None);
+        let v1 = Cgroup::V1 {
+            memory: Some(dir.clone()),
+            cpu: None,
+            cpuacct: None,
+        };
+        std::fs::write(dir.join("memory.oom.group"), "1\n").unwrap();
+        assert_eq!(v1.read_oom_group(), None, "v1 has no such file");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn reads_a_v1_tree_and_tolerates_missing_files() {
         let dir = tree(
