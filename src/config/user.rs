@@ -210,15 +210,6 @@ pub fn resolve(spec: &UserSpec, passwd: &[u8], group: &[u8]) -> Result<Identity,
     })
 }
 
-impl From<UserError> for crate::util::error::Error {
-    fn from(e: UserError) -> Self {
-        crate::util::error::Error::Setting {
-            about: "cannot switch user",
-            why: e.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,55 +350,58 @@ impl Lineage {
     }
 }
 
-/// Rate limit for the line about datagrams dropped unchecked (the walks' budget spent).
+/// At most one log line per [`STRANGER_LOG_EVERY`] for a kind of refused datagram, saying
+/// how many there were since the last: a flood must not become a flood of log lines.
 #[derive(Debug, Default)]
-struct Unchecked {
+struct Every {
     last_logged: Option<std::time::Instant>,
+    /// Refused since the last line.
     unlogged: u64,
 }
 
-impl Unchecked {
-    fn dropped(&mut self, now: std::time::Instant) {
+impl Every {
+    /// Counts one; `Some(count)` when a line is due now.
+    fn due(&mut self, now: std::time::Instant) -> Option<u64> {
         self.unlogged = self.unlogged.saturating_add(1);
         if self
             .last_logged
             .is_some_and(|t| now.saturating_duration_since(t) < STRANGER_LOG_EVERY)
         {
-            return;
+            return None;
         }
-        let count = std::mem::take(&mut self.unlogged);
         self.last_logged = Some(now);
-        warn!(
-            dropped = count,
-            budget = WALK_READS_PER_SECOND,
-            "dropping NOTIFY_SOCKET datagrams unchecked: this second's /proc reads for placing senders are spent (a flood from outside the child's tree?)"
-        );
+        Some(std::mem::take(&mut self.unlogged))
     }
 }
 
 /// How often a refused sender is told about in the log, at most.
 const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Rate limit for the "refused a notification" line: a flood of datagrams from a
-/// stranger must not become a flood of log lines.
+/// Datagrams dropped unchecked (this second's budget of /proc reads is spent).
 #[derive(Debug, Default)]
-struct Strangers {
-    last_logged: Option<std::time::Instant>,
-    /// Refused since the last line.
-    unlogged: u64,
+struct Unchecked(Every);
+
+impl Unchecked {
+    fn dropped(&mut self, now: std::time::Instant) {
+        if let Some(count) = self.0.due(now) {
+            warn!(
+                dropped = count,
+                budget = WALK_READS_PER_SECOND,
+                "dropping NOTIFY_SOCKET datagrams unchecked: this second's /proc reads for placing senders are spent (a flood from outside the child's tree?)"
+            );
+        }
+    }
 }
+
+/// Datagrams refused: from outside the main child's tree, or without credentials.
+#[derive(Debug, Default)]
+struct Strangers(Every);
 
 impl Strangers {
     fn dropped(&mut self, sender: Option<Sender>, now: std::time::Instant) {
-        self.unlogged = self.unlogged.saturating_add(1);
-        if self
-            .last_logged
-            .is_some_and(|t| now.saturating_duration_since(t) < STRANGER_LOG_EVERY)
-        {
+        let Some(count) = self.0.due(now) else {
             return;
-        }
-        let count = std::mem::take(&mut self.unlogged);
-        self.last_logged = Some(now);
+        };
         match sender {
             Some(Sender { pid, uid }) => warn!(
                 pid,

@@ -83,15 +83,6 @@ fn reference(rest: &[u8]) -> Option<Reference<'_>> {
     crate::config::env_names::is_name(name).then_some((name, default, end + 1))
 }
 
-impl From<ExpandError> for crate::util::error::Error {
-    fn from(e: ExpandError) -> Self {
-        crate::util::error::Error::Setting {
-            about: "--expand-env",
-            why: e.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -332,15 +332,6 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-impl From<FileEnvError> for crate::util::error::Error {
-    fn from(e: FileEnvError) -> Self {
-        crate::util::error::Error::Setting {
-            about: "--file-env",
-            why: e.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,9 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     let memory = crate::supervise::memory::prepare(args.memory_warn);
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
-        Some(select) => crate::start::file_env::load(select).map_err(Error::from)?,
+        Some(select) => {
+            crate::start::file_env::load(select).map_err(Error::setting("--file-env"))?
+        }
         None => Vec::new(),
     };
 
@@ -253,7 +255,9 @@ fn expand_all(args: &mut RunArgs, env: &[(&'static str, Option<OsString>)]) -> R
             None => std::env::var_os(name).map(OsString::into_vec),
         }
     };
-    let expand = |bytes: &[u8]| crate::start::expand::expand(bytes, &lookup).map_err(Error::from);
+    let expand = |bytes: &[u8]| {
+        crate::start::expand::expand(bytes, &lookup).map_err(Error::setting("--expand-env"))
+    };
     for word in args.command.iter_mut().chain(args.pre.iter_mut().flatten()) {
         *word = OsString::from_vec(expand(word.as_bytes())?);
     }
@@ -263,7 +267,7 @@ fn expand_all(args: &mut RunArgs, env: &[(&'static str, Option<OsString>)]) -> R
 fn resolve_user(spec: &UserSpec) -> Result<Identity, Error> {
     let passwd = read_etc("/etc/passwd")?;
     let group = read_etc("/etc/group")?;
-    Ok(user::resolve(spec, &passwd, &group)?)
+    user::resolve(spec, &passwd, &group).map_err(Error::setting("cannot switch user"))
 }
 
 /// The bytes of /etc/passwd or /etc/group. A missing file is an empty one (numeric ids

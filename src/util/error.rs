@@ -30,8 +30,7 @@ pub const UNHEALTHY: u8 = 69;
 pub enum Error {
     /// A setting that cannot be honoured (125): `--user` names nobody, a `--file-env`
     /// secret cannot be read, an `--expand-env` reference is unset. `about` names the
-    /// feature, `why` what is wrong (its type's own message, converted where it is made,
-    /// so this file needs none of those types).
+    /// feature, `why` what is wrong (its type's own message, see [`Error::setting`]).
     Setting { about: &'static str, why: String },
     /// A file kai-init needs exists but cannot be read (125): fail closed, never "empty".
     Read { path: &'static str, err: io::Error },
@@ -69,6 +68,15 @@ pub enum Error {
 impl Error {
     pub fn setup(about: &'static str) -> impl FnOnce(io::Error) -> Error {
         move |err| Error::Setup { about, err }
+    }
+
+    /// A refused setting (125), from its own error type's message: `about` names the
+    /// feature (`--file-env`), so this file needs none of those types.
+    pub fn setting<E: fmt::Display>(about: &'static str) -> impl FnOnce(E) -> Error {
+        move |e| Error::Setting {
+            about,
+            why: e.to_string(),
+        }
     }
 
     pub fn exit_code(&self) -> u8 {
