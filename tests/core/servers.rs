@@ -370,11 +370,12 @@ fn group_all_node_cluster_hup_drops_the_request() {
 #[test]
 fn group_all_node_cluster_term_drops_the_request() {
     let mut kai = group_all_drops_request(Server::NodeCluster, libc::SIGTERM);
-    kai.wait_exit(T);
+    let status = kai.wait_exit(T);
     assert!(
         kai.stdout.iter().any(|l| l.contains("signal=SIGTERM")),
-        "{:#?}",
-        kai.stdout
+        "{status:?} {:#?} {:#?}",
+        kai.stdout,
+        kai.stderr
     );
 }
 
