@@ -45,9 +45,13 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         }
     }
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
-    // Still root: cgroup v1's OOM event registration is root's (issue 9).
-    let oom = crate::supervise::oom::prepare();
-    let memory = crate::supervise::memory::prepare(args.memory_warn);
+    // With --user, the cgroup's event registrations (OOM kills, the memory warning's
+    // threshold) must be made now, while root (cgroup v1's cgroup.event_control is root's).
+    // Without a drop they wait until COMMAND runs: finding the cgroup reads /proc's
+    // cgroup files, and every start would pay for it before the child.
+    let mut watches = identity
+        .is_some()
+        .then(|| cgroup_watches(args.memory_warn));
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
         Some(select) => {
@@ -142,6 +146,9 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                 s.started_at = SystemTime::now();
             });
             // Issue 9: OOM kills in the container's cgroup, named and counted.
+            let (oom, memory) = watches
+                .take()
+                .unwrap_or_else(|| cgroup_watches(args.memory_warn));
             if let Some(oom) = oom {
                 crate::supervise::oom::init(
                     oom,
@@ -182,6 +189,22 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     }
     result
+}
+
+/// The container's cgroup, found once, and what watches it: the OOM record's event source
+/// and the memory warning's threshold (issues 9 and 21).
+fn cgroup_watches(
+    memory_warn: Option<u8>,
+) -> (
+    Option<crate::supervise::oom::Prepared>,
+    Option<crate::supervise::memory::Prepared>,
+) {
+    let Some(cgroup) = crate::sys::cgroup::Cgroup::discover() else {
+        debug!("no cgroup found: OOM kills and container usage are not reported");
+        return (None, None);
+    };
+    let memory = crate::supervise::memory::prepare(cgroup.clone(), memory_warn);
+    (crate::supervise::oom::prepare(cgroup), memory)
 }
 
 /// Starts COMMAND: its own process group, the terminal if kai-init has it, the notify

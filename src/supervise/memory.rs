@@ -43,11 +43,10 @@ pub struct Prepared {
     source: Option<Source>,
 }
 
-/// Finds the cgroup and its limit, says once whether an OOM here kills the whole
-/// container, and (cgroup v1) subscribes to the usage threshold. Call before the drop.
-/// None: off, no cgroup, or no limit to take a share of.
-pub fn prepare(percent: Option<u8>) -> Option<Prepared> {
-    let cgroup = Cgroup::discover()?;
+/// Says once whether an OOM in `cgroup` kills the whole container, reads its limit and
+/// (cgroup v1) subscribes to the usage threshold. Call before the drop when there is one.
+/// None: off, or no limit to take a share of.
+pub fn prepare(cgroup: Cgroup, percent: Option<u8>) -> Option<Prepared> {
     if let Some(note) = oom_group_note(cgroup.read_oom_group()) {
         info!("{note}");
     }

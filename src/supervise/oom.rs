@@ -80,15 +80,11 @@ pub struct Prepared {
     source: Option<Source>,
 }
 
-/// Finds the cgroup and subscribes to its OOM events. Call before the privilege drop:
-/// cgroup v1's `cgroup.event_control` is root's (mode 0200), and after `--user` the
-/// subscription fails with EACCES and OOM kills are noticed only at reaps, probes and
-/// scrapes.
-pub fn prepare() -> Option<Prepared> {
-    let Some(cgroup) = Cgroup::discover() else {
-        debug!("no cgroup found: OOM kills and container usage are not reported");
-        return None;
-    };
+/// Takes the counter's starting point and subscribes to `cgroup`'s OOM events. Call
+/// before the privilege drop when there is one: cgroup v1's `cgroup.event_control` is
+/// root's (mode 0200), and after `--user` the subscription fails with EACCES and OOM
+/// kills are noticed only at reaps, probes and scrapes.
+pub fn prepare(cgroup: Cgroup) -> Option<Prepared> {
     let Some(seen) = cgroup.read_oom_kills() else {
         debug!(file = %cgroup.oom_file().display(), "no oom_kill counter: OOM kills are not reported");
         return None;
