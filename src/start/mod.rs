@@ -49,9 +49,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // threshold) must be made now, while root (cgroup v1's cgroup.event_control is root's).
     // Without a drop they wait until COMMAND runs: finding the cgroup reads /proc's
     // cgroup files, and every start would pay for it before the child.
-    let mut watches = identity
-        .is_some()
-        .then(|| cgroup_watches(args.memory_warn));
+    let mut watches = identity.is_some().then(|| cgroup_watches(args.memory_warn));
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
         Some(select) => {

@@ -15,8 +15,12 @@
 //!   joined the PID namespace from outside (as `docker exec` does) records every signal
 //!   it gets, and must get none.
 //!
+//! - every consumer that runs (the pre step, COMMAND) sees the same environment: with
+//!   `--user nobody` and a `--file-env` secret from a 0400 root file, the secret.
+//!
 //! The table is the product of phases × signals × maps × PID 1 or not, one test per phase
-//! so that nextest runs the phases side by side. Written after issue 17's seams were found
+//! so that nextest runs the phases side by side, and again with `--user` and `--file-env`
+//! (as PID 1) in the phases where something runs. Written after issue 17's seams were found
 //! by hand; see the README for which of them it finds on the code before the fixes.
 
 use std::process::{Command, Stdio};
@@ -118,14 +122,29 @@ impl Drop for Stranger {
     }
 }
 
-/// One case: kai-init in `phase`, sent `sig`; returns nothing, asserts everything.
-fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool) {
-    let label = format!("{phase:?} {map:?} signal {sig} pid1={as_pid1}");
+/// The secret of the cases with `--user` and `--file-env`: every consumer (the pre step,
+/// COMMAND) must see it, after the drop to a user who cannot read its file.
+const SECRET: &str = "s3cret-lifecycle";
+
+/// One case: kai-init in `phase`, sent `sig`; returns nothing, asserts everything. With
+/// `dropping`, kai-init also drops to `nobody` and fills `KAI_LC_SECRET` from a 0400 root
+/// file (`--file-env`), and the consumers say what they see.
+fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool, dropping: bool) {
+    let label = format!("{phase:?} {map:?} signal {sig} pid1={as_pid1} user+secret={dropping}");
     let dir = TempDir::new("lifecycle");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // COMMAND (as nobody, when dropping) writes its marker here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(dir.join("secret"), SECRET).unwrap();
+        std::fs::set_permissions(dir.join("secret"), std::fs::Permissions::from_mode(0o400))
+            .unwrap();
+    }
     let marker = dir.file("command-ran");
     let port = util::free_port().to_string();
     let wait_target = format!("tcp://127.0.0.1:{port}");
-    let step_ready = py("print('step ready', flush=True)\nwait_forever()");
+    let step_ready =
+        py("print('step ready', os.environ.get('KAI_LC_SECRET'), flush=True)\nwait_forever()");
     let step = format!("{} -c {}", util::python3(), quote(&step_ready));
     // The step leaves a process that ignores every stop signal and exits 0 once the
     // stranger (if any) is in place, so the clean-up of its leftover is under way when
@@ -135,7 +154,7 @@ fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool) {
         "sh -c \"(trap '' TERM INT QUIT HUP; sleep 30) & while [ ! -e {stranger_ready} ]; do sleep 0.02; done; exit 0\""
     );
     let main = py(&format!(
-        "open({marker:?}, 'w').close()\nprint('main ready', flush=True)\nwait_forever()"
+        "open({marker:?}, 'w').close()\nprint('main ready', os.environ.get('KAI_LC_SECRET'), flush=True)\nwait_forever()"
     ));
     // The clean-up must outlast the signal sent into it even on a loaded machine.
     let stop_timeout = if phase == Phase::PreCleanup {
@@ -149,6 +168,13 @@ fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool) {
         "--stop-timeout".into(),
         stop_timeout.into(),
     ];
+    if dropping {
+        args.extend([
+            "--user".into(),
+            "nobody".into(),
+            "--file-env=KAI_LC_SECRET".into(),
+        ]);
+    }
     match map {
         Map::None => {}
         Map::TermToQuit => args.extend(["--signal-map".into(), "TERM:QUIT".into()]),
@@ -164,7 +190,9 @@ fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool) {
     }
     args.extend(["--".into(), util::python3().into(), "-c".into(), main]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut r = start(if as_pid1 { pid1(&args) } else { kai(&args) });
+    let mut cmd = if as_pid1 { pid1(&args) } else { kai(&args) };
+    cmd.env("KAI_LC_SECRET_FILE", dir.join("secret"));
+    let mut r = start(cmd);
     let target = if as_pid1 { r.pid1(T) } else { r.pid() };
     let stranger_log = dir.file("stranger-signals");
     let _stranger = match as_pid1 {
@@ -179,6 +207,12 @@ fn case(phase: Phase, map: Map, sig: i32, as_pid1: bool) {
         Phase::Pre => drop(r.wait_stdout("step ready", T)),
         Phase::PreCleanup => drop(r.wait_line("stopping the processes it left behind", T)),
         Phase::Running | Phase::Draining => drop(r.wait_stdout("main ready", T)),
+    }
+    // One environment for every consumer: the step and COMMAND see the secret (or, without
+    // --file-env, nothing), whatever the phase.
+    let want = if dropping { SECRET } else { "None" };
+    for line in r.stdout.iter().filter(|l| l.contains(" ready ")) {
+        assert!(line.ends_with(&format!(" ready {want}")), "{label}: {line}");
     }
     let before_command = matches!(phase, Phase::Waiting | Phase::Pre | Phase::PreCleanup);
     assert!(util::signal(target, sig), "{label}: kill");
@@ -234,12 +268,17 @@ fn quote(text: &str) -> String {
 /// fails with the list of the cases that broke an invariant (each with its first
 /// broken assertion), so one run shows the whole extent of a seam.
 fn all(phase: Phase, as_pid1: bool) {
+    all_with(phase, as_pid1, false);
+}
+
+/// [`all`], with or without `--user nobody` and a `--file-env` secret.
+fn all_with(phase: Phase, as_pid1: bool, dropping: bool) {
     let mut broken = Vec::new();
     for map in [Map::None, Map::TermToQuit, Map::DropTerm] {
         for sig in SIGNALS {
             // HUP and QUIT are not stops once COMMAND runs: they are forwarded and the
             // child (default dispositions) dies of them, which `expected` says.
-            let run = std::panic::catch_unwind(|| case(phase, map, sig, as_pid1));
+            let run = std::panic::catch_unwind(|| case(phase, map, sig, as_pid1, dropping));
             if let Err(panic) = run {
                 let why = panic
                     .downcast_ref::<String>()
@@ -306,4 +345,21 @@ fn lifecycle_draining_as_pid1() {
 #[test]
 fn lifecycle_draining_as_subreaper() {
     all(Phase::Draining, false);
+}
+
+// The option that changes who everything runs as and what it sees: --user with a
+// --file-env secret, in the phases where a consumer runs (as PID 1, the container's case).
+#[test]
+fn lifecycle_pre_step_as_pid1_with_user_and_secret() {
+    all_with(Phase::Pre, true, true);
+}
+
+#[test]
+fn lifecycle_pre_step_cleanup_as_pid1_with_user_and_secret() {
+    all_with(Phase::PreCleanup, true, true);
+}
+
+#[test]
+fn lifecycle_running_as_pid1_with_user_and_secret() {
+    all_with(Phase::Running, true, true);
 }
