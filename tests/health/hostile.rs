@@ -433,6 +433,15 @@ fn a_low_descriptor_limit_leaves_room_for_the_exec_probe() {
         "{:?}",
         running.stderr
     );
+    // 24 descriptors leave TCP none (32 are kept back): said once, at start, as a warning
+    // (cargo mutants: the check's `==` made `!=` went unseen).
+    let said = |l: &&String| l.contains("warn") && l.contains("leaves no descriptors for TCP");
+    assert_eq!(
+        running.stderr.iter().filter(said).count(),
+        1,
+        "{:?}",
+        running.stderr
+    );
     drop(idle);
     term_exits_143(&mut running);
 }
