@@ -144,7 +144,10 @@ impl Shared {
         let child = self.view(|_, st, _| st.child_pid.filter(|_| st.running));
         let resources = resources::gather(child);
         if let Some(memory) = crate::supervise::memory::get() {
-            memory.check();
+            match &resources.usage {
+                Some(usage) => memory.judge(usage),
+                None => memory.check(),
+            }
         }
         let requests = lock(&self.requests);
         self.view(|cfg, st, s| {

@@ -60,7 +60,6 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
 
     let (publisher, subscriber) = tokio::sync::watch::channel(State::default());
     let claims = Claims::default();
-    // The user's HOME, USER and LOGNAME, for the child and its exec: probes alike.
     // One environment for every consumer (issue 17, item 5): the user's HOME, USER and
     // LOGNAME and the secrets, for COMMAND, the pre steps and exec: probes alike; only
     // COMMAND gets the notify socket on top.

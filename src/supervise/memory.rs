@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use tracing::{debug, info, warn};
 
 use super::oom::{bytes_text, limit_text};
-use crate::sys::cgroup::{Cgroup, Limit};
+use crate::sys::cgroup::{Cgroup, Limit, Usage};
 use crate::sys::oom_events::{Events, Source};
 use crate::util::lock::lock;
 
@@ -125,7 +125,12 @@ fn decide(ws: u64, limit: u64, percent: u8, fired: bool) -> Option<bool> {
 impl Memory {
     /// Reads the working set and warns if it crossed the line since the last warning.
     pub fn check(&self) {
-        let usage = self.cgroup.read_usage();
+        self.judge(&self.cgroup.read_usage());
+    }
+
+    /// [`Memory::check`] on figures already read (a `/metrics` scrape has just read them
+    /// all: reading the cgroup's files a second time would double the scrape's I/O).
+    pub fn judge(&self, usage: &Usage) {
         let (Some(ws), Some(Limit::Bytes(limit))) = (usage.memory_working_set, usage.memory_limit)
         else {
             return;
