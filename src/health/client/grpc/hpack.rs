@@ -374,15 +374,8 @@ pub fn encode_indexed(out: &mut Vec<u8>, index: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::client::grpc::hex;
     use proptest::prelude::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     type Fields = Vec<(String, String)>;
 

@@ -171,6 +171,17 @@ fn io_error(e: io::Error) -> Error {
     }
 }
 
+/// Bytes from hex written with any blanks (the RFC 7541 examples' layout), for the tests
+/// of the frame, HPACK and Huffman code.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
