@@ -21,12 +21,13 @@ fn command_pre_steps_and_exec_probes_see_the_same_secrets_after_the_drop() {
     std::fs::write(&secret, "s3cret-seam\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
     // Each consumer writes what it sees: the secret, and whether the _FILE variable and
-    // the notify socket are there.
+    // the notify socket are there. Beside the file, then renamed: the probe repeats, and a
+    // read must never see a file the next run has just truncated.
     let line = |who: &str| {
         let out = dir.join(who);
+        let out = out.display();
         format!(
-            "echo \"$DB_PASSWORD|${{DB_PASSWORD_FILE-none}}|$HOME\" > {}",
-            out.display()
+            "echo \"$DB_PASSWORD|${{DB_PASSWORD_FILE-none}}|$HOME\" > {out}.$$ && mv {out}.$$ {out}"
         )
     };
     let report = |who: &str| format!("sh -c '{}'", line(who));
@@ -50,8 +51,9 @@ fn command_pre_steps_and_exec_probes_see_the_same_secrets_after_the_drop() {
     cmd.env("DB_PASSWORD_FILE", &secret);
     let mut r = start(cmd);
     let seen = |who: &str| std::fs::read_to_string(dir.join(who)).ok();
-    util::wait_until("the probe ran", T, || {
-        seen("probe").is_some_and(|s| s.ends_with('\n'))
+    // The probe may run before COMMAND's shell has written: wait for both.
+    util::wait_until("the probe and COMMAND ran", T, || {
+        seen("probe").is_some() && seen("main").is_some()
     });
     let main_saw = seen("main").expect("COMMAND ran");
     assert_eq!(

@@ -65,9 +65,12 @@ fn run_in(dir: &util::TempDir, probe: &str, as_pid1: bool, with_pre: bool) {
 fn exec_probe_case(as_pid1: bool) {
     let dir = util::TempDir::new("workdir-exec");
     let script = dir.join("probe.sh");
+    // The probe repeats every 100 ms: it writes beside the file and renames, so a read
+    // never sees one truncated by the next run.
+    let out = dir.file("ran-in");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\npwd -P > {}\n", dir.file("ran-in")),
+        format!("#!/bin/sh\npwd -P > {out}.$$ && mv {out}.$$ {out}\n"),
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
