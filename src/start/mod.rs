@@ -24,6 +24,7 @@ use crate::config::user::{self, Identity, UserSpec};
 use crate::config::RunArgs;
 use crate::supervise::claims::Claims;
 use crate::supervise::exit::exit_code;
+use crate::supervise::oom;
 use crate::supervise::state::{Publisher, State};
 use crate::supervise::{Options, Supervisor};
 use crate::sys::spawn::{PreExec, Spec};
@@ -48,8 +49,11 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // With --user, the cgroup's event registrations (OOM kills, the memory warning's
     // threshold) must be made now, while root (cgroup v1's cgroup.event_control is root's).
     // Without a drop they wait until COMMAND runs: finding the cgroup reads /proc's
-    // cgroup files, and every start would pay for it before the child.
-    let mut watches = identity.is_some().then(|| cgroup_watches(args.memory_warn));
+    // cgroup files, and every start would pay for it before the child. Only the OOM
+    // counter's starting point is read before the spawn then, where a container has it.
+    let mut watches = identity
+        .is_some()
+        .then(|| cgroup_watches(args.memory_warn, None));
     // Still root: a root-only secret file is readable now and not after the drop.
     let secrets = match &args.file_env {
         Some(select) => {
@@ -104,15 +108,14 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // before (about 90 µs of every start). Its signals stay blocked and pending until the
     // signalfd reads them, SIGCHLD included.
     let early = args.wait_for.is_empty() && args.pre.is_empty();
+    let counting = watches.is_none();
     let mut started = None;
     if early {
-        started = Some(spawn_main(
-            &args,
-            env.clone(),
-            &health,
-            options.interactive,
-        )?);
+        let before = counting.then(oom::count_before_spawn).flatten();
+        let pid = spawn_main(&args, env.clone(), &health, options.interactive)?;
+        started = Some((pid, before));
     }
+    let started_early = started.as_ref().map(|(pid, _)| *pid);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -121,8 +124,8 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         let runtime = runtime.map_err(Error::setup("start the event loop"))?;
         let result = runtime.block_on(async move {
             let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
-            let pid = match started {
-                Some(pid) => pid,
+            let (pid, before) = match started {
+                Some(started) => started,
                 None => {
                     // Answering from here on, before the waits and pre steps: bound as
                     // root, served once root is dropped.
@@ -132,7 +135,11 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                     {
                         return Ok(code);
                     }
-                    spawn_main(&args, env, &health, options.interactive)?
+                    let before = counting.then(oom::count_before_spawn).flatten();
+                    (
+                        spawn_main(&args, env, &health, options.interactive)?,
+                        before,
+                    )
                 }
             };
             info!(pid, command = %args.command[0].to_string_lossy(), "started child");
@@ -145,13 +152,9 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
             // Issue 9: OOM kills in the container's cgroup, named and counted.
             let (oom, memory) = watches
                 .take()
-                .unwrap_or_else(|| cgroup_watches(args.memory_warn));
+                .unwrap_or_else(|| cgroup_watches(args.memory_warn, before));
             if let Some(oom) = oom {
-                crate::supervise::oom::init(
-                    oom,
-                    pid,
-                    args.command[0].to_string_lossy().into_owned(),
-                );
+                oom::init(oom, pid, args.command[0].to_string_lossy().into_owned());
             }
             if let Some(memory) = memory {
                 crate::supervise::memory::init(memory);
@@ -176,7 +179,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         std::mem::forget(runtime);
         result
     })();
-    if let (Err(_), Some(pid)) = (&result, started) {
+    if let (Err(_), Some(pid)) = (&result, started_early) {
         // Started early, and the loop that would supervise it could not be built (no
         // memory or descriptors for the runtime or the signalfd): do not leave it running
         // unsupervised. Rare enough that the group is not proven ours first: it was
@@ -189,11 +192,13 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
 }
 
 /// The container's cgroup, found once, and what watches it: the OOM record's event source
-/// and the memory warning's threshold (issues 9 and 21).
+/// and the memory warning's threshold (issues 9 and 21). `before`: the OOM count read
+/// before COMMAND started, if it was.
 fn cgroup_watches(
     memory_warn: Option<u8>,
+    before: Option<oom::Before>,
 ) -> (
-    Option<crate::supervise::oom::Prepared>,
+    Option<oom::Prepared>,
     Option<crate::supervise::memory::Prepared>,
 ) {
     let Some(cgroup) = crate::sys::cgroup::Cgroup::discover() else {
@@ -201,7 +206,7 @@ fn cgroup_watches(
         return (None, None);
     };
     let memory = crate::supervise::memory::prepare(cgroup.clone(), memory_warn);
-    (crate::supervise::oom::prepare(cgroup), memory)
+    (oom::prepare(cgroup, before), memory)
 }
 
 /// Starts COMMAND: its own process group, the terminal if kai-init has it, the notify

@@ -25,7 +25,7 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tracing::{debug, error};
 
-use crate::sys::cgroup::{Cgroup, Limit};
+use crate::sys::cgroup::{read_oom_kills_at, Cgroup, Limit, USUAL_OOM_FILES};
 use crate::sys::oom_events::{Events, Source};
 use crate::sys::proc::{comm, sigkill_pending};
 use crate::util::lock::lock;
@@ -80,15 +80,43 @@ pub struct Prepared {
     source: Option<Source>,
 }
 
+/// The OOM counter at its usual place in a container, read just before COMMAND starts
+/// when the cgroup itself is found only afterwards (no `--user`: finding it reads /proc's
+/// cgroup files, kept off the start-up path). Without it a kill between the spawn and
+/// that later read would be counted in the starting point and never reported.
+pub struct Before {
+    file: &'static str,
+    count: u64,
+}
+
+/// Reads [`Before`]: one small file, where a container has it (see
+/// [`crate::sys::cgroup::USUAL_OOM_FILES`]).
+pub fn count_before_spawn() -> Option<Before> {
+    USUAL_OOM_FILES.iter().find_map(|&file| {
+        let count = read_oom_kills_at(std::path::Path::new(file))?;
+        Some(Before { file, count })
+    })
+}
+
 /// Takes the counter's starting point and subscribes to `cgroup`'s OOM events. Call
 /// before the privilege drop when there is one: cgroup v1's `cgroup.event_control` is
 /// root's (mode 0200), and after `--user` the subscription fails with EACCES and OOM
-/// kills are noticed only at reaps, probes and scrapes.
-pub fn prepare(cgroup: Cgroup) -> Option<Prepared> {
-    let Some(seen) = cgroup.read_oom_kills() else {
-        debug!(file = %cgroup.oom_file().display(), "no oom_kill counter: OOM kills are not reported");
+/// kills are noticed only at reaps, probes and scrapes. `before`: the count read before
+/// COMMAND started, the starting point if it is this cgroup's file; otherwise (a host,
+/// a nested cgroup) the count now, and a kill since the spawn goes unreported.
+pub fn prepare(cgroup: Cgroup, before: Option<Before>) -> Option<Prepared> {
+    let file = cgroup.oom_file();
+    let early = before.filter(|b| file.as_path() == std::path::Path::new(b.file));
+    let from = if early.is_some() {
+        "before COMMAND started"
+    } else {
+        "now"
+    };
+    let Some(seen) = early.map(|b| b.count).or_else(|| cgroup.read_oom_kills()) else {
+        debug!(file = %file.display(), "no oom_kill counter: OOM kills are not reported");
         return None;
     };
+    debug!(file = %file.display(), seen, "OOM kills counted from {from}");
     let source = match Source::subscribe(&cgroup) {
         Ok(source) => Some(source),
         Err(e) => {
@@ -129,6 +157,9 @@ pub fn init(prepared: Prepared, main_pid: i32, command: String) {
         Ok(None) => {}
         Err(e) => debug!("cannot poll the OOM event source: {e}"),
     }
+    // A kill between the starting point and the subscription raised no event: the count
+    // says whether there was one (subscribe, then look).
+    oom.check();
 }
 
 /// Checks the counter each time the kernel says it may have changed; ends when the

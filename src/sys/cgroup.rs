@@ -173,8 +173,7 @@ pub fn resolve(memberships: &[Membership], mounts: &[Mount]) -> Option<Cgroup> {
         let m = memberships
             .iter()
             .find(|m| m.controllers.iter().any(|c| c == controller))?;
-        mounts
-            .iter()
+        visible(mounts)
             .filter(|mnt| !mnt.v2 && mnt.options.iter().any(|o| o == controller))
             .find_map(|mnt| dir_under(mnt, &m.path))
     };
@@ -187,11 +186,31 @@ pub fn resolve(memberships: &[Membership], mounts: &[Mount]) -> Option<Cgroup> {
         });
     }
     let unified = memberships.iter().find(|m| m.controllers.is_empty())?;
-    mounts
-        .iter()
+    visible(mounts)
         .filter(|mnt| mnt.v2)
         .find_map(|mnt| dir_under(mnt, &unified.path))
         .map(Cgroup::V2)
+}
+
+/// The cgroup mounts no later one hides. mountinfo lists them in the order they were
+/// made, and a mount at the same point or above it covers an earlier one (only cgroup
+/// mounts are parsed, so a tmpfs over them is not seen; then the directory found does
+/// not exist and discovery says nothing): a container's own cgroup
+/// bind-mounted over the hierarchy's root must be read, not the root it hides (whose
+/// path under the old mount no longer exists in this view).
+fn visible(mounts: &[Mount]) -> impl Iterator<Item = &Mount> {
+    let covers = |later: &[u8], earlier: &[u8]| {
+        let later = later.strip_suffix(b"/").unwrap_or(later);
+        earlier
+            .strip_prefix(later)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    mounts.iter().enumerate().filter_map(move |(i, mnt)| {
+        let hidden = mounts[i + 1..]
+            .iter()
+            .any(|later| covers(&later.mount_point, &mnt.mount_point));
+        (!hidden).then_some(mnt)
+    })
 }
 
 /// Whether kai-init's cgroup for `controller` is the one its memory cgroup is (the same
@@ -347,6 +366,21 @@ pub fn read_file(path: &Path) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// Where a container's own OOM counter is, read without finding the cgroup first: v2 with
+/// a cgroup namespace (the container's cgroup is the mount's root), and v1 as Docker
+/// mounts it (the container's memory directory bind-mounted as the hierarchy's root). On a
+/// host these are the root cgroup's files (v2's root has none), which discovery then
+/// does not confirm.
+pub const USUAL_OOM_FILES: [&str; 2] = [
+    "/sys/fs/cgroup/memory.events",
+    "/sys/fs/cgroup/memory/memory.oom_control",
+];
+
+/// The `oom_kill` count in `file` (`memory.events` or `memory.oom_control`).
+pub fn read_oom_kills_at(file: &Path) -> Option<u64> {
+    parse_keyed(&read_file(file)?, "oom_kill")
+}
+
 impl Cgroup {
     /// kai-init's own cgroup, or None when it cannot be found (no cgroup fs mounted, an
     /// unreadable /proc, a cgroup outside what the mounts show).
@@ -388,7 +422,7 @@ impl Cgroup {
 
     /// OOM kills in the cgroup so far (v1: Linux 4.13 and later).
     pub fn read_oom_kills(&self) -> Option<u64> {
-        parse_keyed(&read_file(&self.oom_file())?, "oom_kill")
+        read_oom_kills_at(&self.oom_file())
     }
 
     /// v2's `memory.oom.group`: the OOM killer kills the whole cgroup at once (Kubernetes
@@ -535,6 +569,53 @@ mod tests {
         // A mount of a sibling ("/dockerx") does not show "/docker/abc".
         let other = [mount("/dockerx", "/m", false, "rw,memory")];
         assert_eq!(resolve(&cg, &other), None);
+    }
+
+    /// A cgroup's directory bind-mounted over the hierarchy's root, in a mount namespace
+    /// copied from the host's (both mounts listed, the later on top): the top one is what
+    /// the path shows. Likewise a later cgroup mount above the mount point (v2 mounted
+    /// over /sys/fs/cgroup) hides the v1 hierarchies under it.
+    #[test]
+    fn a_later_mount_at_or_above_the_same_point_hides_the_earlier_one() {
+        let info = b"884 880 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+896 884 0:32 /kt-x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let cg = parse_proc_cgroup(
+            b"4:memory:/kt-x
+",
+        );
+        assert_eq!(
+            resolve(&cg, &parse_mountinfo(info)),
+            Some(Cgroup::V1 {
+                memory: Some("/sys/fs/cgroup/memory".into()),
+                cpu: None,
+                cpuacct: None,
+            })
+        );
+        let covered = b"884 880 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+900 1 0:50 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+";
+        let v2 = parse_proc_cgroup(
+            b"4:memory:/kt-x
+0::/
+",
+        );
+        assert_eq!(
+            resolve(&v2, &parse_mountinfo(covered)),
+            Some(Cgroup::V2("/sys/fs/cgroup".into()))
+        );
+        // A sibling mount point that merely shares a prefix hides nothing.
+        let sibling = b"884 880 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+900 1 0:50 / /sys/fs/cgroup/mem rw - cgroup cgroup rw,cpu
+";
+        assert_eq!(
+            resolve(&cg, &parse_mountinfo(sibling)),
+            Some(Cgroup::V1 {
+                memory: Some("/sys/fs/cgroup/memory/kt-x".into()),
+                cpu: None,
+                cpuacct: None,
+            })
+        );
     }
 
     /// Issue 17, item 17: a v1 host that put kai-init in a memory cgroup but left it in

@@ -109,14 +109,34 @@ impl Cgroup {
     /// mount in a private mount namespace, as Docker mounts cgroupfs): no event source
     /// can be registered, so only probes and scrapes make kai-init look.
     fn kai_read_only(&self, args: &[&str]) -> std::process::Command {
-        // The shell below joins the cgroup itself, before the directory turns read-only.
+        let dir = self.dir.display();
+        self.kai_with_mounts(
+            &format!("mount --bind {dir} {dir} && mount -o remount,bind,ro {dir}"),
+            args,
+        )
+    }
+
+    /// Like [`Cgroup::kai`], but with the mounts Docker gives a container on the host's
+    /// hierarchy: this cgroup's directory bind-mounted as the memory hierarchy's root
+    /// (`/sys/fs/cgroup/memory` on v1, `/sys/fs/cgroup` on v2), so its OOM counter is at
+    /// the usual place kai-init reads before COMMAND starts.
+    fn kai_docker_mounts(&self, args: &[&str]) -> std::process::Command {
+        let root = match self.v2 {
+            true => "/sys/fs/cgroup",
+            false => "/sys/fs/cgroup/memory",
+        };
+        self.kai_with_mounts(&format!("mount --bind {} {root}", self.dir.display()), args)
+    }
+
+    /// `kai-init ARGS` in a private mount namespace, after a shell joined this cgroup (before
+    /// `mounts` can make its directory read-only) and ran `mounts`.
+    fn kai_with_mounts(&self, mounts: &str, args: &[&str]) -> std::process::Command {
         let inner = kai(args);
-        let dir = self.dir.display().to_string();
+        let dir = self.dir.display();
         let mut cmd = std::process::Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(format!(
-                "echo $$ > {dir}/cgroup.procs && mount --bind {dir} {dir} && \
-                 mount -o remount,bind,ro {dir} && exec \"$@\""
+                "echo $$ > {dir}/cgroup.procs && {mounts} && exec \"$@\""
             ))
             .arg("sh")
             .arg(inner.get_program())
@@ -269,8 +289,23 @@ fn the_oom_event_source_works_after_dropping_to_another_user() {
 
 #[test]
 fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_lives_on() {
-    let cg = Cgroup::new("grandchild");
-    let at = At::Unix(socket_name("oom"));
+    grandchild_oom("grandchild", false);
+}
+
+/// Issue 17: without `--user`, kai-init finds its cgroup only once COMMAND runs (off the
+/// start-up path), and a kill before that read was counted in the starting point and
+/// never reported (seen under emulation, where kai-init is slow). In a container's
+/// mounts the counter is where kai-init reads it just before the spawn, so the starting
+/// point is that count: said at debug, and the kill is reported whenever it comes.
+#[test]
+fn in_dockers_mounts_the_oom_count_starts_before_command_and_a_quick_kill_is_reported() {
+    grandchild_oom("grandchild-docker", true);
+}
+
+/// A grandchild allocates until the OOM killer kills it; the main child lives on.
+fn grandchild_oom(tag: &str, docker_mounts: bool) {
+    let cg = Cgroup::new(tag);
+    let at = At::Unix(socket_name(tag));
     // The main child (sh) starts the hog and waits for it; the hog is sh's child, so
     // kai-init never reaps it: the line names it only while it can still see it dying
     // (SIGKILL pending), else says "a process in the container".
@@ -278,7 +313,19 @@ fn a_grandchild_killed_by_the_oom_killer_is_logged_and_counted_and_the_child_liv
         "{py} -c '{HOG}'; echo \"main: hog ended $?\"; exec sleep 1000",
         py = util::python3()
     );
-    let mut k = util::start(cg.kai(&[&at.flag(), "--", "sh", "-c", &script]));
+    let flag = at.flag();
+    let args = ["--log-level=debug", &flag, "--", "sh", "-c", &script];
+    let mut k = util::start(match docker_mounts {
+        true => cg.kai_docker_mounts(&args),
+        false => cg.kai(&args),
+    });
+    let from = k.wait_line("OOM kills counted from", T);
+    let want = match docker_mounts {
+        true => "OOM kills counted from before COMMAND started",
+        // The test's cgroup is not where a container has its own: read after the spawn.
+        false => "OOM kills counted from now",
+    };
+    assert!(from.contains(want), "{from}");
     // No probe is configured and nothing has scraped yet: only the kernel's event (the
     // v1 eventfd, or inotify on v2) can make kai-init notice, so this line proves it.
     let line = k.wait_line("out of memory", T);
