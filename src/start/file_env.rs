@@ -74,6 +74,10 @@ pub enum FileEnvError {
         var: String,
         path: String,
     },
+    /// A stop signal came while a file was still being read: COMMAND must not start.
+    Stopped {
+        signal: i32,
+    },
 }
 
 impl fmt::Display for FileEnvError {
@@ -105,6 +109,13 @@ impl fmt::Display for FileEnvError {
                 write!(
                     f,
                     "{path} (from {var}) holds a NUL byte, which no variable can hold"
+                )
+            }
+            FileEnvError::Stopped { signal } => {
+                write!(
+                    f,
+                    "{} while reading secrets; not starting",
+                    crate::config::signal_names::name(*signal)
                 )
             }
         }
@@ -142,12 +153,22 @@ pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// How often a read that has not answered yet looks for a stop signal. A local file
+/// answers within the first slice, so a normal start never wakes for this.
+const STOP_SLICE: Duration = Duration::from_millis(20);
+
 /// [`read_limited`] on a helper thread, given `bound`: a path on a hung mount blocks in
 /// open(2) or read(2) for as long as its server does not answer. The thread is joined
 /// once it answers, so none is left when the child is spawned or privileges are dropped
-/// (both rely on kai-init having one thread). When it does not answer in time, start-up
-/// stops and kai-init exits, which ends the stuck thread with it.
-pub fn read_bounded(path: &std::path::Path, bound: Duration) -> std::io::Result<Vec<u8>> {
+/// (both rely on kai-init having one thread). When it does not answer in time, or
+/// `stopped` names a stop signal first (start-up has no loop yet: every signal waits,
+/// blocked), start-up stops and kai-init exits, which ends the stuck thread with it. A
+/// stop is an error of kind `Interrupted`.
+pub fn read_bounded(
+    path: &std::path::Path,
+    bound: Duration,
+    stopped: &dyn Fn() -> Option<i32>,
+) -> std::io::Result<Vec<u8>> {
     use std::sync::mpsc::{self, RecvTimeoutError};
     let (tx, rx) = mpsc::channel();
     let owned = path.to_path_buf();
@@ -157,19 +178,35 @@ pub fn read_bounded(path: &std::path::Path, bound: Duration) -> std::io::Result<
         // reserve 2 MiB.
         .stack_size(64 * 1024)
         .spawn(move || drop(tx.send(read_limited(&owned))))?;
-    match rx.recv_timeout(bound) {
-        Ok(read) => {
-            // It has sent its answer and is returning.
-            let _ = thread.join();
-            read
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left.min(STOP_SLICE)) {
+            Ok(read) => {
+                // It has sent its answer and is returning.
+                let _ = thread.join();
+                return read;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(sig) = stopped() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        format!("stopped by {}", crate::config::signal_names::name(sig)),
+                    ));
+                }
+                if left <= STOP_SLICE {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {}s (a hung mount?)", bound.as_secs()),
+                    ));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other(
+                    "the reading thread ended without an answer",
+                ))
+            }
         }
-        Err(RecvTimeoutError::Timeout) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer within {}s (a hung mount?)", bound.as_secs()),
-        )),
-        Err(RecvTimeoutError::Disconnected) => Err(std::io::Error::other(
-            "the reading thread ended without an answer",
-        )),
     }
 }
 
@@ -238,9 +275,23 @@ impl Plan {
 }
 
 /// Reads kai-init's own environment and the files it names, and logs what it filled.
-pub fn load(select: &FileEnv) -> Result<Vec<(&'static str, Option<OsString>)>, FileEnvError> {
+/// `stopped`: the stop signal now pending, if any (asked while a read is slow).
+pub fn load(
+    select: &FileEnv,
+    stopped: impl Fn() -> Option<i32>,
+) -> Result<Vec<(&'static str, Option<OsString>)>, FileEnvError> {
     let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let plan = plan(select, &vars, |path| read_bounded(path, READ_BOUND))?;
+    let stop = std::cell::Cell::new(None);
+    let seen = || {
+        let sig = stopped();
+        stop.set(stop.get().or(sig));
+        sig
+    };
+    let plan = plan(select, &vars, |path| read_bounded(path, READ_BOUND, &seen));
+    if let Some(signal) = stop.get() {
+        return Err(FileEnvError::Stopped { signal });
+    }
+    let plan = plan?;
     if let Some(line) = plan.kept_line() {
         tracing::debug!("{line}");
     }
@@ -478,12 +529,12 @@ mod tests {
             (dir.as_path(), "a directory"),
             (std::path::Path::new("/dev/null"), "a character device"),
         ] {
-            let e = read_bounded(path, short).unwrap_err();
+            let e = read_bounded(path, short, &|| None).unwrap_err();
             assert_eq!(e.to_string(), format!("not a regular file (it is {what})"));
         }
         let file = dir.join("pw");
         std::fs::write(&file, "pw\n").unwrap();
-        assert_eq!(read_bounded(&file, short).unwrap(), b"pw\n");
+        assert_eq!(read_bounded(&file, short, &|| None).unwrap(), b"pw\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

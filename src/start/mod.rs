@@ -20,6 +20,7 @@ use std::time::SystemTime;
 
 use tracing::{debug, info, warn};
 
+use crate::config::signal_names::{ends_start, name};
 use crate::config::user::{self, Identity, UserSpec};
 use crate::config::RunArgs;
 use crate::supervise::claims::Claims;
@@ -31,6 +32,7 @@ use crate::sys::spawn::{PreExec, Spec};
 use crate::sys::status::Ended;
 use crate::sys::{self, signals::Signals};
 use crate::util::error::Error;
+use file_env::FileEnvError;
 
 pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // Before anything else, and so before the child exists: a signal that arrives from
@@ -55,10 +57,15 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         .is_some()
         .then(|| cgroup_watches(args.memory_warn, None));
     // Still root: a root-only secret file is readable now and not after the drop.
+    // A stop sent meanwhile (a slow read on a network mount) ends start-up at once.
     let secrets = match &args.file_env {
-        Some(select) => {
-            crate::start::file_env::load(select).map_err(Error::setting("--file-env"))?
-        }
+        Some(select) => match file_env::load(select, || stop_pending(&args.signal_map)) {
+            Ok(secrets) => secrets,
+            Err(FileEnvError::Stopped { signal }) => {
+                return Ok(stopped_before_command(signal, "while reading secrets"))
+            }
+            Err(e) => return Err(Error::setting("--file-env")(e)),
+        },
         None => Vec::new(),
     };
 
@@ -111,6 +118,12 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     let counting = watches.is_none();
     let mut started = None;
     if early {
+        if let Some(signal) = stop_pending(&args.signal_map) {
+            return Ok(stopped_before_command(
+                signal,
+                "just before COMMAND started",
+            ));
+        }
         let before = counting.then(oom::count_before_spawn).flatten();
         let pid = spawn_main(&args, env.clone(), &health, options.interactive)?;
         started = Some((pid, before));
@@ -134,6 +147,12 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                         before_command(&args, &step_env, &options, &mut signals, &publisher).await?
                     {
                         return Ok(code);
+                    }
+                    if let Some(signal) = stop_pending(&args.signal_map) {
+                        return Ok(stopped_before_command(
+                            signal,
+                            "just before COMMAND started",
+                        ));
                     }
                     let before = counting.then(oom::count_before_spawn).flatten();
                     (
@@ -189,6 +208,21 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     }
     result
+}
+
+/// A signal pending now that means COMMAND must not start (see [`ends_start`]): asked at
+/// the two moments start-up has no loop to hear it, while secrets are read and just
+/// before the spawn (one system call). Without it a stop sent in start-up's last
+/// moments reached COMMAND only once it ran.
+fn stop_pending(signal_map: &[(i32, i32)]) -> Option<i32> {
+    sys::signals::pending(|sig| ends_start(signal_map, sig))
+}
+
+/// kai-init's exit code for a stop before COMMAND started: as if it had died of the
+/// signal (128+N), as during a wait. `when` says where start-up was.
+fn stopped_before_command(signal: i32, when: &str) -> u8 {
+    info!(signal = %name(signal), "stop signal {when}; not starting");
+    exit_code(Ended::Signaled(signal), &[])
 }
 
 /// The container's cgroup, found once, and what watches it: the OOM record's event source

@@ -69,6 +69,15 @@ pub fn block_all() -> io::Result<()> {
     Ok(())
 }
 
+/// The lowest-numbered signal now pending for which `wanted` says yes, left pending (the
+/// signalfd still reads it). Start-up asks this where it has no loop yet, or is about to
+/// spawn: a stop sent while secrets are read or just before COMMAND starts must not be
+/// acted on only after COMMAND runs. One system call.
+pub fn pending(wanted: impl Fn(i32) -> bool) -> Option<i32> {
+    let bits = super::unsafe_ops::pending_signals().ok()?;
+    (1..=64).find(|&sig| bits & bit(sig) != 0 && wanted(sig))
+}
+
 /// The stream of signals, as (number, sender pid).
 pub struct Signals {
     fd: AsyncFd<OwnedFd>,

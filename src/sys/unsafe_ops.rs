@@ -48,6 +48,22 @@ fn sigprocmask_raw(how: libc::c_int, bits: u64) -> nix::Result<()> {
     Errno::result(r).map(drop)
 }
 
+/// The signals pending for the calling thread or the process (bit N-1 for signal N), left
+/// on their queues: rt_sigpending, raw for the same reason as [`block_signals`].
+pub fn pending_signals() -> io::Result<u64> {
+    let mut bits: u64 = 0;
+    // SAFETY: the kernel writes one u64 (the kernel's sigset size) into a live local.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigpending,
+            &mut bits as *mut u64,
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    Errno::result(r).map_err(io::Error::from)?;
+    Ok(bits)
+}
+
 /// A signalfd (non-blocking, close-on-exec) for the signals in `bits`, with the raw
 /// system call for the same reason as [`block_signals`].
 pub fn signalfd(bits: u64) -> io::Result<OwnedFd> {

@@ -138,6 +138,60 @@ fn a_secret_on_a_hung_mount_is_125_after_the_bound() {
     assert_refused(outcome, &marker, &["PW_FILE", &path, "10s"]);
 }
 
+/// A stop during a slow secret read ends start-up at once: `docker stop` while a secret on
+/// a hung mount was being read waited for the 10 s bound, then kai-init exited 125 as if
+/// the setting were wrong. Now it exits as for a stop before COMMAND (128+15), COMMAND
+/// never starts, and the line names the signal.
+#[test]
+fn term_while_a_secret_is_read_from_a_hung_mount_ends_start_up_with_143() {
+    let dir = TempDir::new("secret-hung-term");
+    let marker = dir.file("ran");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let path = format!("{}/pw", mnt.display());
+    // unshare and python exec in turn: the process started is kai-init in the end.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private"])
+        .args([util::python3(), "-c", util::HUNG_MOUNT])
+        .arg(&mnt)
+        .arg(util::bin())
+        .args([
+            "--file-env=PW",
+            "--",
+            "sh",
+            "-c",
+            &format!("touch {marker}"),
+        ]);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KAI_INIT_HEALTH_SOCKET", "off")
+        .env("PW_FILE", &path);
+    let mut r = util::start(cmd);
+    let pid = r.pid();
+    // The read is under way when kai-init's reading thread exists.
+    util::wait_until("kai-init to be reading the secret", T, || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim_end() == "kai-init-secret")
+            })
+    });
+    assert!(util::signal(pid, libc::SIGTERM));
+    let status = r.wait_exit(T);
+    assert_eq!(status.code(), Some(143), "{:?}", r.stderr);
+    assert!(
+        r.stderr
+            .iter()
+            .any(|l| l.contains("stop signal while reading secrets; not starting signal=SIGTERM")),
+        "{:?}",
+        r.stderr
+    );
+    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+}
+
 /// Item 13: bare `--file-env` (or `KAI_INIT_FILE_ENV=true`) reads a `NAME_FILE` only when
 /// its path is under /run/secrets/ (lexically: `..` is resolved first, symlinks are not
 /// followed), and leaves every other `*_FILE` as it is, saying so at debug level. Run in
