@@ -50,9 +50,10 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     let identity = args.user.as_ref().map(resolve_user).transpose()?;
     // With --user, the cgroup's event registrations (OOM kills, the memory warning's
     // threshold) must be made now, while root (cgroup v1's cgroup.event_control is root's).
-    // Without a drop they wait until COMMAND runs: finding the cgroup reads /proc's
-    // cgroup files, and every start would pay for it before the child. Only the OOM
-    // counter's starting point is read before the spawn then, where a container has it.
+    // Without a drop they wait until the waits and pre steps begin, or, when there are
+    // none, until COMMAND runs: finding the cgroup reads /proc's cgroup files, and every
+    // plain start would pay for it before the child. Only the OOM counter's starting point
+    // is read before that spawn, where a container has it.
     let mut watches = identity
         .is_some()
         .then(|| cgroup_watches(args.memory_warn, None));
@@ -115,7 +116,6 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // before (about 90 µs of every start). Its signals stay blocked and pending until the
     // signalfd reads them, SIGCHLD included.
     let early = args.wait_for.is_empty() && args.pre.is_empty();
-    let counting = watches.is_none();
     let mut started = None;
     if early {
         if let Some(signal) = stop_pending(&args.signal_map) {
@@ -124,7 +124,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                 "just before COMMAND started",
             ));
         }
-        let before = counting.then(oom::count_before_spawn).flatten();
+        let before = watches.is_none().then(oom::count_before_spawn).flatten();
         let pid = spawn_main(&args, env.clone(), &health, options.interactive)?;
         started = Some((pid, before));
     }
@@ -137,12 +137,21 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         let runtime = runtime.map_err(Error::setup("start the event loop"))?;
         let result = runtime.block_on(async move {
             let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
+            let late = started.is_none();
             let (pid, before) = match started {
                 Some(started) => started,
                 None => {
                     // Answering from here on, before the waits and pre steps: bound as
                     // root, served once root is dropped.
                     health.serve();
+                    // Issue 9: OOM kills in the container's cgroup, named and counted.
+                    // Watched from here on, so a step's OOM kill is named too (a plain
+                    // start finds the cgroup once COMMAND runs, off its start-up path).
+                    let prepared = watches.take();
+                    watch_cgroup(
+                        prepared.unwrap_or_else(|| cgroup_watches(args.memory_warn, None)),
+                        None,
+                    );
                     if let Some(code) =
                         before_command(&args, &step_env, &options, &mut signals, &publisher).await?
                     {
@@ -154,11 +163,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                             "just before COMMAND started",
                         ));
                     }
-                    let before = counting.then(oom::count_before_spawn).flatten();
-                    (
-                        spawn_main(&args, env, &health, options.interactive)?,
-                        before,
-                    )
+                    (spawn_main(&args, env, &health, options.interactive)?, None)
                 }
             };
             info!(pid, command = %args.command[0].to_string_lossy(), "started child");
@@ -168,15 +173,16 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                 s.running = true;
                 s.started_at = SystemTime::now();
             });
-            // Issue 9: OOM kills in the container's cgroup, named and counted.
-            let (oom, memory) = watches
-                .take()
-                .unwrap_or_else(|| cgroup_watches(args.memory_warn, before));
-            if let Some(oom) = oom {
-                oom::init(oom, pid, args.command[0].to_string_lossy().into_owned());
-            }
-            if let Some(memory) = memory {
-                crate::supervise::memory::init(memory);
+            let command = args.command[0].to_string_lossy().into_owned();
+            match late {
+                true => oom::watch_child(pid, command),
+                false => {
+                    let prepared = watches.take();
+                    watch_cgroup(
+                        prepared.unwrap_or_else(|| cgroup_watches(args.memory_warn, before)),
+                        Some((pid, command)),
+                    );
+                }
             }
             let health = health.start();
 
@@ -241,6 +247,23 @@ fn cgroup_watches(
     };
     let memory = crate::supervise::memory::prepare(cgroup.clone(), memory_warn);
     (oom::prepare(cgroup, before), memory)
+}
+
+/// Starts watching the cgroup with what [`cgroup_watches`] prepared: OOM kills (naming
+/// `child` if it runs already) and the memory warning. On the runtime.
+fn watch_cgroup(
+    (oom, memory): (
+        Option<oom::Prepared>,
+        Option<crate::supervise::memory::Prepared>,
+    ),
+    child: Option<(i32, String)>,
+) {
+    if let Some(oom) = oom {
+        oom::init(oom, child);
+    }
+    if let Some(memory) = memory {
+        crate::supervise::memory::init(memory);
+    }
 }
 
 /// Starts COMMAND: its own process group, the terminal if kai-init has it, the notify

@@ -88,6 +88,8 @@ async fn run_step(
     })?;
     let shown = shown(step);
     info!(pid, step = %shown, "running pre step");
+    // The step is the child whose OOM kill its exit line names, until COMMAND runs.
+    crate::supervise::oom::watch_child(pid, shown.clone());
     // The step's own state: the health side follows the main child only. A step serves
     // no traffic, so a stop is not delayed by --drain-delay (issue 17, item 10).
     let (publisher, state) = tokio::sync::watch::channel(State::default());

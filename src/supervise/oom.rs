@@ -13,9 +13,9 @@
 //! pid (and command, for the main child or a zombie's /proc/PID/comm); otherwise the line
 //! says "a process in the container" (a grandchild reaped by its own parent).
 //!
-//! One instance per kai-init ([`init`] once the main child runs, [`get`] elsewhere): the
-//! supervisor and the health side both feed it, and a `--pre` step's supervisor, which
-//! runs before it exists, simply does not.
+//! One instance per kai-init ([`init`] before the waits and `--pre` steps, or once the
+//! main child runs when there are none; [`get`] elsewhere): the supervisors (a step's and
+//! the main child's) and the health side all feed it.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
@@ -58,6 +58,7 @@ struct Inner {
     /// The cgroup's counter when last read.
     seen: u64,
     status: Status,
+    /// The process the running supervisor follows (see [`watch_child`]).
     main: Option<(i32, String)>,
     /// Processes reaped since the last check that died of SIGKILL: the likely victims.
     killed: Vec<i32>,
@@ -131,9 +132,10 @@ pub fn prepare(cgroup: Cgroup, before: Option<Before>) -> Option<Prepared> {
     })
 }
 
-/// Names the main child and starts watching. Call once, on the runtime, after the main
-/// child started.
-pub fn init(prepared: Prepared, main_pid: i32, command: String) {
+/// Starts watching, naming `child` (pid, command) if it runs already. Call once, on the
+/// runtime: before the waits and `--pre` steps when there are any (a step's OOM kill is
+/// named too), else once COMMAND started.
+pub fn init(prepared: Prepared, child: Option<(i32, String)>) {
     let Prepared {
         cgroup,
         seen,
@@ -144,7 +146,7 @@ pub fn init(prepared: Prepared, main_pid: i32, command: String) {
         cgroup,
         inner: Mutex::new(Inner {
             seen,
-            main: Some((main_pid, command)),
+            main: child,
             ..Inner::default()
         }),
     };
@@ -173,6 +175,17 @@ async fn watch(oom: &'static Oom, mut events: Events) {
 /// The instance, once [`init`] found a cgroup with a counter.
 pub fn get() -> Option<&'static Oom> {
     OOM.get()
+}
+
+/// The process the running supervisor follows from now on (a `--pre` step, then COMMAND):
+/// named by the command it was started with, and its exit line says whether the OOM
+/// killer killed it. Nothing when kai-init watches no cgroup.
+pub fn watch_child(pid: i32, command: String) {
+    if let Some(oom) = get() {
+        let mut inner = lock(&oom.inner);
+        inner.main = Some((pid, command));
+        inner.main_oom = false;
+    }
 }
 
 impl Oom {

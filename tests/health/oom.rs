@@ -384,6 +384,51 @@ fn grandchild_oom(tag: &str, docker_mounts: bool) {
     oom_line(&k);
 }
 
+/// A seam (issue 17): a `--pre` step killed by the OOM killer. kai-init watched the cgroup
+/// only once COMMAND ran, so the step's exit said "killed by signal SIGKILL" and no OOM
+/// line was written. Now the cgroup is watched before the steps: the kill is named (the
+/// step's pid and program), counted, and said on the step's exit line; COMMAND never
+/// starts and the code is the step's (137).
+#[test]
+fn a_pre_step_killed_by_the_oom_killer_is_named_and_command_never_starts() {
+    let cg = Cgroup::new("pre");
+    let dir = util::TempDir::new("oom-pre");
+    let marker = dir.file("command-ran");
+    let step = format!("{} -c '{HOG}'", util::python3());
+    let mut k =
+        util::start(cg.kai(&["--pre", &step, "--", "sh", "-c", &format!("touch {marker}")]));
+    let status = k.wait_exit(T);
+    assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
+    let started = k
+        .stderr
+        .iter()
+        .find(|l| l.contains("running pre step"))
+        .unwrap();
+    let pid = started
+        .split("pid=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let named = oom_line(&k);
+    let want = format!("killed pid {pid} ({}) limit=64 MiB", util::python3());
+    assert!(named.contains(&want), "{named}");
+    assert!(
+        k.stderr
+            .iter()
+            .any(|l| l.contains("pre step killed by the kernel's OOM killer")),
+        "{:#?}",
+        k.stderr
+    );
+    assert!(!std::path::Path::new(&marker).exists(), "COMMAND ran");
+    assert!(
+        !k.stderr.iter().any(|l| l.contains("started child")),
+        "{:#?}",
+        k.stderr
+    );
+}
+
 /// kai-init's one OOM line (exactly one, or the test fails).
 fn oom_line(k: &util::Running) -> &str {
     let lines: Vec<&String> = k
