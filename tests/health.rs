@@ -20,6 +20,8 @@ mod endpoint;
 mod exec_words;
 #[path = "health/hostile.rs"]
 mod hostile;
+#[path = "health/lifecycle_events.rs"]
+mod lifecycle_events;
 #[path = "health/notify.rs"]
 mod notify;
 #[path = "health/oom.rs"]
