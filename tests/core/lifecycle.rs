@@ -206,10 +206,13 @@ fn case(phase: Phase, sig: i32, o: Opts) {
     let step = format!("{} -c {}", util::python3(), quote(&step_ready));
     // The step leaves a process that ignores every stop signal and exits 0 once the
     // stranger (if any) is in place, so the clean-up of its leftover is under way when
-    // the signal comes, and lasts until --stop-timeout.
+    // the signal comes, and lasts until --stop-timeout. It waits for the leftover's trap
+    // too: a leftover that TERM still kills would end the clean-up at once and let
+    // COMMAND start before the signal (the soak's random delays found that race).
     let stranger_ready = dir.file("stranger-ready");
+    let trapped = dir.file("leftover-trapped");
     let leaves = format!(
-        "sh -c \"(trap '' TERM INT QUIT HUP; sleep 30) & while [ ! -e {stranger_ready} ]; do sleep 0.02; done; exit 0\""
+        "sh -c \"(trap '' TERM INT QUIT HUP; touch {trapped}; sleep 30) & while [ ! -e {stranger_ready} ] || [ ! -e {trapped} ]; do sleep 0.02; done; exit 0\""
     );
     let main = py(&format!(
         "open({marker:?}, 'w').close()\nprint('main ready', os.environ.get('KAI_LC_SECRET'), flush=True)\nwait_forever()"
