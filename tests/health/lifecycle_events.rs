@@ -50,17 +50,24 @@ print('main ready', os.getpid(), flush=True)
 sent = False
 while True:
     if not sent and os.path.exists(os.path.join(d, 'notify')):
-        subprocess.run([sys.executable, '-c', sys.argv[2], os.environ['NOTIFY_SOCKET']])
+        g = subprocess.Popen([sys.executable, '-c', sys.argv[2], os.environ['NOTIFY_SOCKET']],
+                             stdout=subprocess.PIPE)
+        g.stdout.readline()
         print('tree sent', flush=True)
         sent = True
     time.sleep(0.02)
 "#;
 
-/// Sends READY=1 to the abstract socket `argv[1]` (`@name`).
+/// Sends READY=1 to the abstract socket `argv[1]` (`@name`), says `sent`, and stays until
+/// killed (the test's guard, or kai-init's clean-up of what COMMAND left): kai-init
+/// places a sender through /proc, and one that has exited cannot be placed and is
+/// refused whoever it was (fail closed, see `health::notify`).
 const SEND: &str = r#"
-import socket, sys
+import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b'READY=1', '\0' + sys.argv[1][1:])
+print('sent', flush=True)
+time.sleep(3600)
 "#;
 
 /// A pre step: says it runs (with its pid), exits 3 on USR1, dies of what else it gets.
@@ -174,15 +181,17 @@ fn case(phase: Phase, event: Event, as_pid1: bool) {
             // As a stranger finds it: bound before the waits and steps, listed in
             // /proc/net/unix.
             let socket = notify_socket_of(target);
-            let sent = std::process::Command::new(util::python3())
-                .args(["-c", SEND, &socket])
-                .status()
-                .unwrap();
-            assert!(sent.success(), "{label}");
+            // Alive until refused (as Outside, not merely gone), killed when the case ends.
+            let mut sender = std::process::Command::new(util::python3());
+            sender.args(["-c", SEND, &socket]);
+            let mut stranger = util::start(sender);
+            stranger.wait_stdout("sent", T);
             if matches!(phase, Phase::Running | Phase::Draining) {
                 util::wait_until("the stranger's READY=1 to be refused", T, || {
                     metrics(&at).value("kai_init_notify_refused_total") >= 1.0
                 });
+                let refused = r.wait_line("not the main child or its descendant", T);
+                assert!(refused.contains("refused=1"), "{label}: {refused}");
             }
         }
         Event::NotifyFromTree => {
