@@ -301,7 +301,7 @@ async fn exec(
         Ok(Err(_)) => Err("exit status lost".into()),
         Err(_) => {
             // Everything the command started is in its group; SIGKILL cannot be refused.
-            let _ = crate::sys::kill(-pid, libc::SIGKILL);
+            let _ = crate::sys::kill_group(pid, libc::SIGKILL);
             let _ = crate::sys::kill(pid, libc::SIGKILL);
             // Wait for the reaper so the claim does not linger (bounded: a process stuck
             // in the kernel must not stall the probes forever).

@@ -43,7 +43,7 @@ use crate::sys::proc::{self, Proc};
 use crate::sys::reaper::{self, Reap};
 use crate::sys::signals::Signals;
 use crate::sys::status::{Ended, WaitEvent};
-use crate::sys::{kill, tty};
+use crate::sys::{self, kill, tty};
 use crate::util::backoff::Backoff;
 use crate::util::clock::after;
 
@@ -368,7 +368,7 @@ impl Supervisor {
     fn forward(&mut self, sig: i32) {
         self.note_kill(sig);
         let result = if self.to_group(sig) && self.group_is_ours(None) {
-            kill(-self.child, sig).or_else(|_| kill(self.child, sig))
+            sys::kill_group(self.child, sig).or_else(|_| kill(self.child, sig))
         } else {
             kill(self.child, sig)
         };
@@ -386,7 +386,7 @@ impl Supervisor {
     fn kill_child_group(&mut self, sig: i32) {
         self.note_kill(sig);
         if self.group_is_ours(proc::processes().as_deref()) {
-            let _ = kill(-self.child, sig);
+            let _ = sys::kill_group(self.child, sig);
         }
         let _ = kill(self.child, sig);
     }
@@ -503,8 +503,8 @@ impl Supervisor {
         let Some(all) = procs else {
             let whole = match (self.opts.pid1, group_ok) {
                 (true, _) => Some(-1),
-                (false, true) => Some(-self.child),
-                (false, false) => None,
+                (false, true) if self.child > 1 => Some(-self.child),
+                (false, _) => None,
             };
             if let Some(whole) = whole.filter(|_| sig == SIGKILL || self.signalled.insert(-1)) {
                 let _ = kill(whole, sig);
@@ -512,7 +512,7 @@ impl Supervisor {
             return;
         };
         if sig == SIGKILL && group_ok {
-            let _ = kill(-self.child, SIGKILL);
+            let _ = sys::kill_group(self.child, SIGKILL);
         }
         let ours = |p: &&Proc| !p.zombie && p.pid != me && proc::descends_from(&all, p.pid, me);
         for p in all.iter().filter(ours) {

@@ -19,6 +19,19 @@ pub mod workdir;
 
 pub use unsafe_ops::kill;
 
+/// `sig` to the process group `pgid` (kill(-pgid)): the group of a process kai-init
+/// started, whose number is that process's pid. Anything below 2 is refused (EINVAL)
+/// instead of sent: kill(-1) is every process kai-init may signal, kill(-0) its own group.
+/// Only a broken caller passes one, and that is when it matters: cargo mutants made
+/// the spawn return pid 1, and the group kill that followed took down every process of
+/// the machine the tests ran on.
+pub fn kill_group(pgid: i32, sig: i32) -> nix::Result<()> {
+    if pgid < 2 {
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    kill(-pgid, sig)
+}
+
 use nix::unistd::{getpid, Pid};
 
 /// Whether kai-init is the init of its PID namespace (a container's PID 1).
@@ -36,4 +49,20 @@ pub fn become_subreaper() -> nix::Result<()> {
 /// start-up); the child and every probe inherit it.
 pub fn set_no_new_privs() -> nix::Result<()> {
     nix::sys::prctl::set_no_new_privs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group number that would be "every process" (1) or "my own group" (0) is never
+    /// signalled; a real group is (signal 0 only asks whether it exists).
+    #[test]
+    fn a_group_kill_never_reaches_every_process() {
+        for bad in [-5, 0, 1] {
+            assert_eq!(kill_group(bad, 0), Err(nix::errno::Errno::EINVAL), "{bad}");
+        }
+        let own = nix::unistd::getpgrp().as_raw();
+        assert_eq!(kill_group(own, 0), Ok(()));
+    }
 }
