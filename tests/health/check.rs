@@ -2,7 +2,11 @@
 //! socket, against a dead one, against direct targets; its one line of output; usage
 //! errors exit 64, never 2.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util;
@@ -241,4 +245,96 @@ fn a_dual_stack_listener_is_checked_where_ipv6_is_off() {
         "healthy: http://localhost:8081/healthz 200 ok",
         "{stderr}"
     );
+}
+
+/// Reads one request head (up to its blank line) from a check, so that closing after it
+/// is a plain close and not a reset for unread bytes.
+fn read_request(conn: &mut TcpStream) {
+    conn.set_read_timeout(Some(T)).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).expect("the request head");
+        assert!(
+            n > 0,
+            "the check hung up before its request ended: {head:?}"
+        );
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A server that reads the request and closes without a word, and one that answers
+/// with something that is not HTTP: both are unreachable, and the line says which of
+/// the two happened.
+#[test]
+fn a_server_that_closes_silently_or_answers_other_than_http_is_named_for_it() {
+    for (answer, seen) in [
+        (&b""[..], "connection closed without a response"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP response"),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            read_request(&mut conn);
+            conn.write_all(answer).unwrap();
+        });
+        let (code, out) = check(&["--timeout", "20s", &url], &[]);
+        server.join().unwrap();
+        assert_eq!(
+            (code, out.as_str()),
+            (1, format!("unhealthy: {url} unreachable ({seen})").as_str())
+        );
+    }
+}
+
+/// A server that sends its status line and then nothing, holding the connection open:
+/// at the deadline check judges it by the code that arrived in time (as kubelet does),
+/// not as a timeout.
+#[test]
+fn a_status_line_that_arrived_before_the_deadline_decides_the_check() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (done, until_done) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\n").unwrap();
+        // Open, and silent, until the check has exited.
+        let _ = until_done.recv();
+    });
+    let (code, out) = check(&["--timeout", "3s", &url], &[]);
+    drop(done);
+    server.join().unwrap();
+    assert_eq!(
+        (code, out.as_str()),
+        (0, format!("healthy: {url} 204").as_str())
+    );
+}
+
+/// A server that hangs up without reading a request larger than a Unix socket buffers
+/// (1 MB of headers against 208 KiB): check's write fails, and that failure is the
+/// answer at once, "unreachable (...)", not a retry until the deadline.
+#[test]
+fn a_write_that_fails_is_unreachable_not_retried_until_the_deadline() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let name = socket_name("hangup");
+    let listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+    let server = thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        drop(conn);
+    });
+    let pad = "v".repeat(100_000);
+    let headers: Vec<String> = (0..10).map(|i| format!("X-Pad-{i}: {pad}")).collect();
+    let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    let at = format!("@{name}");
+    let (code, out) = check(
+        &[&args[..], &["--timeout", "20s"]].concat(),
+        &[("KAI_INIT_HEALTH_SOCKET", &at)],
+    );
+    server.join().unwrap();
+    assert_eq!(code, 1, "{out}");
+    let prefix = format!("unhealthy: @{name}/healthz unreachable (");
+    assert!(out.starts_with(&prefix), "{out}");
 }
