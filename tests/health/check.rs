@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::util;
 use crate::{kai, node_server, socket_name, wait_status, At, T};
 
-/// `kai-init check ARGS` with a clean environment plus `env`; returns (code, one line).
-fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+/// `kai-init check ARGS` with a clean environment plus `env`.
+fn check_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(util::bin());
     cmd.arg("check").args(args);
     for (key, _) in std::env::vars_os() {
@@ -22,7 +22,12 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         }
     }
     cmd.envs(env.iter().copied());
-    let (status, stdout, stderr) = util::run(cmd, T);
+    cmd
+}
+
+/// `kai-init check ARGS` with a clean environment plus `env`; returns (code, one line).
+fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let (status, stdout, stderr) = util::run(check_command(args, env), T);
     let out = format!("{stdout}{stderr}");
     assert_eq!(out.lines().count(), 1, "one line of output, got {out:?}");
     assert!(out.len() < 500, "{} bytes: {out}", out.len());
@@ -251,15 +256,19 @@ fn a_dual_stack_listener_is_checked_where_ipv6_is_off() {
 /// is a plain close and not a reset for unread bytes.
 fn read_request(conn: &mut TcpStream) {
     conn.set_read_timeout(Some(T)).unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    read_head(conn);
+}
+
+/// Reads up to the end of a request head; the caller bounds the reads.
+fn read_head(conn: &mut impl Read) {
+    // Only the last bytes are kept: the heads here are up to 1 MB.
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 16384];
+    while !tail.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = conn.read(&mut buf).expect("the request head");
-        assert!(
-            n > 0,
-            "the check hung up before its request ended: {head:?}"
-        );
-        head.extend_from_slice(&buf[..n]);
+        assert!(n > 0, "the check hung up before its request ended");
+        tail.drain(..tail.len().saturating_sub(3));
+        tail.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -337,4 +346,75 @@ fn a_write_that_fails_is_unreachable_not_retried_until_the_deadline() {
     assert_eq!(code, 1, "{out}");
     let prefix = format!("unhealthy: @{name}/healthz unreachable (");
     assert!(out.starts_with(&prefix), "{out}");
+}
+
+/// The system call `pid`'s main thread is blocked in (the first field of
+/// /proc/PID/syscall), if it is blocked in one.
+fn blocked_in(pid: i32) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A check stopped and continued (SIGSTOP and SIGCONT: a debugger, a shell's job
+/// control) while it waits on its socket. Linux ends a socket wait that has a timeout
+/// with EINTR when a stop signal arrives, even with no handler (signal(7)); check must
+/// take that as "go on", for its write and for its read, not as a failed exchange. The
+/// server here takes nothing and says nothing until the check has been stopped and
+/// continued twice in the same wait (the first stop may end a write that had sent part
+/// of the request, with that count; the second meets a write that has sent nothing).
+#[test]
+fn a_check_stopped_and_continued_mid_exchange_carries_on() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let pad = "v".repeat(100_000);
+    let headers: Vec<String> = (0..10).map(|i| format!("X-Pad-{i}: {pad}")).collect();
+    let mut big: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    big.extend(["--timeout", "30s"]);
+    // (what the check waits in, its arguments): a 1 MB request that a Unix socket
+    // cannot take at once, then a short one whose answer is held back.
+    let waits: [(&[i64], &[&str]); 2] = [
+        (&[libc::SYS_write, libc::SYS_sendto], &big),
+        (&[libc::SYS_read, libc::SYS_recvfrom], &["--timeout", "30s"]),
+    ];
+    for (calls, args) in waits {
+        let name = socket_name("stopped");
+        let listener =
+            UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+        let (go, wait_go) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            wait_go.recv().unwrap();
+            conn.set_read_timeout(Some(T)).unwrap();
+            read_head(&mut conn);
+            conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok\n")
+                .unwrap();
+        });
+        let at = format!("@{name}");
+        let mut running = util::start(check_command(args, &[("KAI_INIT_HEALTH_SOCKET", &at)]));
+        let pid = running.pid();
+        let ended = || matches!(util::state(pid), None | Some('Z'));
+        for _ in 0..2 {
+            util::wait_until("the check to wait on its socket (or end)", T, || {
+                ended()
+                    || (util::state(pid) == Some('S')
+                        && blocked_in(pid).is_some_and(|n| calls.contains(&n)))
+            });
+            if ended() {
+                break;
+            }
+            assert!(util::signal(pid, libc::SIGSTOP));
+            util::wait_until("the check to stop", T, || util::state(pid) == Some('T'));
+            assert!(util::signal(pid, libc::SIGCONT));
+        }
+        go.send(()).unwrap();
+        let status = running.wait_exit(T);
+        let out = running.stdout.join("\n");
+        assert_eq!(
+            (status.code(), out.as_str()),
+            (Some(0), format!("healthy: {at}/healthz 200 ok").as_str()),
+            "waiting in {calls:?}; stderr: {:?}",
+            running.stderr
+        );
+        server.join().unwrap();
+    }
 }
