@@ -348,6 +348,38 @@ fn a_write_that_fails_is_unreachable_not_retried_until_the_deadline() {
     assert!(out.starts_with(&prefix), "{out}");
 }
 
+/// A server on the socket that sends exactly the 4 KiB check reads at most, none of it
+/// HTTP, and then holds the connection open: check judges what it has at once. (A read
+/// past the 4 KiB, even of nothing, would wait on a Unix socket until the deadline.)
+#[test]
+fn four_kib_of_non_http_is_judged_at_once_while_the_server_holds_on() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let name = socket_name("4k");
+    let listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+    let (done, until_done) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(T)).unwrap();
+        read_head(&mut conn);
+        conn.write_all(&[b'x'; 4096]).unwrap();
+        // Open, and silent, until the check has exited.
+        let _ = until_done.recv();
+    });
+    let at = format!("@{name}");
+    let (code, out) = check(&["--timeout", "20s"], &[("KAI_INIT_HEALTH_SOCKET", &at)]);
+    drop(done);
+    server.join().unwrap();
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            1,
+            format!("unhealthy: {at}/healthz unreachable (not an HTTP response)").as_str()
+        )
+    );
+}
+
 /// The system call `pid`'s main thread is blocked in (the first field of
 /// /proc/PID/syscall), if it is blocked in one.
 fn blocked_in(pid: i32) -> Option<i64> {
