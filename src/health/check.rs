@@ -32,7 +32,6 @@ use crate::util::text::short;
 
 const USAGE: u8 = 64;
 const MAX_LINE: usize = 499;
-const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,9 +82,9 @@ pub fn main(argv: &[OsString]) -> u8 {
             return USAGE;
         }
     };
-    // Capped at a year: `Instant + Duration` panics on overflow, and no check waits that
-    // long anyway.
-    let deadline = Instant::now() + args.timeout.min(MAX_TIMEOUT);
+    // `Instant + Duration` panics on overflow; --timeout is at most 24h
+    // (`util::duration::MAX`), which cannot overflow it.
+    let deadline = Instant::now() + args.timeout;
     let mut healthy = true;
     let mut parts = Vec::with_capacity(plan.len());
     for probe in &plan {
@@ -553,6 +552,51 @@ mod tests {
         assert!(plan(&args(&[]), |_| Some("off".into())).is_err());
     }
 
+    /// A header's name must be a non-empty HTTP token (RFC 9110): with a space in it, a
+    /// byte outside ASCII, or no name at all, it is no header a server can parse, so
+    /// check refuses it (64) instead of sending it.
+    #[test]
+    fn header_names_must_be_non_empty_tokens() {
+        for bad in ["X A: b", ": b", "X\u{e9}: b", "X-A: b\r\nX-B: c"] {
+            assert!(
+                plan(&args(&["-H", bad, "tcp://h:1"]), |_| None).is_err(),
+                "{bad:?}"
+            );
+        }
+        for good in ["X-A: b", "x_a!#$%&'*+.^`|~:", "A:b c"] {
+            assert!(
+                plan(&args(&["-H", good, "tcp://h:1"]), |_| None).is_ok(),
+                "{good:?}"
+            );
+        }
+    }
+
+    /// --path goes into the request line as is: whitespace or a control character in it
+    /// would split or end that line, so an absolute path with either is refused too.
+    #[test]
+    fn a_path_with_whitespace_or_control_characters_is_refused() {
+        for bad in ["/a b", "/a\tb", "/a\u{7f}", "/\u{85}"] {
+            assert!(plan(&args(&["--path", bad]), |_| None).is_err(), "{bad:?}");
+        }
+        assert!(plan(&args(&["--path", "/a%20b"]), |_| None).is_ok());
+    }
+
+    /// Only the unspecified address stands for loopback; a listener on one address of
+    /// the machine is asked there.
+    #[test]
+    fn a_listener_on_a_specific_ipv4_address_is_asked_at_that_address() {
+        let env = |k: &str| (k == "KAI_INIT_HEALTH_LISTEN").then(|| "10.1.2.3:8081".to_string());
+        let p = plan(&args(&[]), env).unwrap();
+        assert_eq!(
+            p[0].dest,
+            Dest::Tcp {
+                host: "10.1.2.3".into(),
+                port: 8081
+            }
+        );
+        assert_eq!(p[0].label, "http://10.1.2.3:8081/healthz");
+    }
+
     #[test]
     fn parses_status_lists() {
         assert_eq!(parse_statuses("200-399"), Ok(vec![(200, 399)]));
@@ -570,5 +614,16 @@ mod tests {
         let long = "é".repeat(400);
         let line = one_line(&format!("a\nb{long}"));
         assert!(line.len() <= MAX_LINE && line.starts_with("a b"));
+    }
+
+    /// A line of exactly MAX_LINE bytes is left whole; one byte more is cut to MAX_LINE
+    /// bytes, the last three of them "...": as much of the line as fits is kept.
+    #[test]
+    fn lines_are_cut_only_past_the_limit_and_then_to_it() {
+        let fits = "x".repeat(MAX_LINE);
+        assert_eq!(one_line(&fits), fits);
+        let over = one_line(&"y".repeat(MAX_LINE + 1));
+        assert_eq!(over.len(), MAX_LINE);
+        assert_eq!(over, format!("{}...", "y".repeat(MAX_LINE - 3)));
     }
 }

@@ -249,33 +249,67 @@ mod tests {
         assert_eq!(exec_size(&argv, Some(&envp)).largest, "argument 2");
     }
 
-    /// Under the estimate's limit, over the kernel's once it adds the program's path: the
-    /// E2BIG from exec itself is the same 125 naming the largest variable, not 126.
+    /// An argument exactly as long as the largest variable: the variable is named, as
+    /// when it is the longer (a name says more than a position).
     #[test]
-    fn e2big_from_exec_is_too_big_not_command_s_fault() {
+    fn a_tie_between_an_argument_and_a_variable_names_the_variable() {
+        let argv = c(&["sh", "123456"]);
+        let envp = c(&["A=1", "BIG=56"]);
+        assert_eq!(exec_size(&argv, Some(&envp)).largest, "variable BIG");
+    }
+
+    /// Variables of 100 kB each (under the 128 KiB limit for one) and one more that
+    /// brings the estimate for `/bin/sh -c 'exit 0'` to `limit - gap` exactly.
+    fn filled_to(limit: usize, gap: usize) -> Vec<(&'static str, Option<OsString>)> {
         let argv = [OsString::from("/bin/sh"), "-c".into(), "exit 0".into()];
-        let limit = exec_limit();
         let per_var = 100_000;
         let mut env: Vec<(&'static str, Option<OsString>)> = Vec::new();
         let size = |env: &[(&str, Option<OsString>)]| {
             let (a, e) = c_strings(&argv, env).unwrap();
             exec_size(&a, e.as_deref()).total
         };
-        // Fill with variables of 100 kB (under the 128 KiB limit for one), then one that
-        // brings the estimate to 4 bytes under the limit: "/bin/sh" and its NUL (8
-        // bytes) are over it.
-        while size(&env) + per_var + 64 < limit {
+        // 60 bytes to spare past the gap, so that KAI_LAST's own name and pointer fit.
+        while size(&env) + per_var + gap + 60 < limit {
             let name: &'static str = Box::leak(format!("KAI_T{:02}", env.len()).into_boxed_str());
             env.push((name, Some("v".repeat(per_var).into())));
         }
         env.push(("KAI_LAST", Some(OsString::new())));
-        let rest = limit - 4 - size(&env);
+        let rest = limit - gap - size(&env);
         env.pop();
         env.push(("KAI_LAST", Some("w".repeat(rest).into())));
-        assert_eq!(size(&env), limit - 4);
+        assert_eq!(size(&env), limit - gap);
+        env
+    }
+
+    /// The other side of the limit: an estimate 64 bytes under it, room for the program's
+    /// path the kernel adds, really runs. With the test below, this holds `exec_limit`
+    /// to the kernel's own limit from both sides.
+    #[test]
+    fn an_environment_just_under_the_limit_runs() {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        let argv = [OsString::from("/bin/sh"), "-c".into(), "exit 0".into()];
         let spec = Spec {
             argv: &argv,
-            env,
+            env: filled_to(exec_limit(), 64),
+            pre: PreExec {
+                take_terminal: false,
+                dup_fd: None,
+            },
+        };
+        let pid = spawn(spec).expect("spawned");
+        let pid = nix::unistd::Pid::from_raw(pid);
+        assert_eq!(waitpid(pid, None), Ok(WaitStatus::Exited(pid, 0)));
+    }
+
+    /// Under the estimate's limit, over the kernel's once it adds the program's path: the
+    /// E2BIG from exec itself is the same 125 naming the largest variable, not 126.
+    #[test]
+    fn e2big_from_exec_is_too_big_not_command_s_fault() {
+        let argv = [OsString::from("/bin/sh"), "-c".into(), "exit 0".into()];
+        // 4 bytes under the limit: "/bin/sh" and its NUL (8 bytes) are over it.
+        let spec = Spec {
+            argv: &argv,
+            env: filled_to(exec_limit(), 4),
             pre: PreExec {
                 take_terminal: false,
                 dup_fd: None,

@@ -41,3 +41,34 @@ fn a_secret_too_big_for_one_variable_is_refused_at_start_naming_it() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "131067");
 }
+
+/// Under a small stack limit the kernel still gives argv and the environment 128 KiB
+/// (ARG_MAX, its floor), and so must kai-init's estimate: with the stack at 256 KiB (a
+/// quarter of it is 64 KiB) a 100 kB environment starts COMMAND and is not refused as
+/// too big. (`--file-env` is there because kai-init counts only an environment it
+/// changes.)
+#[test]
+fn under_a_small_stack_limit_the_kernels_128_kib_floor_still_holds() {
+    let dir = TempDir::new("small-stack");
+    let marker = dir.file("ran");
+    let small = dir.file("small");
+    std::fs::write(&small, "s\n").unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(["--stack=262144", "--"])
+        .arg(crate::util::bin())
+        .args([
+            "--file-env=SMALL",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo ${{#PAD}} $SMALL > {marker}"),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KAI_INIT_HEALTH_SOCKET", "off")
+        .env("SMALL_FILE", &small)
+        .env("PAD", "p".repeat(100_000));
+    let (status, _, stderr) = run(cmd, T);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "100000 s");
+}

@@ -2,14 +2,18 @@
 //! socket, against a dead one, against direct targets; its one line of output; usage
 //! errors exit 64, never 2.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util;
 use crate::{kai, node_server, socket_name, wait_status, At, T};
 
-/// `kai-init check ARGS` with a clean environment plus `env`; returns (code, one line).
-fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+/// `kai-init check ARGS` with a clean environment plus `env`.
+fn check_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(util::bin());
     cmd.arg("check").args(args);
     for (key, _) in std::env::vars_os() {
@@ -18,7 +22,12 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         }
     }
     cmd.envs(env.iter().copied());
-    let (status, stdout, stderr) = util::run(cmd, T);
+    cmd
+}
+
+/// `kai-init check ARGS` with a clean environment plus `env`; returns (code, one line).
+fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let (status, stdout, stderr) = util::run(check_command(args, env), T);
     let out = format!("{stdout}{stderr}");
     assert_eq!(out.lines().count(), 1, "one line of output, got {out:?}");
     assert!(out.len() < 500, "{} bytes: {out}", out.len());
@@ -241,4 +250,203 @@ fn a_dual_stack_listener_is_checked_where_ipv6_is_off() {
         "healthy: http://localhost:8081/healthz 200 ok",
         "{stderr}"
     );
+}
+
+/// Reads one request head (up to its blank line) from a check, so that closing after it
+/// is a plain close and not a reset for unread bytes.
+fn read_request(conn: &mut TcpStream) {
+    conn.set_read_timeout(Some(T)).unwrap();
+    read_head(conn);
+}
+
+/// Reads up to the end of a request head; the caller bounds the reads.
+fn read_head(conn: &mut impl Read) {
+    // Only the last bytes are kept: the heads here are up to 1 MB.
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 16384];
+    while !tail.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).expect("the request head");
+        assert!(n > 0, "the check hung up before its request ended");
+        tail.drain(..tail.len().saturating_sub(3));
+        tail.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A server that reads the request and closes without a word, and one that answers
+/// with something that is not HTTP: both are unreachable, and the line says which of
+/// the two happened.
+#[test]
+fn a_server_that_closes_silently_or_answers_other_than_http_is_named_for_it() {
+    for (answer, seen) in [
+        (&b""[..], "connection closed without a response"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP response"),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            read_request(&mut conn);
+            conn.write_all(answer).unwrap();
+        });
+        let (code, out) = check(&["--timeout", "20s", &url], &[]);
+        server.join().unwrap();
+        assert_eq!(
+            (code, out.as_str()),
+            (1, format!("unhealthy: {url} unreachable ({seen})").as_str())
+        );
+    }
+}
+
+/// A server that sends its status line and then nothing, holding the connection open:
+/// at the deadline check judges it by the code that arrived in time (as kubelet does),
+/// not as a timeout.
+#[test]
+fn a_status_line_that_arrived_before_the_deadline_decides_the_check() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (done, until_done) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\n").unwrap();
+        // Open, and silent, until the check has exited.
+        let _ = until_done.recv();
+    });
+    let (code, out) = check(&["--timeout", "3s", &url], &[]);
+    drop(done);
+    server.join().unwrap();
+    assert_eq!(
+        (code, out.as_str()),
+        (0, format!("healthy: {url} 204").as_str())
+    );
+}
+
+/// A server that hangs up without reading a request larger than a Unix socket buffers
+/// (1 MB of headers against 208 KiB): check's write fails, and that failure is the
+/// answer at once, "unreachable (...)", not a retry until the deadline.
+#[test]
+fn a_write_that_fails_is_unreachable_not_retried_until_the_deadline() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let name = socket_name("hangup");
+    let listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+    let server = thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        drop(conn);
+    });
+    let pad = "v".repeat(100_000);
+    let headers: Vec<String> = (0..10).map(|i| format!("X-Pad-{i}: {pad}")).collect();
+    let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    let at = format!("@{name}");
+    let (code, out) = check(
+        &[&args[..], &["--timeout", "20s"]].concat(),
+        &[("KAI_INIT_HEALTH_SOCKET", &at)],
+    );
+    server.join().unwrap();
+    assert_eq!(code, 1, "{out}");
+    let prefix = format!("unhealthy: @{name}/healthz unreachable (");
+    assert!(out.starts_with(&prefix), "{out}");
+}
+
+/// A server on the socket that sends exactly the 4 KiB check reads at most, none of it
+/// HTTP, and then holds the connection open: check judges what it has at once. (A read
+/// past the 4 KiB, even of nothing, would wait on a Unix socket until the deadline.)
+#[test]
+fn four_kib_of_non_http_is_judged_at_once_while_the_server_holds_on() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let name = socket_name("4k");
+    let listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+    let (done, until_done) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(T)).unwrap();
+        read_head(&mut conn);
+        conn.write_all(&[b'x'; 4096]).unwrap();
+        // Open, and silent, until the check has exited.
+        let _ = until_done.recv();
+    });
+    let at = format!("@{name}");
+    let (code, out) = check(&["--timeout", "20s"], &[("KAI_INIT_HEALTH_SOCKET", &at)]);
+    drop(done);
+    server.join().unwrap();
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            1,
+            format!("unhealthy: {at}/healthz unreachable (not an HTTP response)").as_str()
+        )
+    );
+}
+
+/// The system call `pid`'s main thread is blocked in (the first field of
+/// /proc/PID/syscall), if it is blocked in one.
+fn blocked_in(pid: i32) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A check stopped and continued (SIGSTOP and SIGCONT: a debugger, a shell's job
+/// control) while it waits on its socket. Linux ends a socket wait that has a timeout
+/// with EINTR when a stop signal arrives, even with no handler (signal(7)); check must
+/// take that as "go on", for its write and for its read, not as a failed exchange. The
+/// server here takes nothing and says nothing until the check has been stopped and
+/// continued twice in the same wait (the first stop may end a write that had sent part
+/// of the request, with that count; the second meets a write that has sent nothing).
+#[test]
+fn a_check_stopped_and_continued_mid_exchange_carries_on() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let pad = "v".repeat(100_000);
+    let headers: Vec<String> = (0..10).map(|i| format!("X-Pad-{i}: {pad}")).collect();
+    let mut big: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    big.extend(["--timeout", "30s"]);
+    // (what the check waits in, its arguments): a 1 MB request that a Unix socket
+    // cannot take at once, then a short one whose answer is held back.
+    let waits: [(&[i64], &[&str]); 2] = [
+        (&[libc::SYS_write, libc::SYS_sendto], &big),
+        (&[libc::SYS_read, libc::SYS_recvfrom], &["--timeout", "30s"]),
+    ];
+    for (calls, args) in waits {
+        let name = socket_name("stopped");
+        let listener =
+            UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
+        let (go, wait_go) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            wait_go.recv().unwrap();
+            conn.set_read_timeout(Some(T)).unwrap();
+            read_head(&mut conn);
+            conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok\n")
+                .unwrap();
+        });
+        let at = format!("@{name}");
+        let mut running = util::start(check_command(args, &[("KAI_INIT_HEALTH_SOCKET", &at)]));
+        let pid = running.pid();
+        let ended = || matches!(util::state(pid), None | Some('Z'));
+        for _ in 0..2 {
+            util::wait_until("the check to wait on its socket (or end)", T, || {
+                ended()
+                    || (util::state(pid) == Some('S')
+                        && blocked_in(pid).is_some_and(|n| calls.contains(&n)))
+            });
+            if ended() {
+                break;
+            }
+            assert!(util::signal(pid, libc::SIGSTOP));
+            util::wait_until("the check to stop", T, || util::state(pid) == Some('T'));
+            assert!(util::signal(pid, libc::SIGCONT));
+        }
+        go.send(()).unwrap();
+        let status = running.wait_exit(T);
+        let out = running.stdout.join("\n");
+        assert_eq!(
+            (status.code(), out.as_str()),
+            (Some(0), format!("healthy: {at}/healthz 200 ok").as_str()),
+            "waiting in {calls:?}; stderr: {:?}",
+            running.stderr
+        );
+        server.join().unwrap();
+    }
 }
