@@ -72,7 +72,6 @@ fn command_pre_steps_and_exec_probes_see_the_same_secrets_after_the_drop() {
         "{:?}",
         r.stderr
     );
-    drop(r.child.kill());
 }
 
 /// Issue 17, item 12: only the main child gets NOTIFY_SOCKET. A pre step that inherited it

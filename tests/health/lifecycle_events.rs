@@ -58,16 +58,17 @@ while True:
     time.sleep(0.02)
 "#;
 
-/// Sends READY=1 to the abstract socket `argv[1]` (`@name`), says `sent`, and stays until
-/// killed (the test's guard, or kai-init's clean-up of what COMMAND left): kai-init
-/// places a sender through /proc, and one that has exited cannot be placed and is
-/// refused whoever it was (fail closed, see `health::notify`).
+/// Sends READY=1 to the abstract socket `argv[1]` (`@name`), says `sent`, and stays while
+/// its parent lives (kai-init places a sender through /proc, and one that has exited
+/// cannot be placed and is refused whoever it was: fail closed, see `health::notify`).
+/// Ends once orphaned, so it never outlives the case, even where no subreaper adopts it.
 const SEND: &str = r#"
-import socket, sys, time
+import os, socket, sys, time
+parent = os.getppid()
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b'READY=1', '\0' + sys.argv[1][1:])
 print('sent', flush=True)
-time.sleep(3600)
+while os.getppid() == parent: time.sleep(0.05)
 "#;
 
 /// A pre step: says it runs (with its pid), exits 3 on USR1, dies of what else it gets.

@@ -130,7 +130,6 @@ fn file_probe_follows_the_file() {
     wait_status(&at, "/readyz", 200, T);
     std::fs::remove_file(dir.join("ready")).unwrap();
     wait_status(&at, "/readyz", 503, T);
-    let _ = running.child.kill();
 }
 
 #[test]
@@ -156,7 +155,6 @@ fn initial_delay_holds_the_first_probe() {
         "live before the first probe"
     );
     wait_status(&at, "/readyz", 200, T);
-    let _ = running.child.kill();
 }
 
 #[test]
@@ -187,7 +185,6 @@ fn a_taken_socket_name_is_a_start_up_error() {
         "{stderr}"
     );
     assert_eq!(get(&at, "/livez").status, 200, "the first one still serves");
-    let _ = first.child.kill();
 }
 
 #[test]
@@ -237,7 +234,6 @@ fn idle_means_no_wakeups() {
     let before = switches();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(switches(), before, "an idle kai-init woke up");
-    let _ = running.child.kill();
 }
 
 /// An exec: probe's arguments may carry a secret; the endpoint has no authentication, so

@@ -188,7 +188,10 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         // A failed test may leave kai-init's children behind (outside a PID namespace
-        // nothing else would stop them): kill the whole tree this test started.
+        // nothing else would stop them): kill the whole tree this test started. Let this
+        // do it rather than killing the child first: once the child is gone its tree is
+        // reparented away and can no longer be found (a kai-init that dropped to --user
+        // as PID 1 also loses unshare's --kill-child: credential changes clear it).
         let tree = descendants(self.pid());
         let _ = self.child.kill();
         for pid in tree {
