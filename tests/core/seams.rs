@@ -49,7 +49,7 @@ fn command_pre_steps_and_exec_probes_see_the_same_secrets_after_the_drop() {
         &main,
     ]);
     cmd.env("DB_PASSWORD_FILE", &secret);
-    let mut r = start(cmd);
+    let r = start(cmd);
     let seen = |who: &str| std::fs::read_to_string(dir.join(who)).ok();
     // The probe may run before COMMAND's shell has written: wait for both.
     util::wait_until("the probe and COMMAND ran", T, || {

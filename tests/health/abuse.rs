@@ -163,7 +163,7 @@ fn send(at: &At, bytes: &[u8]) -> Vec<u8> {
 fn garbage_oversized_heads_and_bodies_crash_nothing() {
     let tcp = At::Tcp(crate::free_port());
     let unix = At::Unix(socket_name("garbage"));
-    let mut running = util::start(kai(&[&tcp.flag(), &unix.flag(), "--", "sleep", "120"]));
+    let running = util::start(kai(&[&tcp.flag(), &unix.flag(), "--", "sleep", "120"]));
     wait_status(&tcp, "/livez", 200, T);
     wait_status(&unix, "/livez", 200, T);
     let pid = running.pid();

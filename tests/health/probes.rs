@@ -115,7 +115,7 @@ fn file_probe_follows_the_file() {
     let dir = util::TempDir::new("file-probe");
     let at = At::Unix(socket_name("file"));
     let flag = format!("--probe=file:{}", dir.file("ready"));
-    let mut running = util::start(kai(&[
+    let _running = util::start(kai(&[
         &at.flag(),
         &flag,
         "--probe-interval=100ms",
@@ -135,7 +135,7 @@ fn file_probe_follows_the_file() {
 #[test]
 fn initial_delay_holds_the_first_probe() {
     let at = At::Unix(socket_name("delay"));
-    let mut running = util::start(kai(&[
+    let _running = util::start(kai(&[
         &at.flag(),
         "--probe=exec:true",
         "--probe-initial-delay=1s",
@@ -176,7 +176,7 @@ fn a_port_that_cannot_be_bound_is_a_start_up_error() {
 #[test]
 fn a_taken_socket_name_is_a_start_up_error() {
     let at = At::Unix(socket_name("taken"));
-    let mut first = util::start(kai(&[&at.flag(), "--", "sleep", "60"]));
+    let _first = util::start(kai(&[&at.flag(), "--", "sleep", "60"]));
     wait_status(&at, "/livez", 200, T);
     let (status, _, stderr) = util::run(kai(&[&at.flag(), "--", "sh", "-c", "exit 7"]), T);
     assert_eq!(status.code(), Some(125), "{stderr}");
@@ -210,7 +210,7 @@ fn probe_flags_are_checked_at_start_up() {
 fn idle_means_no_wakeups() {
     let at = At::Tcp(crate::free_port());
     let sock = socket_name("idle");
-    let mut running = util::start(kai(&[
+    let running = util::start(kai(&[
         &at.flag(),
         &format!("--health-socket=@{sock}"),
         "--",
