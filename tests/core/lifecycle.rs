@@ -365,8 +365,7 @@ fn all(phase: Phase, as_pid1: bool) {
 /// its settings (all pairs: each signal with and without it across the maps, each map
 /// likewise), without doubling the table.
 fn all_with(phase: Phase, as_pid1: bool, dropping: bool) {
-    let mut broken = Vec::new();
-    let mut cases = 0;
+    let mut cases: Vec<Box<dyn FnOnce()>> = Vec::new();
     for _ in 0..soak_rounds() {
         for (m, map) in [Map::None, Map::TermToQuit, Map::DropTerm]
             .into_iter()
@@ -381,25 +380,11 @@ fn all_with(phase: Phase, as_pid1: bool, dropping: bool) {
                     as_pid1,
                     dropping,
                 };
-                cases += 1;
-                let run = std::panic::catch_unwind(|| case(phase, sig, o));
-                if let Err(panic) = run {
-                    let why = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    broken.push(why.lines().next().unwrap_or_default().to_owned());
-                }
+                cases.push(Box::new(move || case(phase, sig, o)));
             }
         }
     }
-    assert!(
-        broken.is_empty(),
-        "{} of {cases} cases broke an invariant:\n{}",
-        broken.len(),
-        broken.join("\n")
-    );
+    util::every_case(cases);
 }
 
 /// The longer mode (`bench/soak-lifecycle`): `KAI_LIFECYCLE_ROUNDS=N` runs the table N

@@ -114,6 +114,16 @@ fn a_fifo_as_a_secret_is_125_at_once() {
 #[test]
 fn a_secret_on_a_hung_mount_is_125_after_the_bound() {
     let dir = TempDir::new("secret-hung");
+    let (cmd, path, marker) = secret_on_a_hung_mount(&dir);
+    let outcome = run(cmd, T);
+    assert_refused(outcome, &marker, &["PW_FILE", &path, "10s"]);
+}
+
+/// `kai-init --file-env=PW -- sh -c 'touch MARKER'` with `PW_FILE` on a FUSE mount nobody
+/// serves (in a mount namespace of its own; unshare and python exec in turn, so the
+/// process started is kai-init in the end). Returns the command, the secret's path and
+/// the marker COMMAND would write.
+fn secret_on_a_hung_mount(dir: &TempDir) -> (Command, String, String) {
     let marker = dir.file("ran");
     let mnt = dir.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
@@ -134,8 +144,7 @@ fn a_secret_on_a_hung_mount_is_125_after_the_bound() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("KAI_INIT_HEALTH_SOCKET", "off")
         .env("PW_FILE", &path);
-    let outcome = run(cmd, T);
-    assert_refused(outcome, &marker, &["PW_FILE", &path, "10s"]);
+    (cmd, path, marker)
 }
 
 /// A stop during a slow secret read ends start-up at once: `docker stop` while a secret on
@@ -145,27 +154,7 @@ fn a_secret_on_a_hung_mount_is_125_after_the_bound() {
 #[test]
 fn term_while_a_secret_is_read_from_a_hung_mount_ends_start_up_with_143() {
     let dir = TempDir::new("secret-hung-term");
-    let marker = dir.file("ran");
-    let mnt = dir.join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let path = format!("{}/pw", mnt.display());
-    // unshare and python exec in turn: the process started is kai-init in the end.
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private"])
-        .args([util::python3(), "-c", util::HUNG_MOUNT])
-        .arg(&mnt)
-        .arg(util::bin())
-        .args([
-            "--file-env=PW",
-            "--",
-            "sh",
-            "-c",
-            &format!("touch {marker}"),
-        ]);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("KAI_INIT_HEALTH_SOCKET", "off")
-        .env("PW_FILE", &path);
+    let (cmd, _, marker) = secret_on_a_hung_mount(&dir);
     let mut r = util::start(cmd);
     let pid = r.pid();
     // The read is under way when kai-init's reading thread exists.

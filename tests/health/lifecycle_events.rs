@@ -290,32 +290,17 @@ fn quote(text: &str) -> String {
 
 /// Every event at `phase`, as PID 1 or not; fails listing each case that broke.
 fn all(phase: Phase, as_pid1: bool) {
-    let mut broken = Vec::new();
-    let mut cases = 0;
-    for event in [
+    let events = [
         Event::Exit,
         Event::ProbeFails,
         Event::NotifyStranger,
         Event::NotifyFromTree,
-    ] {
-        if !applies(phase, event) {
-            continue;
-        }
-        cases += 1;
-        if let Err(panic) = std::panic::catch_unwind(|| case(phase, event, as_pid1)) {
-            let why = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            broken.push(why.lines().next().unwrap_or_default().to_owned());
-        }
-    }
-    assert!(
-        broken.is_empty(),
-        "{} of {cases} cases broke an invariant:\n{}",
-        broken.len(),
-        broken.join("\n")
+    ];
+    util::every_case(
+        events
+            .into_iter()
+            .filter(|&event| applies(phase, event))
+            .map(|event| Box::new(move || case(phase, event, as_pid1)) as Box<dyn FnOnce()>),
     );
 }
 

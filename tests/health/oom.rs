@@ -399,18 +399,7 @@ fn a_pre_step_killed_by_the_oom_killer_is_named_and_command_never_starts() {
         util::start(cg.kai(&["--pre", &step, "--", "sh", "-c", &format!("touch {marker}")]));
     let status = k.wait_exit(T);
     assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
-    let started = k
-        .stderr
-        .iter()
-        .find(|l| l.contains("running pre step"))
-        .unwrap();
-    let pid = started
-        .split("pid=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let pid = util::pid_on_line(&k.stderr, "running pre step");
     let named = oom_line(&k);
     let want = format!("killed pid {pid} ({}) limit=64 MiB", util::python3());
     assert!(named.contains(&want), "{named}");
@@ -449,18 +438,7 @@ fn a_main_child_killed_by_the_oom_killer_says_so_on_its_exit_line() {
     assert_eq!(status.code(), Some(137), "{:#?}", k.stderr);
     let named = oom_line(&k);
     // Named by the pid and command kai-init started it with.
-    let started = k
-        .stderr
-        .iter()
-        .find(|l| l.contains("started child"))
-        .unwrap();
-    let pid = started
-        .split("pid=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let pid = util::pid_on_line(&k.stderr, "started child");
     let want = format!("killed pid {pid} ({}) limit=64 MiB", util::python3());
     assert!(named.contains(&want), "{named}");
     let exit = k

@@ -481,3 +481,41 @@ subprocess.run(['mount', '-i', '-t', 'fuse',
                 'kai-test-hung', d], pass_fds=(fd,), check=True)
 os.execv(sys.argv[2], sys.argv[2:])
 "#;
+
+/// The cases of a table test that broke an invariant, collected: `cases` yields each case
+/// as a closure, every one runs, and the test fails once at the end listing the first line
+/// of each failure, so one run shows the whole extent of a seam.
+pub fn every_case(cases: impl IntoIterator<Item = Box<dyn FnOnce()>>) {
+    let mut broken = Vec::new();
+    let mut count = 0;
+    for case in cases {
+        count += 1;
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)) {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            broken.push(why.lines().next().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "{} of {count} cases broke an invariant:\n{}",
+        broken.len(),
+        broken.join("\n")
+    );
+}
+
+/// The pid named on the first of `lines` that contains `needle` (`... pid=N ...`).
+pub fn pid_on_line(lines: &[String], needle: &str) -> String {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}: {lines:#?}"));
+    let after = line
+        .split("pid=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no pid in {line}"));
+    after.split(' ').next().unwrap_or_default().to_owned()
+}
