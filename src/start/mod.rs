@@ -117,6 +117,8 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
     // signalfd reads them, SIGCHLD included.
     let early = args.wait_for.is_empty() && args.pre.is_empty();
     let mut started = None;
+    // The OOM count read just before an early spawn, when the cgroup is found after it.
+    let mut before = None;
     if early {
         if let Some(signal) = stop_pending(&args.signal_map) {
             return Ok(stopped_before_command(
@@ -124,11 +126,14 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                 "just before COMMAND started",
             ));
         }
-        let before = watches.is_none().then(oom::count_before_spawn).flatten();
-        let pid = spawn_main(&args, env.clone(), &health, options.interactive)?;
-        started = Some((pid, before));
+        before = watches.is_none().then(oom::count_before_spawn).flatten();
+        started = Some(spawn_main(
+            &args,
+            env.clone(),
+            &health,
+            options.interactive,
+        )?);
     }
-    let started_early = started.as_ref().map(|(pid, _)| *pid);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -138,8 +143,8 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         let result = runtime.block_on(async move {
             let mut signals = Signals::open().map_err(Error::setup("open a signalfd"))?;
             let late = started.is_none();
-            let (pid, before) = match started {
-                Some(started) => started,
+            let pid = match started {
+                Some(pid) => pid,
                 None => {
                     // Answering from here on, before the waits and pre steps: bound as
                     // root, served once root is dropped.
@@ -147,11 +152,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                     // Issue 9: OOM kills in the container's cgroup, named and counted.
                     // Watched from here on, so a step's OOM kill is named too (a plain
                     // start finds the cgroup once COMMAND runs, off its start-up path).
-                    let prepared = watches.take();
-                    watch_cgroup(
-                        prepared.unwrap_or_else(|| cgroup_watches(args.memory_warn, None)),
-                        None,
-                    );
+                    watch_cgroup(watches.take(), args.memory_warn, None, None);
                     if let Some(code) =
                         before_command(&args, &step_env, &options, &mut signals, &publisher).await?
                     {
@@ -163,7 +164,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
                             "just before COMMAND started",
                         ));
                     }
-                    (spawn_main(&args, env, &health, options.interactive)?, None)
+                    spawn_main(&args, env, &health, options.interactive)?
                 }
             };
             info!(pid, command = %args.command[0].to_string_lossy(), "started child");
@@ -176,13 +177,12 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
             let command = args.command[0].to_string_lossy().into_owned();
             match late {
                 true => oom::watch_child(pid, command),
-                false => {
-                    let prepared = watches.take();
-                    watch_cgroup(
-                        prepared.unwrap_or_else(|| cgroup_watches(args.memory_warn, before)),
-                        Some((pid, command)),
-                    );
-                }
+                false => watch_cgroup(
+                    watches.take(),
+                    args.memory_warn,
+                    before,
+                    Some((pid, command)),
+                ),
             }
             let health = health.start();
 
@@ -204,7 +204,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         std::mem::forget(runtime);
         result
     })();
-    if let (Err(_), Some(pid)) = (&result, started_early) {
+    if let (Err(_), Some(pid)) = (&result, started) {
         // Started early, and the loop that would supervise it could not be built (no
         // memory or descriptors for the runtime or the signalfd): do not leave it running
         // unsupervised. Rare enough that the group is not proven ours first: it was
@@ -231,16 +231,16 @@ fn stopped_before_command(signal: i32, when: &str) -> u8 {
     exit_code(Ended::Signaled(signal), &[])
 }
 
-/// The container's cgroup, found once, and what watches it: the OOM record's event source
-/// and the memory warning's threshold (issues 9 and 21). `before`: the OOM count read
-/// before COMMAND started, if it was.
-fn cgroup_watches(
-    memory_warn: Option<u8>,
-    before: Option<oom::Before>,
-) -> (
+/// What watches the container's cgroup: the OOM record's event source and the memory
+/// warning's threshold (issues 9 and 21).
+type Watches = (
     Option<oom::Prepared>,
     Option<crate::supervise::memory::Prepared>,
-) {
+);
+
+/// The container's cgroup, found once, and its [`Watches`]. `before`: the OOM count read
+/// before COMMAND started, if it was.
+fn cgroup_watches(memory_warn: Option<u8>, before: Option<oom::Before>) -> Watches {
     let Some(cgroup) = crate::sys::cgroup::Cgroup::discover() else {
         debug!("no cgroup found: OOM kills and container usage are not reported");
         return (None, None);
@@ -249,15 +249,15 @@ fn cgroup_watches(
     (oom::prepare(cgroup, before), memory)
 }
 
-/// Starts watching the cgroup with what [`cgroup_watches`] prepared: OOM kills (naming
-/// `child` if it runs already) and the memory warning. On the runtime.
+/// Starts watching the cgroup, with what was `prepared` as root or else found now: OOM
+/// kills (naming `child` if it runs already) and the memory warning. On the runtime.
 fn watch_cgroup(
-    (oom, memory): (
-        Option<oom::Prepared>,
-        Option<crate::supervise::memory::Prepared>,
-    ),
+    prepared: Option<Watches>,
+    memory_warn: Option<u8>,
+    before: Option<oom::Before>,
     child: Option<(i32, String)>,
 ) {
+    let (oom, memory) = prepared.unwrap_or_else(|| cgroup_watches(memory_warn, before));
     if let Some(oom) = oom {
         oom::init(oom, child);
     }

@@ -501,13 +501,12 @@ impl Supervisor {
         let procs = proc::processes();
         let group_ok = self.group_is_ours(procs.as_deref());
         let Some(all) = procs else {
-            let whole = match (self.opts.pid1, group_ok) {
-                (true, _) => Some(-1),
-                (false, true) if self.child > 1 => Some(-self.child),
-                (false, _) => None,
-            };
-            if let Some(whole) = whole.filter(|_| sig == SIGKILL || self.signalled.insert(-1)) {
-                let _ = kill(whole, sig);
+            let reachable = self.opts.pid1 || group_ok;
+            if reachable && (sig == SIGKILL || self.signalled.insert(-1)) {
+                let _ = match self.opts.pid1 {
+                    true => kill(-1, sig),
+                    false => sys::kill_group(self.child, sig),
+                };
             }
             return;
         };
