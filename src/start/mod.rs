@@ -210,7 +210,7 @@ pub fn run(mut args: RunArgs) -> Result<u8, Error> {
         // unsupervised. Rare enough that the group is not proven ours first: it was
         // created by this spawn a moment ago and its leader is not reaped yet.
         let _ = sys::kill_group(pid, libc::SIGKILL);
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        let _ = sys::kill(pid, libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     }
     result

@@ -504,7 +504,7 @@ impl Supervisor {
             let reachable = self.opts.pid1 || group_ok;
             if reachable && (sig == SIGKILL || self.signalled.insert(-1)) {
                 let _ = match self.opts.pid1 {
-                    true => kill(-1, sig),
+                    true => sys::kill_every_process(sig),
                     false => sys::kill_group(self.child, sig),
                 };
             }

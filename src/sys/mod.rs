@@ -17,7 +17,23 @@ pub mod tty;
 mod unsafe_ops;
 pub mod workdir;
 
-pub use unsafe_ops::kill;
+/// `sig` to the one process `pid`, which kai-init started or found descending from it.
+/// Anything below 2 is refused (EINVAL): kill(0) is kai-init's own group, kill(-1) every
+/// process, kill(-N) a group, and pid 1 is never a process kai-init started. A pid that
+/// went wrong upstream must fail here, not widen into a kill of the machine (a mutant
+/// that made the spawn return -1 would otherwise do exactly that).
+pub fn kill(pid: i32, sig: i32) -> nix::Result<()> {
+    if pid < 2 {
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    unsafe_ops::kill(pid, sig)
+}
+
+/// kill(-1): every process kai-init may signal. Only PID 1 of a namespace without a
+/// /proc to tell its own tree from a `docker exec` session calls this, for its leftovers.
+pub fn kill_every_process(sig: i32) -> nix::Result<()> {
+    unsafe_ops::kill(-1, sig)
+}
 
 /// `sig` to the process group `pgid` (kill(-pgid)): the group of a process kai-init
 /// started, whose number is that process's pid. Anything below 2 is refused (EINVAL)
@@ -29,7 +45,7 @@ pub fn kill_group(pgid: i32, sig: i32) -> nix::Result<()> {
     if pgid < 2 {
         return Err(nix::errno::Errno::EINVAL);
     }
-    kill(-pgid, sig)
+    unsafe_ops::kill(-pgid, sig)
 }
 
 use nix::unistd::{getpid, Pid};
@@ -64,5 +80,15 @@ mod tests {
         }
         let own = nix::unistd::getpgrp().as_raw();
         assert_eq!(kill_group(own, 0), Ok(()));
+    }
+
+    /// Likewise one process: 0, 1 and every negative number mean more than one process
+    /// (or init), so they are refused; a real pid is signalled.
+    #[test]
+    fn a_process_kill_never_reaches_a_group_or_init() {
+        for bad in [i32::MIN, -1, 0, 1] {
+            assert_eq!(kill(bad, 0), Err(nix::errno::Errno::EINVAL), "{bad}");
+        }
+        assert_eq!(kill(std::process::id() as i32, 0), Ok(()));
     }
 }

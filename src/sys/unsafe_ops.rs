@@ -375,7 +375,8 @@ fn set_dispositions(signals: u64, handler: libc::sighandler_t) {
 }
 
 /// kill(2) with a raw signal number, so real-time signals can be forwarded too; a
-/// negative `pid` names a process group, -1 every process kai-init may signal.
+/// negative `pid` names a process group, -1 every process kai-init may signal. Raw: the
+/// callers go through `sys::kill`, `kill_group` or `kill_every_process`, which say which.
 pub fn kill(pid: i32, sig: i32) -> nix::Result<()> {
     // SAFETY: kill takes two integers and shares no memory with the caller.
     Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
