@@ -136,7 +136,21 @@ while True:
 
 #[test]
 fn pid1_terms_a_leftover_before_exiting() {
-    leftover_gets_term("");
+    leftover_gets_term("", pid1);
+}
+
+/// PID 1 of a namespace whose /proc is not its own (unshare without --mount-proc: the
+/// host's /proc shows other pids) cannot tell its tree from anything else, so it reaches
+/// its leftovers with kill(-1), which cannot leave the namespace. They still get TERM.
+#[test]
+fn pid1_without_its_own_proc_terms_a_leftover_with_kill_minus_one() {
+    leftover_gets_term("", |args| {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child"])
+            .arg(util::bin())
+            .args(args);
+        crate::hermetic(cmd)
+    });
 }
 
 /// A process name is whatever bytes a program sets (prctl PR_SET_NAME): /proc shows them
@@ -146,10 +160,11 @@ fn pid1_terms_a_leftover_before_exiting() {
 fn pid1_terms_a_leftover_whose_name_is_not_utf8() {
     leftover_gets_term(
         "import ctypes; ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b'\\xff\\xfe-left'), 0, 0, 0)\n",
+        pid1,
     );
 }
 
-fn leftover_gets_term(prelude: &str) {
+fn leftover_gets_term(prelude: &str, pid1: fn(&[&str]) -> std::process::Command) {
     let program = format!("{prelude}{POLITE_LEFTOVER}");
     let dir = TempDir::new("leftover");
     let d = dir.path().to_string_lossy().into_owned();
