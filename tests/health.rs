@@ -61,7 +61,7 @@ pub fn hermetic_pid1(args: &[&str]) -> Command {
     hermetic(util::kai_pid1(args))
 }
 
-fn hermetic(mut cmd: Command) -> Command {
+pub fn hermetic(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         let key_s = key.to_string_lossy();
         if key_s.starts_with("KAI_INIT_")

@@ -29,15 +29,18 @@ pub fn leave() {
     if dir == Path::new("/") {
         return;
     }
+    // Both stats run as the user kai-init now is, and between them they need what a
+    // spawn's chdir(path) will: search permission on every directory along the path (the
+    // stat by path) and on the directory itself (the stat of ".", whose lookup needs it).
+    // So a directory that user cannot come back to never compares equal here.
     let same = match (std::fs::metadata(&dir), std::fs::metadata(".")) {
         (Ok(by_path), Ok(here)) => by_path.dev() == here.dev() && by_path.ino() == here.ino(),
         _ => false,
     };
-    let searchable = nix::unistd::access(&dir, nix::unistd::AccessFlags::X_OK).is_ok();
     let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
         return;
     };
-    if !(same && searchable) {
+    if !same {
         debug!(dir = %dir.display(), "the working directory cannot be reached again by its path; staying in it");
         return;
     }
@@ -57,11 +60,10 @@ pub fn left() -> Option<&'static CStr> {
 }
 
 /// `path` as kai-init would have resolved it in the caller's directory.
+/// (`join` keeps an absolute `path` as it is.)
 pub fn resolve(path: &str) -> PathBuf {
     match left() {
-        Some(dir) if !path.starts_with('/') => {
-            Path::new(std::ffi::OsStr::from_bytes(dir.to_bytes())).join(path)
-        }
-        _ => PathBuf::from(path),
+        Some(dir) => Path::new(std::ffi::OsStr::from_bytes(dir.to_bytes())).join(path),
+        None => PathBuf::from(path),
     }
 }

@@ -4,10 +4,10 @@
 //! reached by its path.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::util::{self, wait_until};
-use crate::{hermetic_pid1, kai, socket_name, wait_status, At, T};
+use crate::{hermetic, hermetic_pid1, kai, socket_name, wait_status, At, T};
 
 /// The child prints its own directory, then waits (from inside the namespace, through
 /// /proc) until PID 1 has left its directory for `/`.
@@ -47,13 +47,13 @@ fn run_in(dir: &util::TempDir, probe: &str, as_pid1: bool, with_pre: bool) {
     );
     let kai_pid = if as_pid1 { r.pid1(T) } else { r.pid() };
     wait_until("kai-init to leave the caller's directory", T, || {
-        cwd_of(kai_pid).as_deref() == Some(std::path::Path::new("/"))
+        cwd_of(kai_pid).as_deref() == Some(Path::new("/"))
     });
     if as_pid1 {
         r.wait_stdout("pid 1 is in /", T);
     }
     wait_status(&at, "/readyz", 200, T);
-    assert_eq!(cwd_of(kai_pid).as_deref(), Some(std::path::Path::new("/")));
+    assert_eq!(cwd_of(kai_pid).as_deref(), Some(Path::new("/")));
     if with_pre {
         let pre_ran_in = std::fs::read_to_string(dir.join("pre-ran-in")).unwrap();
         assert_eq!(pre_ran_in.trim_end(), real.to_string_lossy(), "pre step");
@@ -122,4 +122,45 @@ fn kai_init_stays_where_the_dropped_user_could_not_come_back() {
     wait_status(&at, "/readyz", 200, T);
     let real = std::fs::canonicalize(dir.path()).unwrap();
     assert_eq!(cwd_of(r.pid()), Some(real));
+}
+
+/// The caller's directory covered since by a bind mount of another directory of the same
+/// filesystem (same device, another inode): its path now names that other directory, so
+/// kai-init stays, and its `exec:` probe runs in the covered directory it inherited, never
+/// in the one on top. (Comparing the device alone, or the inode alone, would have left.)
+#[test]
+fn kai_init_stays_in_a_directory_its_path_no_longer_names() {
+    let dir = util::TempDir::new("workdir-covered");
+    let (under, over) = (dir.join("under"), dir.join("over"));
+    std::fs::create_dir(&under).unwrap();
+    std::fs::create_dir(&over).unwrap();
+    let at = At::Unix(socket_name("workdir-covered"));
+    let flag = at.flag();
+    let kai_args = [
+        flag.as_str(),
+        "--probe=exec:sh -c 'touch probe-ran'",
+        "--probe-interval=100ms",
+        "--",
+        "sleep",
+        "300",
+    ];
+    // unshare execs the shell, which execs kai-init: one pid throughout.
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"cd "$1" && mount --bind "$2" "$1" && shift 2 && exec "$@""#)
+        .args([Path::new("sh"), &under, &over, &util::bin()])
+        .args(kai_args);
+    let r = util::start(hermetic(cmd));
+    wait_status(&at, "/readyz", 200, T);
+    let kai_pid = r.pid();
+    let here = PathBuf::from(format!("/proc/{kai_pid}/cwd"));
+    assert!(
+        here.join("probe-ran").exists(),
+        "the probe ran in the covered directory kai-init stayed in"
+    );
+    assert!(
+        !over.join("probe-ran").exists(),
+        "the probe never ran in the directory on top"
+    );
+    assert_ne!(cwd_of(kai_pid).as_deref(), Some(Path::new("/")));
 }
