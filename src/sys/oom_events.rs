@@ -97,6 +97,14 @@ impl Events {
     }
 }
 
+#[cfg(test)]
+impl Events {
+    /// Writes the eventfd as the kernel would (a v1 source only): for tests of the watch.
+    pub fn signal_for_test(&self) {
+        nix::unistd::write(self.fd.get_ref(), &1u64.to_ne_bytes()).unwrap();
+    }
+}
+
 fn io_errno(e: std::io::Error) -> nix::errno::Errno {
     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
