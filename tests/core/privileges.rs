@@ -541,6 +541,40 @@ fn unreadable_group_fails_closed_for_a_user_that_is_not_root() {
     crate::assert_one_line(&stderr, &["/etc/group", "permission denied"]);
 }
 
+/// A kai-init that is not root (an image with USER set) and is asked for the user it
+/// already is starts COMMAND as that user without trying to drop (setgroups would fail);
+/// asked for anyone else, even its own uid with another group, it cannot become them and
+/// says so (125) rather than start COMMAND as itself.
+#[test]
+fn a_user_that_is_not_root_gets_itself_and_nobody_else() {
+    for (spec, code, out) in [
+        ("4321:4321", 0, "4321 4321 4321"),
+        ("4322:4321", 125, ""),
+        ("4321:4322", 125, ""),
+    ] {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=4321", "--regid=4321", "--clear-groups"])
+            .arg(util::bin())
+            .args([
+                "--user",
+                spec,
+                "--",
+                "sh",
+                "-c",
+                "echo $(id -u) $(id -g) $(id -G)",
+            ]);
+        let (status, stdout, stderr) = run(hermetic(cmd), T);
+        assert_eq!(
+            (status.code(), stdout.as_str()),
+            (Some(code), out),
+            "{spec}: {stderr}"
+        );
+        if code == 125 {
+            crate::assert_one_line(&stderr, &["cannot switch to user", spec]);
+        }
+    }
+}
+
 /// exec: probes run as the dropped user, so they get that user's HOME, USER and LOGNAME
 /// too, as the main child does (they used to see root's).
 #[test]
