@@ -166,9 +166,10 @@ pub fn posix_spawnp(
         // ignored at start-up (Rust's SEGV/BUS handlers included; posix_spawn would reset
         // handlers anyway). Left: SIGPIPE, which kai-init keeps ignored (see
         // `sigset::STAYS_IGNORED`), and the signals libc reserves (32..=34), which both
-        // glibc and musl make SIG_IGN in the child unless they are in this set. sigaddset refuses the reserved ones, so the bits are set directly: the
-        // first word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in
-        // both libcs, and their posix_spawn reads it bit by bit.
+        // glibc and musl make SIG_IGN in the child unless they are in this set.
+        // sigaddset refuses the reserved ones, so the bits are set directly: the first
+        // word of a Linux sigset_t holds signals 1..=64, bit N-1 for signal N, in both
+        // libcs, and their posix_spawn reads it bit by bit.
         defaults
             .as_mut_ptr()
             .cast::<u64>()
