@@ -18,6 +18,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
+use super::sigset::bit;
 use nix::errno::Errno;
 use tokio::io::unix::AsyncFd;
 
@@ -173,7 +174,7 @@ pub fn posix_spawnp(
         defaults
             .as_mut_ptr()
             .cast::<u64>()
-            .write(super::sigset::bit(super::sigset::STAYS_IGNORED) | super::sigset::LIBC_RESERVED);
+            .write(bit(super::sigset::STAYS_IGNORED) | super::sigset::LIBC_RESERVED);
         let flags = libc::POSIX_SPAWN_SETSIGMASK
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETPGROUP;
@@ -356,10 +357,8 @@ fn set_dispositions(signals: u64, handler: libc::sighandler_t) {
         restorer: 0,
         mask: 0,
     };
-    for sig in 1..=crate::config::signal_names::RTMAX {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP || signals & (1 << (sig - 1)) == 0 {
-            continue;
-        }
+    // KILL and STOP need no skipping: the kernel refuses to change them (EINVAL).
+    for sig in (1..=crate::config::signal_names::RTMAX).filter(|&s| signals & bit(s) != 0) {
         // SAFETY: the kernel reads one KernelSigaction (a live local in the kernel's
         // layout) and writes nothing (old action NULL); 8 is the size of the kernel's
         // sigset. A failure leaves that one signal as it was, which is all it can do.
