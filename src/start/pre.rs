@@ -90,13 +90,13 @@ async fn run_step(
     info!(pid, step = %shown, "running pre step");
     // The step is the child whose OOM kill its exit line names, until COMMAND runs.
     crate::supervise::oom::watch_child(pid, shown.clone());
-    // The step's own state: the health side follows the main child only. A step serves
-    // no traffic, so a stop is not delayed by --drain-delay (issue 17, item 10).
+    // The step's own state: the health side follows the main child only. `pre_step`
+    // also means a stop is not delayed by --drain-delay: a step serves no traffic (issue
+    // 17, item 10; the supervisor checks it). A step is never stopped for the app's health.
     let (publisher, state) = tokio::sync::watch::channel(State::default());
     let opts = Options {
         pre_step: true,
         unhealthy: None,
-        drain_delay: std::time::Duration::ZERO,
         ..options.clone()
     };
     let ended = Supervisor::new(opts, pid, publisher).run(signals).await;

@@ -244,3 +244,33 @@ fn during_a_pre_step_ready_names_its_program_and_not_its_arguments() {
     }
     crate::term_exits_143(&mut r);
 }
+
+/// Issue 17, item 17: a signal kai-init forwards to a pre step counts in
+/// `kai_init_signals_forwarded_total` like one forwarded to COMMAND (the step's supervisor
+/// keeps its own state, added to kai-init's when the step ends).
+#[test]
+fn a_signal_forwarded_to_a_pre_step_is_counted() {
+    let at = At::Unix(socket_name("pre-forwarded"));
+    let flag = at.flag();
+    let step = "--pre=sh -c 'trap \"echo step: got USR1; exit 0\" USR1; echo step ready; \
+                while :; do sleep 0.05; done'";
+    let mut k = util::start(kai(&[
+        &flag,
+        step,
+        "--",
+        "sh",
+        "-c",
+        "echo main started; exec sleep 300",
+    ]));
+    k.wait_stdout("step ready", T);
+    k.signal(libc::SIGUSR1);
+    k.wait_stdout("step: got USR1", T);
+    k.wait_stdout("main started", T);
+    let m = metrics(&at);
+    assert_eq!(
+        m.get("kai_init_signals_forwarded_total", &[("signal", "SIGUSR1")]),
+        Some(1.0),
+        "{:?}",
+        k.stderr
+    );
+}
