@@ -29,8 +29,6 @@ pub struct Call<T> {
     running: Option<(JoinHandle<()>, oneshot::Receiver<T>)>,
     name: &'static str,
     stack: usize,
-    /// A thread was started at least once.
-    used: bool,
 }
 
 impl<T: Send + 'static> Call<T> {
@@ -41,7 +39,6 @@ impl<T: Send + 'static> Call<T> {
             running: None,
             name,
             stack,
-            used: false,
         }
     }
 
@@ -58,7 +55,6 @@ impl<T: Send + 'static> Call<T> {
                     .stack_size(self.stack)
                     .spawn(move || drop(tx.send(call())))
                     .map_err(|e| format!("cannot start a thread: {}", short(&e)))?;
-                self.used = true;
                 self.running.insert((thread, rx))
             }
         };
@@ -69,11 +65,6 @@ impl<T: Send + 'static> Call<T> {
             let _ = thread.join();
         }
         answer.map_err(|_| format!("the {} thread ended without an answer", self.name))
-    }
-
-    /// Whether a thread was ever started for this call.
-    pub fn used(&self) -> bool {
-        self.used
     }
 }
 
