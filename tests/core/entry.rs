@@ -199,6 +199,36 @@ fn term_during_the_wait_exits_143_promptly_and_starts_nothing() {
     }
 }
 
+/// A signal that is no stop (USR1 here) during the wait has no child to go to: it is
+/// dropped, said so at debug, and the wait goes on until the target is there.
+#[test]
+fn a_signal_that_is_no_stop_is_dropped_during_the_wait() {
+    let dir = TempDir::new("wait-usr1");
+    let marker = dir.file("ran");
+    let target = dir.file("up");
+    let flag = format!("file:{target}");
+    let args = [
+        "--log-level",
+        "debug",
+        "--wait-for",
+        &flag,
+        "--",
+        "touch",
+        &marker,
+    ];
+    let mut r = start(kai(&args));
+    r.wait_line("waiting", T);
+    r.signal(libc::SIGUSR1);
+    let line = r.wait_line("received while waiting", T);
+    assert!(line.contains("SIGUSR1"), "{line}");
+    std::fs::write(&target, "").unwrap();
+    assert_eq!(r.wait_exit(T).code(), Some(0), "{:?}", r.stderr);
+    assert!(
+        std::path::Path::new(&marker).exists(),
+        "COMMAND ran after the wait"
+    );
+}
+
 #[test]
 fn wait_targets_are_checked_at_start() {
     for (value, needle) in [
