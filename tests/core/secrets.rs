@@ -115,7 +115,15 @@ fn a_fifo_as_a_secret_is_125_at_once() {
 fn a_secret_on_a_hung_mount_is_125_after_the_bound() {
     let dir = TempDir::new("secret-hung");
     let (cmd, path, marker) = secret_on_a_hung_mount(&dir);
+    let began = Instant::now();
     let outcome = run(cmd, T);
+    // Never before the bound (a load can only make it later): a read that gave up at its
+    // first 20 ms look for a stop would still say "10s".
+    let took = began.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(10),
+        "refused after {took:?}"
+    );
     assert_refused(outcome, &marker, &["PW_FILE", &path, "10s"]);
 }
 
