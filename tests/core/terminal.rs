@@ -282,6 +282,63 @@ fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
     assert_eq!(s.code, 0, "{}", s.output);
 }
 
+/// Started in the background (`kai-init ... &` in an interactive shell), kai-init is not
+/// in the terminal's foreground group, so it hands nothing over: the child runs in the
+/// background and the shell keeps its terminal.
+#[test]
+fn started_in_the_background_it_leaves_the_shell_its_terminal() {
+    let kai = util::bin().to_string_lossy().into_owned();
+    // chr(70) keeps the marker out of the echo of the command line.
+    let job = format!(
+        "{kai} --log-level off -- python3 -c 'import os\nprint(chr(70) + \"G\" + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)' &\n"
+    );
+    let s = on_terminal(
+        &[
+            ("send", "set -b\n"),
+            ("send", &job),
+            ("expect", "FGFalse"),
+            ("expect", "Done"),
+            ("send", "echo ALIVE$((40+2))\n"),
+            ("expect", "ALIVE42"),
+            ("send", "exit\n"),
+        ],
+        &["bash", "--norc", "--noprofile", "-i"],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
+/// Ctrl-Z, `bg`, and then the job touches the terminal's settings from the background
+/// (SIGTTOU stops it again): kai-init stops with it, the shell stays usable, and `fg`
+/// hands the terminal back to the child, whose tcsetattr then goes through.
+#[test]
+fn a_job_stopped_from_the_background_leaves_the_shell_its_terminal() {
+    let kai = util::bin().to_string_lossy().into_owned();
+    let job = format!(
+        "{kai} --log-level off -- python3 -c 'import termios, time\nprint(\"TICK\" + chr(65), flush=True)\ntime.sleep(1)\ntermios.tcsetattr(0, termios.TCSANOW, termios.tcgetattr(0))\nprint(\"GOT\" + chr(88), flush=True)'\n"
+    );
+    let s = on_terminal(
+        &[
+            ("send", "set -b\n"),
+            ("send", &job),
+            ("expect", "TICKA"),
+            ("send", "\x1a"),
+            ("expect", "Stopped"),
+            ("send", "bg\n"),
+            // Stopped again, on its tcsetattr from the background.
+            ("expect", "Stopped"),
+            ("send", "echo ALIVE$((40+2))\n"),
+            ("expect", "ALIVE42"),
+            ("send", "fg\n"),
+            ("expect", "GOTX"),
+            ("send", "echo ALIVE$((50+3))\n"),
+            ("expect", "ALIVE53"),
+            ("send", "exit\n"),
+        ],
+        &["bash", "--norc", "--noprofile", "-i"],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
 /// The terminal hand-over is the one spawn that still runs a step between fork and exec;
 /// with `--notify fd:N` that step dup2s onto N, which must never be std's exec-error pipe:
 /// a missing command is 127 and a non-executable one 126 for every N, and a child that
