@@ -406,35 +406,14 @@ mod tests {
     /// scrape, probe or reap.
     #[test]
     fn the_v2_watch_counts_a_kill_when_memory_events_changes() {
-        let dir = std::env::temp_dir().join(format!("kai-oom-watch-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let events = dir.join("memory.events");
-        std::fs::write(&events, "oom 0\noom_kill 0\n").unwrap();
-        let oom: &'static Oom = Box::leak(Box::new(Oom {
-            cgroup: Cgroup::V2(dir.clone()),
-            inner: Mutex::new(Inner::default()),
-        }));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let source = Source::subscribe(&oom.cgroup).unwrap().poll().unwrap();
-            let task = tokio::spawn(watch(oom, source));
-            tokio::task::yield_now().await;
-            std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
-            let counted = async {
-                while oom.status().kills == 0 {
-                    tokio::task::yield_now().await;
-                }
-            };
-            tokio::time::timeout(std::time::Duration::from_secs(10), counted)
-                .await
-                .expect("the watch task did not count the kill");
-            assert!(!task.is_finished());
-        });
-        assert_eq!(oom.status().kills, 1);
-        std::fs::remove_dir_all(dir).unwrap();
+        let file = "memory.events";
+        watch_counts(
+            "v2",
+            file,
+            "oom 0\noom_kill 0\n",
+            false,
+            "oom 1\noom_kill 1\n",
+        );
     }
 
     /// cgroup v1's event comes as the cgroup enters OOM, before the kill is counted: the
@@ -443,16 +422,33 @@ mod tests {
     /// (the eventfd written), the count rises 100 ms later, and no second event comes.
     #[test]
     fn the_v1_watch_counts_a_kill_that_follows_its_event() {
-        let dir = std::env::temp_dir().join(format!("kai-oom-watch-v1-{}", std::process::id()));
+        let (before, after) = (
+            "oom_kill_disable 0\nunder_oom 1\noom_kill 0\n",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        );
+        watch_counts("v1", "memory.oom_control", before, true, after);
+    }
+
+    /// A cgroup directory (`version` "v1" or "v2") whose counter `file` holds `before`,
+    /// watched by [`watch`]; `event` writes the v1 eventfd first, as the kernel does on
+    /// entering OOM. 100 ms later (the watch has run and found nothing) `file` holds
+    /// `after`, and the watch must count that one kill within 10 s.
+    fn watch_counts(version: &str, file: &str, before: &str, event: bool, after: &str) {
+        let dir =
+            std::env::temp_dir().join(format!("kai-oom-watch-{version}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let control = dir.join("memory.oom_control");
-        std::fs::write(&control, "oom_kill_disable 0\nunder_oom 1\noom_kill 0\n").unwrap();
-        let oom: &'static Oom = Box::leak(Box::new(Oom {
-            cgroup: Cgroup::V1 {
+        let counter = dir.join(file);
+        std::fs::write(&counter, before).unwrap();
+        let cgroup = match version {
+            "v2" => Cgroup::V2(dir.clone()),
+            _ => Cgroup::V1 {
                 memory: Some(dir.clone()),
                 cpu: None,
                 cpuacct: None,
             },
+        };
+        let oom: &'static Oom = Box::leak(Box::new(Oom {
+            cgroup,
             inner: Mutex::new(Inner::default()),
         }));
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -461,21 +457,21 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let source = Source::subscribe(&oom.cgroup).unwrap().poll().unwrap();
-            source.signal_for_test();
+            if event {
+                source.signal_for_test();
+            }
             let task = tokio::spawn(watch(oom, source));
-            // The watch task runs while this one sleeps: it wakes on the event and finds
-            // no kill yet.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(oom.status().kills, 0);
-            std::fs::write(&control, "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").unwrap();
+            std::fs::write(&counter, after).unwrap();
             let counted = async {
                 while oom.status().kills == 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             };
-            tokio::time::timeout(std::time::Duration::from_secs(10), counted)
+            tokio::time::timeout(Duration::from_secs(10), counted)
                 .await
-                .expect("the kill counted after the v1 event was never reported");
+                .expect("the watch task did not count the kill");
             assert!(!task.is_finished());
         });
         assert_eq!(oom.status().kills, 1);

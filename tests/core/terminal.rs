@@ -251,35 +251,44 @@ fn ctrl_z_suspends_the_job_and_fg_resumes_it() {
     assert_eq!(s.code, 0, "{}", s.output);
 }
 
+/// `python` (a python3 program) run by kai-init as a job of an interactive bash on a fresh
+/// terminal (`&` after it when `background`), then `steps`; then the shell is asked to
+/// echo (it must still own its terminal) and to exit 0. `set -b` makes bash report a job's
+/// change of state at once, while it sits at its prompt.
+fn in_bash(python: &str, background: bool, steps: &[(&str, &str)]) {
+    let kai = util::bin().to_string_lossy().into_owned();
+    let amp = if background { " &" } else { "" };
+    let job = format!("{kai} --log-level off -- python3 -c '{python}'{amp}\n");
+    let mut all = vec![("send", "set -b\n"), ("send", job.as_str())];
+    all.extend_from_slice(steps);
+    all.extend([
+        ("send", "echo ALIVE$((40+2))\n"),
+        ("expect", "ALIVE42"),
+        ("send", "exit\n"),
+    ]);
+    let s = on_terminal(&all, &["bash", "--norc", "--noprofile", "-i"]);
+    assert_eq!(s.code, 0, "{}", s.output);
+}
+
 /// In an interactive shell: Ctrl-Z, then `bg`. The job runs on in the background and
 /// kai-init must leave the terminal to the shell when it ends (taking it back would leave
 /// bash reading from the background: it exits).
 #[test]
 fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
-    let kai = util::bin().to_string_lossy().into_owned();
     // The job never forks (a Ctrl-Z while a shell child sits in vfork would stop neither
     // it nor, so, the job); chr(65+n) keeps each marker out of the echo of the command line.
-    let job = format!(
-        "{kai} --log-level off -- python3 -c 'import time\nfor n in range(3): print(\"TICK\" + chr(65 + n), flush=True); time.sleep(0.5)'\n"
-    );
-    let s = on_terminal(
+    in_bash(
+        "import time\nfor n in range(3): print(\"TICK\" + chr(65 + n), flush=True); time.sleep(0.5)",
+        false,
         &[
-            // set -b: bash reports the job's end at once, while it sits at its prompt.
-            ("send", "set -b\n"),
-            ("send", &job),
             ("expect", "TICKA"),
             ("send", "\x1a"),
             ("expect", "Stopped"),
             ("send", "bg\n"),
             ("expect", "TICKC"),
             ("expect", "Done"),
-            ("send", "echo ALIVE$((40+2))\n"),
-            ("expect", "ALIVE42"),
-            ("send", "exit\n"),
         ],
-        &["bash", "--norc", "--noprofile", "-i"],
     );
-    assert_eq!(s.code, 0, "{}", s.output);
 }
 
 /// Started in the background (`kai-init ... &` in an interactive shell), kai-init is not
@@ -287,24 +296,12 @@ fn ctrl_z_then_bg_runs_on_and_leaves_the_shell_its_terminal() {
 /// background and the shell keeps its terminal.
 #[test]
 fn started_in_the_background_it_leaves_the_shell_its_terminal() {
-    let kai = util::bin().to_string_lossy().into_owned();
     // chr(70) keeps the marker out of the echo of the command line.
-    let job = format!(
-        "{kai} --log-level off -- python3 -c 'import os\nprint(chr(70) + \"G\" + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)' &\n"
+    in_bash(
+        "import os\nprint(chr(70) + \"G\" + str(os.tcgetpgrp(0) == os.getpgrp()), flush=True)",
+        true,
+        &[("expect", "FGFalse"), ("expect", "Done")],
     );
-    let s = on_terminal(
-        &[
-            ("send", "set -b\n"),
-            ("send", &job),
-            ("expect", "FGFalse"),
-            ("expect", "Done"),
-            ("send", "echo ALIVE$((40+2))\n"),
-            ("expect", "ALIVE42"),
-            ("send", "exit\n"),
-        ],
-        &["bash", "--norc", "--noprofile", "-i"],
-    );
-    assert_eq!(s.code, 0, "{}", s.output);
 }
 
 /// Ctrl-Z, `bg`, and then the job touches the terminal's settings from the background
@@ -312,31 +309,22 @@ fn started_in_the_background_it_leaves_the_shell_its_terminal() {
 /// hands the terminal back to the child, whose tcsetattr then goes through.
 #[test]
 fn a_job_stopped_from_the_background_leaves_the_shell_its_terminal() {
-    let kai = util::bin().to_string_lossy().into_owned();
-    let job = format!(
-        "{kai} --log-level off -- python3 -c 'import termios, time\nprint(\"TICK\" + chr(65), flush=True)\ntime.sleep(1)\ntermios.tcsetattr(0, termios.TCSANOW, termios.tcgetattr(0))\nprint(\"GOT\" + chr(88), flush=True)'\n"
-    );
-    let s = on_terminal(
+    in_bash(
+        "import termios, time\nprint(\"TICK\" + chr(65), flush=True)\ntime.sleep(1)\ntermios.tcsetattr(0, termios.TCSANOW, termios.tcgetattr(0))\nprint(\"GOT\" + chr(88), flush=True)",
+        false,
         &[
-            ("send", "set -b\n"),
-            ("send", &job),
             ("expect", "TICKA"),
             ("send", "\x1a"),
             ("expect", "Stopped"),
             ("send", "bg\n"),
             // Stopped again, on its tcsetattr from the background.
             ("expect", "Stopped"),
-            ("send", "echo ALIVE$((40+2))\n"),
-            ("expect", "ALIVE42"),
-            ("send", "fg\n"),
-            ("expect", "GOTX"),
             ("send", "echo ALIVE$((50+3))\n"),
             ("expect", "ALIVE53"),
-            ("send", "exit\n"),
+            ("send", "fg\n"),
+            ("expect", "GOTX"),
         ],
-        &["bash", "--norc", "--noprofile", "-i"],
     );
-    assert_eq!(s.code, 0, "{}", s.output);
 }
 
 /// The terminal hand-over is the one spawn that still runs a step between fork and exec;
